@@ -1,1 +1,189 @@
-fn main() {}
+//! The `wms-edge` command line (`edge-api.md`). Exit codes: 0 success, 1 runtime failure,
+//! 2 usage or validation error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use wms_edge::config;
+use wms_edge::domain::role::Role;
+use wms_edge::store::{self, audit::Origin, keys};
+
+#[derive(Parser)]
+#[command(name = "wms-edge", version, about = "The per-site edge node of the fulfillment network")]
+struct Cli {
+    /// More detail on errors and in logs.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node in the foreground (what systemd runs).
+    Run {
+        #[arg(long, default_value = "/etc/wms-edge/edge.toml")]
+        config: PathBuf,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file; problems are printed as <file>:<line>: <message>.
+    Check { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key in the data dir and print it once.
+    Create {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        /// Limit the key to one tenant's data.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value = "/etc/wms-edge/edge.toml")]
+        config: PathBuf,
+    },
+}
+
+/// A failure that is the caller's fault (exit 2) rather than the node's (exit 1).
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Usage {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbose = cli.verbose;
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(u) = e.downcast_ref::<Usage>() {
+                eprintln!("{u}");
+                return ExitCode::from(2);
+            }
+            if verbose {
+                eprintln!("wms-edge: {e:?}");
+            } else {
+                eprintln!("wms-edge: {e:#}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_config(path: &std::path::Path) -> anyhow::Result<config::Config> {
+    config::load(path).map_err(|p| Usage(p.to_string()).into())
+}
+
+fn init_logging(cfg: &config::Config, verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .unwrap_or_else(|| if verbose { "debug".into() } else { cfg.log.level.clone() });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run { config } => {
+            let cfg = load_config(&config)?;
+            init_logging(&cfg, cli.verbose);
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(wms_edge::node::serve(cfg, wms_edge::node::termination(), |addr| {
+                println!("wms-edge listening on http://{addr}");
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => {
+            let cfg = load_config(&file)?;
+            println!(
+                "{}: ok (site {}, {} devices, {} stations, {} api keys)",
+                file.display(),
+                cfg.site_id(),
+                cfg.devices.len(),
+                cfg.stations.len(),
+                cfg.api_keys.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    role,
+                    name,
+                    tenant,
+                    config,
+                },
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                Usage(format!(
+                    "unknown role \"{role}\"; roles are picker, packer, cashier, supervisor, admin, central"
+                ))
+            })?;
+            let cfg = load_config(&config)?;
+            std::fs::create_dir_all(cfg.data_dir())
+                .with_context(|| format!("creating {}", cfg.data_dir().display()))?;
+            let conn = store::open_and_migrate(&cfg.db_path())?;
+            let key = keys::generate();
+            let origin = Origin {
+                actor: wms_edge::domain::Actor {
+                    user: std::env::var("USER").ok(),
+                    device: Some("cli".into()),
+                    api_key: None,
+                },
+                request_id: None,
+            };
+            let now = wms_edge::domain::time::now();
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            match keys::create(&conn, &origin, &now, &name, role, tenant.as_deref(), &key) {
+                Ok(()) => conn.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(match e {
+                        wms_edge::Error::Conflict(m) | wms_edge::Error::Validation { message: m, .. } => Usage(m).into(),
+                        other => other.into(),
+                    });
+                }
+            }
+            eprintln!("created API key \"{name}\" with role {} (shown once; store it now):", role.as_str());
+            println!("{key}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            println!("{}", wms_edge::api::openapi_json());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The API's one error shape (the central platform's error object), produced for every failure:
+//! domain refusals, malformed bodies, unknown routes, panics. The request id comes from the
+//! request-context middleware through a task-local, so every error names its request.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{Error, FieldError};
+
+tokio::task_local! {
+    /// The id of the request being served.
+    pub static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(|r| r.clone()).ok()
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Vec<FieldError>,
+}
+
+/// `{"error": {...}}`
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// One of `authentication_error`, `authorization_error`, `validation_error`, `not_found`,
+    /// `conflict`, `rate_limit_exceeded`, `device_unavailable`, `server_error`.
+    pub code: &'static str,
+    pub message: String,
+    pub details: Vec<FieldError>,
+    pub request_id: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn with_details(mut self, details: Vec<FieldError>) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "authorization_error", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_error", message)
+    }
+
+    pub fn unprocessable(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            format!("{field}: {message}"),
+        )
+        .with_details(vec![FieldError::new(field, message)])
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Validation { message, details } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", message)
+                    .with_details(details)
+            }
+            Error::NotFound(m) => Self::not_found(m),
+            Error::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            Error::StoreClosed(m) => {
+                tracing::error!(error = %m, "store unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "the store is unavailable")
+            }
+            other => {
+                tracing::error!(error = %other, "request failed");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error; see the node's log")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorObject {
+                code: self.code,
+                message: self.message,
+                details: self.details,
+                request_id: current_request_id(),
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

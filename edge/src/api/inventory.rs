@@ -1,0 +1,80 @@
+//! Inventory: stock positions, adjustments and cycle counts, all through the one ledger.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::auth::Caller;
+use super::error::{ApiResult, ErrorBody};
+use super::extract::{Body, Q};
+use super::page::{self, Page};
+use super::AppState;
+use crate::domain::role::Role;
+use crate::domain::time;
+use crate::store::ledger::{self, AdjustmentInput, CountInput, LedgerEntry, StockFilter, StockRow};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InventoryQuery {
+    pub tenant_id: Option<String>,
+    pub sku: Option<String>,
+    pub location: Option<String>,
+    pub cursor: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<usize>,
+}
+
+/// Stock positions: on hand, reserved and available per sku, location and lot.
+#[utoipa::path(get, path = "/v1/inventory", tag = "inventory", params(InventoryQuery), security(("bearer" = [])),
+    responses((status = 200, body = Page<StockRow>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_inventory(caller: Caller, State(st): State<AppState>, Q(q): Q<InventoryQuery>) -> ApiResult<Json<Page<StockRow>>> {
+    caller.require(Role::Picker)?;
+    let limit = page::limit(q.limit)?;
+    let filter = StockFilter {
+        tenant_id: caller.tenant_filter(q.tenant_id)?,
+        sku: q.sku,
+        location: q.location,
+        after: page::decode(q.cursor.as_deref())?,
+        limit: limit + 1,
+    };
+    let rows = st.store.read(move |c| ledger::list_stock(c, &filter)).await?;
+    Ok(Json(page::build(rows, limit, |r| {
+        [r.tenant_id.clone(), r.sku.clone(), r.location.clone(), r.lot.clone().unwrap_or_default()]
+    })))
+}
+
+/// Book an adjustment; 409 when it would make available stock negative.
+#[utoipa::path(post, path = "/v1/inventory/adjustments", tag = "inventory", request_body = AdjustmentInput,
+    security(("bearer" = [])),
+    responses((status = 201, body = LedgerEntry), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_adjustment(caller: Caller, State(st): State<AppState>, Body(input): Body<AdjustmentInput>) -> ApiResult<(StatusCode, Json<LedgerEntry>)> {
+    caller.require(Role::Supervisor)?;
+    caller.check_tenant(&input.tenant_id)?;
+    let origin = caller.origin();
+    let site = st.site_id.clone();
+    let entry = st
+        .store
+        .write(move |c| ledger::adjust(c, &site, &origin, &time::now(), input))
+        .await?;
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+/// Record a cycle count; books the difference (201), or nothing when it matches (200).
+#[utoipa::path(post, path = "/v1/inventory/counts", tag = "inventory", request_body = CountInput,
+    security(("bearer" = [])),
+    responses((status = 201, body = LedgerEntry), (status = 200, body = LedgerEntry), (status = 422, body = ErrorBody)))]
+pub async fn create_count(caller: Caller, State(st): State<AppState>, Body(input): Body<CountInput>) -> ApiResult<(StatusCode, Json<LedgerEntry>)> {
+    caller.require(Role::Picker)?;
+    caller.check_tenant(&input.tenant_id)?;
+    let origin = caller.origin();
+    let site = st.site_id.clone();
+    let entry = st
+        .store
+        .write(move |c| ledger::count(c, &site, &origin, &time::now(), input))
+        .await?;
+    let status = if entry.id.is_some() { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(entry)))
+}

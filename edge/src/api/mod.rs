@@ -1,0 +1,180 @@
+//! The HTTP API (`edge-api.md`): axum routes, each declared once with its OpenAPI description so
+//! the served document (`/v1/openapi.json`) is generated from the same code and cannot drift.
+
+pub mod auth;
+pub mod catalog;
+pub mod error;
+pub mod extract;
+pub mod inventory;
+pub mod ops;
+pub mod orders;
+pub mod page;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tracing::Instrument;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::metrics::Metrics;
+use crate::store::keys::KeyRecord;
+use crate::store::Store;
+use error::{ApiError, REQUEST_ID};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub site_id: Arc<str>,
+    pub store: Store,
+    /// Config-file keys by SHA-256 of the key.
+    pub config_keys: Arc<HashMap<String, KeyRecord>>,
+    pub started: Instant,
+    pub metrics: Arc<Metrics>,
+    /// Whether a `[central]` section is configured (sync is `disabled` otherwise).
+    pub central_configured: bool,
+    pub openapi_json: Arc<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "wms-edge", description = "The per-site edge node of the fulfillment network."),
+    modifiers(&BearerAuth),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// All routes with their OpenAPI descriptions.
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::sync_status))
+        .routes(routes!(ops::audit))
+        .routes(routes!(catalog::list_products))
+        .routes(routes!(catalog::get_product, catalog::put_product))
+        .routes(routes!(catalog::list_locations))
+        .routes(routes!(catalog::get_location, catalog::put_location))
+        .routes(routes!(catalog::list_users))
+        .routes(routes!(catalog::get_user, catalog::put_user))
+        .routes(routes!(orders::list_orders, orders::create_order))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::hold_order))
+        .routes(routes!(orders::release_order))
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(inventory::list_inventory))
+        .routes(routes!(inventory::create_adjustment))
+        .routes(routes!(inventory::create_count))
+}
+
+/// The OpenAPI document as served (and as kept in the repo at `edge/openapi.json`).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+pub fn openapi_json() -> String {
+    openapi_document()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// The complete application.
+pub fn router(state: AppState) -> Router {
+    let (router, _) = api_router().split_for_parts();
+    router
+        .route("/v1/openapi.json", axum::routing::get(ops::openapi))
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "validation_error", "method not allowed on this endpoint")
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error; see the node's log")
+        .into_response()
+}
+
+fn valid_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')))
+    .then(|| s.to_string())
+}
+
+fn new_request_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    let tail: String = (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("req_{tail}")
+}
+
+/// Gives every request an id (the client's `X-Request-Id` when well-formed), makes it available
+/// to error bodies and logs, and echoes it on the response.
+async fn request_context(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(valid_request_id)
+        .unwrap_or_else(new_request_id);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut resp = REQUEST_ID
+        .scope(id.clone(), next.run(req))
+        .instrument(span)
+        .await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Per-route request counts and latencies for `/metrics`.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .observe_http(&method, &route, resp.status().as_u16(), start.elapsed());
+    resp
+}

@@ -1,0 +1,175 @@
+//! Operations endpoints: health, metrics, sync status, the audit log and the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::error::{ApiResult, ErrorBody};
+use super::extract::Q;
+use super::page::{self, Page};
+use super::AppState;
+use crate::domain::role::Role;
+use crate::domain::time;
+use crate::store::audit::{self, AuditEntry, AuditFilter};
+use crate::store::outbox;
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceCounts {
+    pub online: u32,
+    pub offline: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Services {
+    /// `ok` or `down`.
+    pub database: String,
+    /// The sync state (see `/v1/sync/status`).
+    pub sync: String,
+    pub devices: DeviceCounts,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `healthy`, or `degraded` when a service is down.
+    pub status: String,
+    pub version: String,
+    pub site_id: String,
+    pub uptime_s: u64,
+    pub services: Services,
+}
+
+/// Liveness and a summary of the node's services; needs no credential.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn health(State(st): State<AppState>) -> Json<Health> {
+    let db_ok = st
+        .store
+        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+        .is_ok();
+    let sync = sync_state(&st);
+    Json(Health {
+        status: if db_ok { "healthy" } else { "degraded" }.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        site_id: st.site_id.to_string(),
+        uptime_s: st.started.elapsed().as_secs(),
+        services: Services {
+            database: if db_ok { "ok" } else { "down" }.into(),
+            sync: sync.into(),
+            devices: DeviceCounts { online: 0, offline: 0 },
+        },
+    })
+}
+
+fn sync_state(st: &AppState) -> &'static str {
+    if st.central_configured {
+        "offline"
+    } else {
+        "disabled"
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn metrics(caller: Caller, State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
+    caller.require(Role::Admin)?;
+    let figures = st.store.read(outbox::figures).await?;
+    let text = st.metrics.render(&figures, &st.store.stats);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SyncStatus {
+    /// `disabled`, `online`, `offline`, `degraded`, `unauthorized` or `diverged`.
+    pub state: String,
+    /// Events not yet done at the central (held-back ones included).
+    pub queue_depth: u64,
+    pub oldest_pending_age_s: Option<u64>,
+    pub acked_through: u64,
+    pub last_success_at: Option<String>,
+    pub dead_letters: u64,
+    pub last_error: Option<String>,
+}
+
+/// The upstream queue: depth, age and state.
+#[utoipa::path(get, path = "/v1/sync/status", tag = "sync", security(("bearer" = [])),
+    responses((status = 200, body = SyncStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn sync_status(caller: Caller, State(st): State<AppState>) -> ApiResult<Json<SyncStatus>> {
+    caller.require(Role::Supervisor)?;
+    let f = st.store.read(outbox::figures).await?;
+    let age = f
+        .oldest_pending_at
+        .as_deref()
+        .and_then(time::parse)
+        .map(|t| (chrono::Utc::now() - t).num_seconds().max(0) as u64);
+    Ok(Json(SyncStatus {
+        state: sync_state(&st).into(),
+        queue_depth: f.depth,
+        oldest_pending_age_s: age,
+        acked_through: f.acked_through,
+        last_success_at: None,
+        dead_letters: f.dead_letters,
+        last_error: None,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Floor user id.
+    pub user: Option<String>,
+    pub device: Option<String>,
+    /// API key name.
+    pub api_key: Option<String>,
+    /// e.g. `order.hold`, `inventory.adjusted`, `product.create`.
+    pub action: Option<String>,
+    /// RFC 3339; entries at or after.
+    pub since: Option<String>,
+    /// RFC 3339; entries before.
+    pub until: Option<String>,
+    pub cursor: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<usize>,
+}
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "operations", params(AuditQuery), security(("bearer" = [])),
+    responses((status = 200, body = Page<AuditEntry>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn audit(caller: Caller, State(st): State<AppState>, Q(q): Q<AuditQuery>) -> ApiResult<Json<Page<AuditEntry>>> {
+    caller.require(Role::Admin)?;
+    let limit = page::limit(q.limit)?;
+    let norm = |field: &str, v: Option<String>| -> ApiResult<Option<String>> {
+        match v {
+            None => Ok(None),
+            Some(s) => time::parse(&s)
+                .map(|t| Some(time::format(t)))
+                .ok_or_else(|| super::error::ApiError::unprocessable(field, "must be an RFC 3339 timestamp")),
+        }
+    };
+    let filter = AuditFilter {
+        user: q.user,
+        device: q.device,
+        api_key: q.api_key,
+        action: q.action,
+        since: norm("since", q.since)?,
+        until: norm("until", q.until)?,
+        before_id: page::decode(q.cursor.as_deref())?,
+        limit: limit + 1,
+    };
+    let rows = st.store.read(move |c| audit::list(c, &filter)).await?;
+    Ok(Json(page::build(rows, limit, |e| e.id)))
+}
+
+/// The OpenAPI document of this API (no credential needed).
+pub async fn openapi(State(st): State<AppState>) -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        st.openapi_json.as_ref().clone(),
+    )
+}

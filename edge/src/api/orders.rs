@@ -1,0 +1,108 @@
+//! Fulfillment orders: accept (admin), read (packer), hold/release/cancel (supervisor).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Body, Q, P};
+use super::page::{self, Page};
+use super::AppState;
+use crate::domain::order::Status;
+use crate::domain::role::Role;
+use crate::domain::time;
+use crate::store::orders::{self, OrderDetail, OrderFilter, OrderInput, OrderSummary, ReasonInput, SupervisorAction};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrderQuery {
+    pub tenant_id: Option<String>,
+    pub status: Option<Status>,
+    pub cursor: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<usize>,
+}
+
+/// List orders.
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(OrderQuery), security(("bearer" = [])),
+    responses((status = 200, body = Page<OrderSummary>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_orders(caller: Caller, State(st): State<AppState>, Q(q): Q<OrderQuery>) -> ApiResult<Json<Page<OrderSummary>>> {
+    caller.require(Role::Packer)?;
+    let limit = page::limit(q.limit)?;
+    let filter = OrderFilter {
+        tenant_id: caller.tenant_filter(q.tenant_id)?,
+        status: q.status,
+        after: page::decode(q.cursor.as_deref())?,
+        limit: limit + 1,
+    };
+    let rows = st.store.read(move |c| orders::list_orders(c, &filter)).await?;
+    Ok(Json(page::build(rows, limit, |o| o.id.clone())))
+}
+
+/// One order with its lines, allocation, shipments and timeline.
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody)))]
+pub async fn get_order(caller: Caller, State(st): State<AppState>, P(id): P<String>) -> ApiResult<Json<OrderDetail>> {
+    caller.require(Role::Packer)?;
+    let order = st.store.read(move |c| orders::get_order(c, &id)).await?;
+    match order {
+        Some(o) if caller.tenant().is_none_or(|t| t == o.tenant_id) => Ok(Json(o)),
+        _ => Err(ApiError::not_found("order not found")),
+    }
+}
+
+/// Accept a fulfillment order locally; stock is reserved at once, or the order is backordered.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderInput, security(("bearer" = [])),
+    responses((status = 201, body = OrderDetail), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_order(caller: Caller, State(st): State<AppState>, Body(input): Body<OrderInput>) -> ApiResult<(StatusCode, Json<OrderDetail>)> {
+    caller.require(Role::Admin)?;
+    caller.check_tenant(&input.tenant_id)?;
+    let origin = caller.origin();
+    let site = st.site_id.clone();
+    let order = st
+        .store
+        .write(move |c| orders::accept(c, &site, &origin, &time::now(), input))
+        .await?;
+    Ok((StatusCode::CREATED, Json(order)))
+}
+
+async fn act(caller: Caller, st: AppState, id: String, body: Option<ReasonInput>, what: SupervisorAction) -> ApiResult<Json<OrderDetail>> {
+    caller.require(Role::Supervisor)?;
+    let origin = caller.origin();
+    let site = st.site_id.clone();
+    let scope = caller.tenant().map(str::to_string);
+    let reason = body.and_then(|b| b.reason);
+    let order = st
+        .store
+        .write(move |c| orders::act(c, &site, &origin, &time::now(), &id, scope.as_deref(), what, reason))
+        .await?;
+    Ok(Json(order))
+}
+
+/// Put an order on hold: no step takes it further until it is released.
+#[utoipa::path(post, path = "/v1/orders/{id}/hold", tag = "orders", params(("id" = String, Path)),
+    request_body = ReasonInput, security(("bearer" = [])),
+    responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn hold_order(caller: Caller, State(st): State<AppState>, P(id): P<String>, Body(b): Body<ReasonInput>) -> ApiResult<Json<OrderDetail>> {
+    act(caller, st, id, Some(b), SupervisorAction::Hold).await
+}
+
+/// Release a held order back to where it was.
+#[utoipa::path(post, path = "/v1/orders/{id}/release", tag = "orders", params(("id" = String, Path)),
+    request_body = ReasonInput, security(("bearer" = [])),
+    responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn release_order(caller: Caller, State(st): State<AppState>, P(id): P<String>, Body(b): Body<ReasonInput>) -> ApiResult<Json<OrderDetail>> {
+    act(caller, st, id, Some(b), SupervisorAction::Release).await
+}
+
+/// Cancel an order and release its reservations; 409 once it has shipped.
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", params(("id" = String, Path)),
+    request_body = ReasonInput, security(("bearer" = [])),
+    responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel_order(caller: Caller, State(st): State<AppState>, P(id): P<String>, Body(b): Body<ReasonInput>) -> ApiResult<Json<OrderDetail>> {
+    act(caller, st, id, Some(b), SupervisorAction::Cancel).await
+}

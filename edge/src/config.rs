@@ -1,0 +1,583 @@
+//! The node's TOML configuration (`edge-api.md`), and `config check`: every problem is reported as
+//! `<file>:<line>: <message>`, unknown keys are rejected with a suggestion, and cross-references
+//! (devices → stations, keys → roles) are checked before the node starts.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::domain::role::Role;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub site: SiteConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+    pub central: Option<CentralConfig>,
+    #[serde(default)]
+    pub devices: Vec<DeviceConfig>,
+    #[serde(default)]
+    pub stations: Vec<StationConfig>,
+    pub mqtt: Option<MqttConfig>,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    pub id: Spanned<String>,
+    /// Cut-offs and reports use site-local time.
+    pub timezone: Spanned<String>,
+    pub data_dir: Spanned<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_listen")]
+    pub listen: Spanned<String>,
+}
+
+fn default_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:8080".to_string())
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+        }
+    }
+}
+
+/// A static API key for integrations. `key` in clear suits development only; production configs
+/// carry `key_sha256`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    pub name: Spanned<String>,
+    pub role: Spanned<String>,
+    pub key: Option<Spanned<String>>,
+    pub key_sha256: Option<Spanned<String>>,
+    /// Restricts the key to one merchant's data.
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralConfig {
+    pub url: Spanned<String>,
+    pub api_key: String,
+    pub signing_secret: String,
+    pub webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    Scanner,
+    Scale,
+    LabelPrinter,
+    ReceiptPrinter,
+    PaymentTerminal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transport {
+    Serial(SerialTransport),
+    Tcp(TcpTransport),
+    UsbLp(UsbLpTransport),
+    Mqtt(EmptyTransport),
+    Http(EmptyTransport),
+}
+
+/// Settings left out come from the device's profile.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialTransport {
+    pub path: String,
+    pub baud: Option<u32>,
+    pub parity: Option<String>,
+    pub data_bits: Option<u8>,
+    pub stop_bits: Option<u8>,
+    pub flow_control: Option<String>,
+    pub terminator: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpTransport {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsbLpTransport {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyTransport {}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    pub id: Spanned<String>,
+    pub kind: Spanned<DeviceKind>,
+    pub profile: Option<Spanned<String>>,
+    pub station: Option<Spanned<String>>,
+    pub transport: Spanned<Transport>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StationKind {
+    Pick,
+    Pack,
+    Receive,
+    Count,
+    Pos,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationConfig {
+    pub id: Spanned<String>,
+    pub kind: StationKind,
+    /// Weight of an empty carton, added to the expected weight at a pack station.
+    pub carton_tare: Option<String>,
+    /// Allowed deviation in percent (default 10).
+    pub weight_tolerance_pct: Option<u32>,
+    /// Allowed deviation floor (default "0.050 kg").
+    pub weight_tolerance_min: Option<String>,
+    /// Receiving location for a receive station.
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    pub url: Spanned<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `wms_edge=debug,info`.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// `text` or `json`.
+    #[serde(default = "default_format")]
+    pub format: String,
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+fn default_format() -> String {
+    "text".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: default_level(),
+            format: default_format(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Read-only connections serving queries (default 3).
+    pub readers: Option<usize>,
+    /// Most writes folded into one commit (default 512).
+    pub max_group: Option<usize>,
+}
+
+/// One problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub message: String,
+}
+
+/// All problems of a file, rendered as `<file>:<line>: <message>` lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems {
+    pub file: String,
+    pub items: Vec<Problem>,
+}
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.items.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}:{}: {}", self.file, p.line, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// The table header (`[site]`, `[[devices]]`) in force at a line.
+fn section_at(text: &str, line: usize) -> Option<String> {
+    text.lines()
+        .take(line)
+        .filter_map(|l| {
+            let t = l.trim();
+            t.starts_with('[').then(|| {
+                let end = t.rfind(']').map(|i| i + 1).unwrap_or(t.len());
+                t[..end].to_string()
+            })
+        })
+        .last()
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest known name, when it is close enough to be a likely typo.
+fn suggest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (levenshtein(unknown, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3) || k.starts_with(unknown) || unknown.starts_with(k))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Turn serde's "unknown field `x`, expected one of `a`, `b`" into the operator's wording.
+fn rewrite_message(msg: &str, section: Option<&str>) -> String {
+    let msg = msg.trim();
+    let within = section.map(|s| format!(" in {s}")).unwrap_or_default();
+    for (prefix, noun) in [("unknown field `", "key"), ("unknown variant `", "value")] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            if let Some(end) = rest.find('`') {
+                let name = &rest[..end];
+                let expected: Vec<&str> = rest[end..].split('`').skip(1).step_by(2).collect();
+                let hint = suggest(name, expected.iter().copied())
+                    .map(|s| format!(" (did you mean \"{s}\"?)"))
+                    .unwrap_or_else(|| {
+                        if expected.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (expected one of: {})", expected.join(", "))
+                        }
+                    });
+                return format!("unknown {noun} \"{name}\"{within}{hint}");
+            }
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        if let Some(end) = rest.find('`') {
+            return format!("missing key \"{}\"{within}", &rest[..end]);
+        }
+    }
+    format!("{msg}{within}")
+}
+
+/// Parse and check a config text. `file` is used only in messages.
+pub fn parse(file: &str, text: &str) -> Result<Config, Problems> {
+    let fail = |items| Problems {
+        file: file.to_string(),
+        items,
+    };
+    let cfg: Config = match toml::from_str(text) {
+        Ok(c) => c,
+        Err(e) => {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            let section = section_at(text, line);
+            return Err(fail(vec![Problem {
+                line,
+                message: rewrite_message(e.message(), section.as_deref()),
+            }]));
+        }
+    };
+    let problems = check(text, &cfg);
+    if problems.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(fail(problems))
+    }
+}
+
+pub fn load(path: &Path) -> Result<Config, Problems> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&file, &text),
+        Err(e) => Err(Problems {
+            file,
+            items: vec![Problem {
+                line: 0,
+                message: format!("cannot read: {e}"),
+            }],
+        }),
+    }
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Checks that need the whole file: formats, uniqueness and cross-references.
+fn check(text: &str, cfg: &Config) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut at = |span: std::ops::Range<usize>, message: String| {
+        out.push(Problem {
+            line: line_of(text, span.start),
+            message,
+        })
+    };
+    let site = cfg.site.id.get_ref();
+    if !is_ident(site) {
+        at(
+            cfg.site.id.span(),
+            format!("site id \"{site}\" must be 1-64 letters, digits, '-', '_' or '.'"),
+        );
+    }
+    let tz = cfg.site.timezone.get_ref();
+    if chrono_tz::Tz::from_str(tz).is_err() {
+        at(
+            cfg.site.timezone.span(),
+            format!("unknown time zone \"{tz}\" (use an IANA name like \"America/New_York\")"),
+        );
+    }
+    if cfg.site.data_dir.get_ref().as_os_str().is_empty() {
+        at(cfg.site.data_dir.span(), "data_dir must not be empty".into());
+    }
+    let listen = cfg.http.listen.get_ref();
+    if SocketAddr::from_str(listen).is_err() {
+        at(
+            cfg.http.listen.span(),
+            format!("listen \"{listen}\" is not an address like \"127.0.0.1:8080\""),
+        );
+    }
+    let mut key_names = HashSet::new();
+    for k in &cfg.api_keys {
+        let name = k.name.get_ref();
+        if !is_ident(name) {
+            at(k.name.span(), format!("api key name \"{name}\" must be 1-64 letters, digits, '-', '_' or '.'"));
+        }
+        if !key_names.insert(name.clone()) {
+            at(k.name.span(), format!("duplicate api key name \"{name}\""));
+        }
+        let role = k.role.get_ref();
+        if Role::parse(role).is_none() {
+            let hint = suggest(role, Role::ALL.iter().map(|r| r.as_str()))
+                .map(|s| format!(" (did you mean \"{s}\"?)"))
+                .unwrap_or_default();
+            at(
+                k.role.span(),
+                format!("unknown role \"{role}\"{hint}; roles are picker, packer, cashier, supervisor, admin, central"),
+            );
+        }
+        match (&k.key, &k.key_sha256) {
+            (None, None) => at(k.name.span(), format!("api key \"{name}\" needs key or key_sha256")),
+            (Some(_), Some(h)) => at(h.span(), format!("api key \"{name}\" has both key and key_sha256; keep one")),
+            (Some(key), None) if key.get_ref().len() < 12 => {
+                at(key.span(), format!("api key \"{name}\" is shorter than 12 characters"))
+            }
+            (None, Some(h)) => {
+                let v = h.get_ref();
+                if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    at(h.span(), "key_sha256 must be 64 hex digits".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(c) = &cfg.central {
+        let url = c.url.get_ref();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+            at(c.url.span(), format!("central url \"{url}\" must start with http:// or https://"));
+        }
+    }
+    if let Some(m) = &cfg.mqtt {
+        let url = m.url.get_ref();
+        if !(url.starts_with("mqtt://") || url.starts_with("mqtts://")) {
+            at(m.url.span(), format!("mqtt url \"{url}\" must start with mqtt:// or mqtts://"));
+        }
+    }
+    let mut stations = HashSet::new();
+    for s in &cfg.stations {
+        let id = s.id.get_ref();
+        if !is_ident(id) {
+            at(s.id.span(), format!("station id \"{id}\" must be 1-64 letters, digits, '-', '_' or '.'"));
+        }
+        if !stations.insert(id.as_str()) {
+            at(s.id.span(), format!("duplicate station id \"{id}\""));
+        }
+    }
+    let mut devices = HashSet::new();
+    for d in &cfg.devices {
+        let id = d.id.get_ref();
+        if !is_ident(id) {
+            at(d.id.span(), format!("device id \"{id}\" must be 1-64 letters, digits, '-', '_' or '.'"));
+        }
+        if !devices.insert(id.as_str()) {
+            at(d.id.span(), format!("duplicate device id \"{id}\""));
+        }
+        if let Some(st) = &d.station {
+            if !stations.contains(st.get_ref().as_str()) {
+                let hint = suggest(st.get_ref(), stations.iter().copied())
+                    .map(|s| format!(" (did you mean \"{s}\"?)"))
+                    .unwrap_or_default();
+                at(
+                    st.span(),
+                    format!("device \"{id}\" names station \"{}\", which is not in [[stations]]{hint}", st.get_ref()),
+                );
+            }
+        }
+        let transport = d.transport.get_ref();
+        if d.profile.is_none() && !matches!(transport, Transport::Http(_) | Transport::Mqtt(_)) {
+            at(d.id.span(), format!("device \"{id}\" needs a profile (a file in firmware-profiles/)"));
+        }
+        if matches!(transport, Transport::Mqtt(_)) && cfg.mqtt.is_none() {
+            at(d.transport.span(), format!("device \"{id}\" uses MQTT but there is no [mqtt] section"));
+        }
+        if matches!(transport, Transport::Http(_)) && *d.kind.get_ref() != DeviceKind::Scanner {
+            at(d.transport.span(), format!("device \"{id}\": only scanners can use the http transport"));
+        }
+    }
+    out.sort_by_key(|p| p.line);
+    out
+}
+
+impl Config {
+    pub fn site_id(&self) -> &str {
+        self.site.id.get_ref()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.site.data_dir.get_ref()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir().join("wms-edge.db")
+    }
+
+    pub fn listen(&self) -> &str {
+        self.http.listen.get_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[site]
+id = "wh-east-1"
+timezone = "America/New_York"
+data_dir = "/tmp/x"
+
+[http]
+listen = "127.0.0.1:8080"
+
+[[api_keys]]
+name = "ops"
+role = "admin"
+key = "dev-only-plaintext"
+
+[[stations]]
+id = "pack-1"
+kind = "pack"
+
+[[devices]]
+id = "scale-1"
+kind = "scale"
+profile = "mettler-toledo-sics"
+station = "pack-1"
+transport = { serial = { path = "/dev/ttyUSB0", baud = 9600 } }
+"#;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let cfg = parse("edge.toml", GOOD).expect("valid");
+        assert_eq!(cfg.site_id(), "wh-east-1");
+        assert_eq!(cfg.devices.len(), 1);
+        assert!(matches!(cfg.devices[0].transport.get_ref(), Transport::Serial(s) if s.baud == Some(9600)));
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_its_line_and_a_suggestion() {
+        let bad = GOOD.replace("baud = 9600", "baudrate = 9600");
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "edge.toml:24: unknown key \"baudrate\" in [[devices]] (did you mean \"baud\"?)"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_key_and_bad_role_are_line_precise() {
+        let bad = GOOD.replace("listen = \"127.0.0.1:8080\"", "listne = \"127.0.0.1:8080\"");
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert_eq!(err, "edge.toml:8: unknown key \"listne\" in [http] (did you mean \"listen\"?)");
+        let bad = GOOD.replace("role = \"admin\"", "role = \"admn\"");
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert!(err.starts_with("edge.toml:13: unknown role \"admn\" (did you mean \"admin\"?)"), "{err}");
+    }
+
+    #[test]
+    fn cross_references_are_checked() {
+        let bad = GOOD.replace("station = \"pack-1\"", "station = \"pack-2\"");
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "edge.toml:23: device \"scale-1\" names station \"pack-2\", which is not in [[stations]] (did you mean \"pack-1\"?)"
+        );
+        let bad = GOOD.replace("America/New_York", "Mars/Olympus");
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert!(err.starts_with("edge.toml:4: unknown time zone"), "{err}");
+    }
+
+    #[test]
+    fn wrong_enum_value_names_the_choices() {
+        let bad = GOOD.replace("kind = \"scale\"", "kind = \"scael\"");
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert!(err.starts_with("edge.toml:21: unknown value \"scael\" in [[devices]] (did you mean \"scale\"?)"), "{err}");
+    }
+}

@@ -1,0 +1,117 @@
+//! Running the node: open the store, build the API, serve until told to stop.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::domain::role::Role;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::store::keys::{self, KeyRecord};
+use crate::store::{Store, StoreOptions};
+
+/// Config-file keys indexed by the SHA-256 of the key.
+pub fn config_keys(cfg: &Config) -> HashMap<String, KeyRecord> {
+    cfg.api_keys
+        .iter()
+        .filter_map(|k| {
+            let role = Role::parse(k.role.get_ref())?;
+            let digest = match (&k.key, &k.key_sha256) {
+                (Some(key), _) => keys::sha256_hex(key.get_ref()),
+                (None, Some(h)) => h.get_ref().to_ascii_lowercase(),
+                (None, None) => return None,
+            };
+            Some((
+                digest,
+                KeyRecord {
+                    name: k.name.get_ref().clone(),
+                    role,
+                    tenant_id: k.tenant_id.clone(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Open the site's store (creating the data dir), off the async runtime.
+pub async fn open_store(cfg: &Config) -> Result<Store> {
+    let dir = cfg.data_dir().to_path_buf();
+    let path = cfg.db_path();
+    let opts = StoreOptions {
+        readers: cfg.store.readers.unwrap_or(3),
+        max_group: cfg.store.max_group.unwrap_or(512),
+        ..StoreOptions::default()
+    };
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Config(format!("cannot create data_dir {}: {e}", dir.display())))?;
+        Store::open(&path, opts)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("store open task: {e}")))?
+}
+
+/// Build the application state for a config and an open store.
+pub fn app_state(cfg: &Config, store: Store) -> AppState {
+    AppState {
+        site_id: Arc::from(cfg.site_id()),
+        store,
+        config_keys: Arc::new(config_keys(cfg)),
+        started: Instant::now(),
+        metrics: Arc::new(Metrics::new()),
+        central_configured: cfg.central.is_some(),
+        openapi_json: Arc::new(api::openapi_json()),
+    }
+}
+
+/// Serve the node until `shutdown` resolves. `on_listening` is told the bound address (the config
+/// may ask for port 0).
+pub async fn serve(
+    cfg: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<()> {
+    let started = Instant::now();
+    let store = open_store(&cfg).await?;
+    let state = app_state(&cfg, store);
+    let listener = tokio::net::TcpListener::bind(cfg.listen())
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", cfg.listen())))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(format!("local addr: {e}")))?;
+    tracing::info!(site = cfg.site_id(), %addr, startup_ms = started.elapsed().as_millis() as u64, "wms-edge listening");
+    on_listening(addr);
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Internal(format!("http server: {e}")))?;
+    tracing::info!("wms-edge stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn termination() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

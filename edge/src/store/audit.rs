@@ -1,0 +1,139 @@
+//! The append-only audit log (design invariant 8): who, from where, when, what changed (old → new).
+//! Written in the same transaction as the change it describes; triggers refuse updates and deletes.
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+
+use crate::domain::Actor;
+use crate::error::Result;
+
+/// One audit entry as the API returns it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    pub actor: Actor,
+    pub action: String,
+    pub target: String,
+    /// `{field: {"old": …, "new": …}}`
+    #[schema(value_type = Object)]
+    pub changes: Value,
+    pub request_id: Option<String>,
+}
+
+/// Context of the request that causes a mutation.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub actor: Actor,
+    pub request_id: Option<String>,
+}
+
+pub fn record(
+    conn: &Connection,
+    origin: &Origin,
+    at: &str,
+    action: &str,
+    target: &str,
+    changes: &Value,
+) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO audit(at, actor_user, actor_device, actor_api_key, action, target, changes, request_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            at,
+            origin.actor.user,
+            origin.actor.device,
+            origin.actor.api_key,
+            action,
+            target,
+            changes.to_string(),
+            origin.request_id
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// `{field: {old, new}}` for every top-level field that differs between two JSON objects.
+/// Fields named in `secret` are reported as changed without their values.
+pub fn diff(old: Option<&Value>, new: &Value, secret: &[&str]) -> Value {
+    let empty = Map::new();
+    let old_map = old.and_then(Value::as_object).unwrap_or(&empty);
+    let new_map = new.as_object().unwrap_or(&empty);
+    let mut out = Map::new();
+    let mut keys: Vec<&String> = old_map.keys().chain(new_map.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let o = old_map.get(k).unwrap_or(&Value::Null);
+        let n = new_map.get(k).unwrap_or(&Value::Null);
+        if o != n {
+            let entry = if secret.contains(&k.as_str()) {
+                json!({"old": if o.is_null() { Value::Null } else { json!("***") }, "new": if n.is_null() { Value::Null } else { json!("***") }})
+            } else {
+                json!({"old": o, "new": n})
+            };
+            out.insert(k.clone(), entry);
+        }
+    }
+    Value::Object(out)
+}
+
+/// Filters for `GET /v1/audit`.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub user: Option<String>,
+    pub device: Option<String>,
+    pub api_key: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Entries with an id below this (newest first paging).
+    pub before_id: Option<i64>,
+    pub limit: usize,
+}
+
+pub fn list(conn: &Connection, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at, actor_user, actor_device, actor_api_key, action, target, changes, request_id
+         FROM audit
+         WHERE (?1 IS NULL OR actor_user = ?1)
+           AND (?2 IS NULL OR actor_device = ?2)
+           AND (?3 IS NULL OR actor_api_key = ?3)
+           AND (?4 IS NULL OR action = ?4)
+           AND (?5 IS NULL OR at >= ?5)
+           AND (?6 IS NULL OR at < ?6)
+           AND (?7 IS NULL OR id < ?7)
+         ORDER BY id DESC LIMIT ?8",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            f.user,
+            f.device,
+            f.api_key,
+            f.action,
+            f.since,
+            f.until,
+            f.before_id,
+            f.limit as i64
+        ],
+        |r| {
+            let changes: String = r.get(7)?;
+            Ok(AuditEntry {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                actor: Actor {
+                    user: r.get(2)?,
+                    device: r.get(3)?,
+                    api_key: r.get(4)?,
+                },
+                action: r.get(5)?,
+                target: r.get(6)?,
+                changes: serde_json::from_str(&changes).unwrap_or(Value::Null),
+                request_id: r.get(8)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}

@@ -1,0 +1,613 @@
+//! What the site knows: products, locations and floor users, whether created locally (admin PUTs)
+//! or synced down. Each replace writes its audit entry in the same transaction.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use super::audit::{self, Origin};
+use crate::domain::role::Role;
+use crate::domain::{LocationKind, Tracking};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightUnit {
+    Kg,
+    G,
+    Lb,
+    Oz,
+}
+
+/// A weight as the contract writes it: a decimal string, never a binary float.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Weight {
+    #[schema(example = "2.500")]
+    pub value: String,
+    pub unit: WeightUnit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LengthUnit {
+    In,
+    Cm,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dimensions {
+    pub length: String,
+    pub width: String,
+    pub height: String,
+    pub unit: LengthUnit,
+}
+
+/// Money in minor units with an ISO 4217 currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    pub amount: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceTier {
+    pub min_qty: i64,
+    pub amount: i64,
+}
+
+/// Body of `PUT /v1/products/{tenant_id}/{sku}` (the fields of `product.upsert`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductInput {
+    /// Optional; must equal the path when present.
+    pub tenant_id: Option<String>,
+    /// Optional; must equal the path when present.
+    pub sku: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub barcodes: Vec<String>,
+    pub weight: Option<Weight>,
+    pub dimensions: Option<Dimensions>,
+    #[serde(default)]
+    pub tracking: Tracking,
+    pub price: Option<Money>,
+    #[serde(default)]
+    pub price_tiers: Vec<PriceTier>,
+    pub tax_code: Option<String>,
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Product {
+    pub tenant_id: String,
+    pub sku: String,
+    pub name: String,
+    pub barcodes: Vec<String>,
+    pub weight: Option<Weight>,
+    pub dimensions: Option<Dimensions>,
+    pub tracking: Tracking,
+    pub price: Option<Money>,
+    pub price_tiers: Vec<PriceTier>,
+    pub tax_code: Option<String>,
+    pub version: Option<i64>,
+    pub updated_at: String,
+}
+
+fn is_decimal(s: &str) -> bool {
+    let mut parts = s.splitn(2, '.');
+    let int = parts.next().unwrap_or("");
+    let frac = parts.next();
+    !int.is_empty()
+        && int.len() <= 12
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.is_none_or(|f| !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Identifiers end up in aggregate ids (`tenant/sku/location/lot`), barcodes and URLs: keep them
+/// printable, slash-free and short.
+pub fn check_ident(field: &str, v: &str) -> Result<()> {
+    if v.is_empty() {
+        return Err(Error::validation(field, "must not be empty"));
+    }
+    if v.len() > 128 {
+        return Err(Error::validation(field, "must be at most 128 characters"));
+    }
+    if v.chars().any(|c| c == '/' || c.is_control() || c.is_whitespace()) {
+        return Err(Error::validation(
+            field,
+            "must not contain '/', spaces or control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, v: &str, max: usize) -> Result<()> {
+    if v.chars().count() > max {
+        return Err(Error::validation(field, format!("must be at most {max} characters")));
+    }
+    if v.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Error::validation(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+impl ProductInput {
+    pub fn validate(&self, tenant_id: &str, sku: &str) -> Result<()> {
+        check_ident("tenant_id", tenant_id)?;
+        check_ident("sku", sku)?;
+        if self.tenant_id.as_deref().is_some_and(|t| t != tenant_id) {
+            return Err(Error::validation("tenant_id", "must match the path"));
+        }
+        if self.sku.as_deref().is_some_and(|s| s != sku) {
+            return Err(Error::validation("sku", "must match the path"));
+        }
+        if self.name.trim().is_empty() {
+            return Err(Error::validation("name", "must not be empty"));
+        }
+        check_text("name", &self.name, 200)?;
+        for (i, b) in self.barcodes.iter().enumerate() {
+            if b.is_empty() || b.len() > 128 || b.chars().any(char::is_control) {
+                return Err(Error::validation(
+                    &format!("barcodes[{i}]"),
+                    "must be 1 to 128 printable characters",
+                ));
+            }
+        }
+        if let Some(w) = &self.weight {
+            if !is_decimal(&w.value) {
+                return Err(Error::validation("weight.value", "must be a decimal string like \"2.500\""));
+            }
+        }
+        if let Some(d) = &self.dimensions {
+            for (f, v) in [("length", &d.length), ("width", &d.width), ("height", &d.height)] {
+                if !is_decimal(v) {
+                    return Err(Error::validation(&format!("dimensions.{f}"), "must be a decimal string"));
+                }
+            }
+        }
+        if let Some(p) = &self.price {
+            if p.amount < 0 {
+                return Err(Error::validation("price.amount", "must not be negative"));
+            }
+            if p.currency.len() != 3 || !p.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(Error::validation("price.currency", "must be an ISO 4217 code like USD"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(s: Option<String>) -> Option<T> {
+    s.and_then(|s| serde_json::from_str(&s).ok())
+}
+
+fn product_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
+    let js = |i: usize| -> rusqlite::Result<Option<String>> { r.get(i) };
+    let tracking: String = r.get(6)?;
+    Ok(Product {
+        tenant_id: r.get(0)?,
+        sku: r.get(1)?,
+        name: r.get(2)?,
+        barcodes: parse(js(3)?).unwrap_or_default(),
+        weight: parse(js(4)?),
+        dimensions: parse(js(5)?),
+        tracking: Tracking::parse(&tracking).unwrap_or_default(),
+        price: parse(js(7)?),
+        price_tiers: parse(js(8)?).unwrap_or_default(),
+        tax_code: r.get(9)?,
+        version: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
+}
+
+const PRODUCT_COLS: &str =
+    "tenant_id, sku, name, barcodes, weight, dimensions, tracking, price, price_tiers, tax_code, version, updated_at";
+
+pub fn get_product(conn: &Connection, tenant_id: &str, sku: &str) -> Result<Option<Product>> {
+    let sql = format!("SELECT {PRODUCT_COLS} FROM products WHERE tenant_id = ?1 AND sku = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![tenant_id, sku], product_from_row)
+        .optional()?)
+}
+
+/// Products after the `(tenant, sku)` cursor, optionally for one tenant.
+pub fn list_products(
+    conn: &Connection,
+    tenant: Option<&str>,
+    after: Option<(String, String)>,
+    limit: usize,
+) -> Result<Vec<Product>> {
+    let (at, asku) = after.unzip();
+    let sql = format!(
+        "SELECT {PRODUCT_COLS} FROM products
+         WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR (tenant_id, sku) > (?2, ?3))
+         ORDER BY tenant_id, sku LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![tenant, at, asku, limit as i64], product_from_row)?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// Create or replace a product; returns it and whether it was new.
+pub fn put_product(
+    conn: &Connection,
+    origin: &Origin,
+    now: &str,
+    tenant_id: &str,
+    sku: &str,
+    input: ProductInput,
+) -> Result<(Product, bool)> {
+    input.validate(tenant_id, sku)?;
+    let old = get_product(conn, tenant_id, sku)?;
+    let product = Product {
+        tenant_id: tenant_id.to_string(),
+        sku: sku.to_string(),
+        name: input.name,
+        barcodes: input.barcodes,
+        weight: input.weight,
+        dimensions: input.dimensions,
+        tracking: input.tracking,
+        price: input.price,
+        price_tiers: input.price_tiers,
+        tax_code: input.tax_code,
+        version: input.version,
+        updated_at: now.to_string(),
+    };
+    let opt_json = |v: &Option<_>| -> Result<Option<String>> {
+        Ok(match v {
+            Some(x) => Some(serde_json::to_string::<Value>(x)?),
+            None => None,
+        })
+    };
+    conn.execute(
+        "INSERT INTO products(tenant_id, sku, name, barcodes, weight, dimensions, tracking, price, price_tiers, tax_code, version, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT(tenant_id, sku) DO UPDATE SET name = excluded.name, barcodes = excluded.barcodes,
+           weight = excluded.weight, dimensions = excluded.dimensions, tracking = excluded.tracking,
+           price = excluded.price, price_tiers = excluded.price_tiers, tax_code = excluded.tax_code,
+           version = excluded.version, updated_at = excluded.updated_at",
+        params![
+            tenant_id,
+            sku,
+            product.name,
+            serde_json::to_string(&product.barcodes)?,
+            opt_json(&product.weight.as_ref().map(|w| json!(w)))?,
+            opt_json(&product.dimensions.as_ref().map(|d| json!(d)))?,
+            product.tracking.as_str(),
+            opt_json(&product.price.as_ref().map(|p| json!(p)))?,
+            serde_json::to_string(&product.price_tiers)?,
+            product.tax_code,
+            product.version,
+            now
+        ],
+    )?;
+    conn.execute(
+        "DELETE FROM product_barcodes WHERE tenant_id = ?1 AND sku = ?2",
+        params![tenant_id, sku],
+    )?;
+    for code in &product.barcodes {
+        conn.execute(
+            "INSERT OR IGNORE INTO product_barcodes(code, tenant_id, sku) VALUES (?1, ?2, ?3)",
+            params![code, tenant_id, sku],
+        )?;
+    }
+    let strip = |p: &Product| {
+        let mut v = json!(p);
+        if let Some(m) = v.as_object_mut() {
+            m.remove("updated_at");
+        }
+        v
+    };
+    let changes = audit::diff(old.as_ref().map(strip).as_ref(), &strip(&product), &[]);
+    audit::record(
+        conn,
+        origin,
+        now,
+        if old.is_some() { "product.replace" } else { "product.create" },
+        &format!("product:{tenant_id}/{sku}"),
+        &changes,
+    )?;
+    Ok((product, old.is_none()))
+}
+
+/// A tenant exists once the site has a product or a user of it.
+pub fn tenant_exists(conn: &Connection, tenant_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM products WHERE tenant_id = ?1)
+                 OR EXISTS(SELECT 1 FROM users WHERE tenant_id = ?1)",
+        )?
+        .query_row([tenant_id], |r| r.get(0))?)
+}
+
+// ---- locations ----
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationInput {
+    /// Optional; must equal the path when present.
+    pub code: Option<String>,
+    pub zone: Option<String>,
+    #[serde(default)]
+    pub pick_sequence: i64,
+    #[serde(default)]
+    pub kind: LocationKind,
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Location {
+    pub code: String,
+    pub zone: Option<String>,
+    pub pick_sequence: i64,
+    pub kind: LocationKind,
+    pub version: Option<i64>,
+    pub updated_at: String,
+}
+
+fn location_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Location> {
+    let kind: String = r.get(3)?;
+    Ok(Location {
+        code: r.get(0)?,
+        zone: r.get(1)?,
+        pick_sequence: r.get(2)?,
+        kind: LocationKind::parse(&kind).unwrap_or_default(),
+        version: r.get(4)?,
+        updated_at: r.get(5)?,
+    })
+}
+
+pub fn get_location(conn: &Connection, code: &str) -> Result<Option<Location>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT code, zone, pick_sequence, kind, version, updated_at FROM locations WHERE code = ?1",
+        )?
+        .query_row([code], location_from_row)
+        .optional()?)
+}
+
+pub fn list_locations(conn: &Connection, after: Option<&str>, limit: usize) -> Result<Vec<Location>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT code, zone, pick_sequence, kind, version, updated_at FROM locations
+         WHERE (?1 IS NULL OR code > ?1) ORDER BY code LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit as i64], location_from_row)?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+pub fn put_location(
+    conn: &Connection,
+    origin: &Origin,
+    now: &str,
+    code: &str,
+    input: LocationInput,
+) -> Result<(Location, bool)> {
+    check_ident("code", code)?;
+    if input.code.as_deref().is_some_and(|c| c != code) {
+        return Err(Error::validation("code", "must match the path"));
+    }
+    if let Some(z) = &input.zone {
+        check_text("zone", z, 64)?;
+    }
+    let old = get_location(conn, code)?;
+    let loc = Location {
+        code: code.to_string(),
+        zone: input.zone,
+        pick_sequence: input.pick_sequence,
+        kind: input.kind,
+        version: input.version,
+        updated_at: now.to_string(),
+    };
+    conn.execute(
+        "INSERT INTO locations(code, zone, pick_sequence, kind, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(code) DO UPDATE SET zone = excluded.zone, pick_sequence = excluded.pick_sequence,
+           kind = excluded.kind, version = excluded.version, updated_at = excluded.updated_at",
+        params![code, loc.zone, loc.pick_sequence, loc.kind.as_str(), loc.version, now],
+    )?;
+    let strip = |l: &Location| {
+        let mut v = json!(l);
+        if let Some(m) = v.as_object_mut() {
+            m.remove("updated_at");
+        }
+        v
+    };
+    let changes = audit::diff(old.as_ref().map(strip).as_ref(), &strip(&loc), &[]);
+    audit::record(
+        conn,
+        origin,
+        now,
+        if old.is_some() { "location.replace" } else { "location.create" },
+        &format!("location:{code}"),
+        &changes,
+    )?;
+    Ok((loc, old.is_none()))
+}
+
+// ---- users ----
+
+/// Body of `PUT /v1/users/{id}`. The PIN arrives in clear and is hashed (Argon2id) before it is
+/// stored; it is never returned.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserInput {
+    /// Optional; must equal the path when present.
+    pub id: Option<String>,
+    pub name: String,
+    pub badge: Option<String>,
+    pub pin: Option<String>,
+    pub roles: Vec<Role>,
+    /// `null` = every tenant of the site.
+    pub tenant_id: Option<String>,
+    #[serde(default = "yes")]
+    pub active: bool,
+    pub version: Option<i64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub name: String,
+    pub badge: Option<String>,
+    pub roles: Vec<Role>,
+    pub active: bool,
+    /// Whether a PIN is set (the PIN itself is never returned).
+    pub has_pin: bool,
+    pub version: Option<i64>,
+    pub updated_at: String,
+}
+
+impl UserInput {
+    pub fn validate(&self, id: &str) -> Result<()> {
+        check_ident("id", id)?;
+        if self.id.as_deref().is_some_and(|i| i != id) {
+            return Err(Error::validation("id", "must match the path"));
+        }
+        if self.name.trim().is_empty() {
+            return Err(Error::validation("name", "must not be empty"));
+        }
+        check_text("name", &self.name, 200)?;
+        if let Some(b) = &self.badge {
+            check_ident("badge", b)?;
+        }
+        if let Some(t) = &self.tenant_id {
+            check_ident("tenant_id", t)?;
+        }
+        if let Some(p) = &self.pin {
+            if !(4..=12).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::validation("pin", "must be 4 to 12 digits"));
+            }
+        }
+        if self.roles.is_empty() {
+            return Err(Error::validation("roles", "must name at least one role"));
+        }
+        if self.roles.contains(&Role::Central) {
+            return Err(Error::validation("roles", "central is not a floor user's role"));
+        }
+        Ok(())
+    }
+}
+
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let roles: String = r.get(4)?;
+    let pin_hash: Option<String> = r.get(6)?;
+    Ok(User {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        name: r.get(2)?,
+        badge: r.get(3)?,
+        roles: serde_json::from_str(&roles).unwrap_or_default(),
+        active: r.get(5)?,
+        has_pin: pin_hash.is_some(),
+        version: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+const USER_COLS: &str = "id, tenant_id, name, badge, roles, active, pin_hash, version, updated_at";
+
+pub fn get_user(conn: &Connection, id: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([id], user_from_row).optional()?)
+}
+
+/// Users after the id cursor; with a tenant, that tenant's users and the site-wide ones.
+pub fn list_users(
+    conn: &Connection,
+    tenant: Option<&str>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<User>> {
+    let sql = format!(
+        "SELECT {USER_COLS} FROM users
+         WHERE (?1 IS NULL OR tenant_id = ?1 OR tenant_id IS NULL) AND (?2 IS NULL OR id > ?2)
+         ORDER BY id LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![tenant, after, limit as i64], user_from_row)?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// Create or replace a user. `pin_hash` is the Argon2id PHC string of the new PIN, or `None` to
+/// keep the current one.
+pub fn put_user(
+    conn: &Connection,
+    origin: &Origin,
+    now: &str,
+    id: &str,
+    input: UserInput,
+    pin_hash: Option<String>,
+) -> Result<(User, bool)> {
+    input.validate(id)?;
+    if let Some(badge) = &input.badge {
+        let holder: Option<String> = conn
+            .query_row(
+                "SELECT id FROM users WHERE badge = ?1 AND id <> ?2",
+                params![badge, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(holder) = holder {
+            return Err(Error::conflict(format!("badge {badge} already belongs to user {holder}")));
+        }
+    }
+    let old = get_user(conn, id)?;
+    let old_hash: Option<String> = conn
+        .query_row("SELECT pin_hash FROM users WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let pin_changed = pin_hash.is_some();
+    let stored_hash = pin_hash.or(old_hash);
+    conn.execute(
+        "INSERT INTO users(id, tenant_id, name, badge, pin_hash, roles, active, version, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(id) DO UPDATE SET tenant_id = excluded.tenant_id, name = excluded.name,
+           badge = excluded.badge, pin_hash = excluded.pin_hash, roles = excluded.roles,
+           active = excluded.active, version = excluded.version, updated_at = excluded.updated_at",
+        params![
+            id,
+            input.tenant_id,
+            input.name,
+            input.badge,
+            stored_hash,
+            serde_json::to_string(&input.roles)?,
+            input.active,
+            input.version,
+            now
+        ],
+    )?;
+    let user = get_user(conn, id)?.ok_or_else(|| Error::Internal("user vanished".into()))?;
+    let view = |u: &User| {
+        let mut v = json!(u);
+        if let Some(m) = v.as_object_mut() {
+            m.remove("updated_at");
+            m.remove("has_pin");
+        }
+        v
+    };
+    let mut changes = audit::diff(old.as_ref().map(view).as_ref(), &view(&user), &[]);
+    if pin_changed {
+        if let Some(m) = changes.as_object_mut() {
+            m.insert("pin".into(), json!({"old": if old.as_ref().is_some_and(|u| u.has_pin) { json!("***") } else { Value::Null }, "new": "***"}));
+        }
+    }
+    audit::record(
+        conn,
+        origin,
+        now,
+        if old.is_some() { "user.replace" } else { "user.create" },
+        &format!("user:{id}"),
+        &changes,
+    )?;
+    Ok((user, old.is_none()))
+}

@@ -1,0 +1,310 @@
+//! The local store: one SQLite file in WAL mode with `synchronous=FULL`.
+//!
+//! One writer thread owns the only read-write connection. Callers send it closures; it takes
+//! whatever is queued, runs each closure inside its own savepoint of one `BEGIN IMMEDIATE`
+//! transaction, commits once (one fsync for the whole group) and only then answers each caller.
+//! A closure that fails is rolled back to its savepoint alone; a commit that fails answers every
+//! caller of the group with an error. A few reader threads serve queries on read-only connections.
+//! No SQLite call ever runs on an async runtime thread.
+
+pub mod audit;
+pub mod catalog;
+pub mod keys;
+pub mod ledger;
+pub mod orders;
+pub mod outbox;
+pub mod schema;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+
+/// What the writer tells a job after the group's commit: `Ok` or the commit error.
+type Deliver = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Tuning for the store; defaults suit a small edge box.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most write jobs folded into one transaction.
+    pub max_group: usize,
+    pub readers: usize,
+    /// Queue depth in front of the writer; senders wait (asynchronously) when it is full.
+    pub queue: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_group: 512,
+            readers: 3,
+            queue: 4096,
+        }
+    }
+}
+
+/// Counters the metrics endpoint reads.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    pub commits: AtomicU64,
+    pub jobs: AtomicU64,
+    pub failed_jobs: AtomicU64,
+    pub failed_commits: AtomicU64,
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writer: mpsc::Sender<WriteJob>,
+    readers: mpsc::Sender<ReadJob>,
+    path: Arc<PathBuf>,
+    pub stats: Arc<StoreStats>,
+    #[cfg(test)]
+    fail_commits: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// Open (creating if needed) and migrate the database; the connection returned is read-write.
+pub fn open_and_migrate(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Apply every migration this binary knows that the file lacks. Refuses a newer file.
+pub fn migrate(conn: &Connection) -> Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = schema::MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(Error::SchemaTooNew(format!(
+            "the database is at schema version {current} but this wms-edge knows only up to \
+             {known}: it was written by a newer wms-edge. Refusing to start; run the newer binary \
+             or restore a backup made by this version."
+        )));
+    }
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as i64 + 1;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let applied = conn
+            .execute_batch(sql)
+            .and_then(|_| conn.pragma_update(None, "user_version", version));
+        match applied {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(Error::Internal(format!("migration {version} failed: {e}")));
+            }
+        }
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}
+
+/// The schema version a file is at, without changing it.
+pub fn schema_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+}
+
+impl Store {
+    /// Open the store: migrate, then start the writer and reader threads. Blocking; call it before
+    /// serving or from `spawn_blocking`.
+    pub fn open(path: &Path, opts: StoreOptions) -> Result<Store> {
+        let conn = open_and_migrate(path)?;
+        let stats = Arc::new(StoreStats::default());
+        let (wtx, wrx) = mpsc::channel::<WriteJob>(opts.queue.max(1));
+        #[cfg(test)]
+        let fail_commits = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        #[cfg(test)]
+        {
+            let flag = fail_commits.clone();
+            conn.commit_hook(Some(move || flag.load(Ordering::SeqCst)))?;
+        }
+        {
+            let stats = stats.clone();
+            let max_group = opts.max_group.max(1);
+            thread::Builder::new()
+                .name("store-writer".into())
+                .spawn(move || writer_loop(conn, wrx, max_group, stats))
+                .map_err(|e| Error::Internal(format!("spawn writer: {e}")))?;
+        }
+        let (rtx, rrx) = mpsc::channel::<ReadJob>(opts.queue.max(1));
+        let rrx = Arc::new(Mutex::new(rrx));
+        for i in 0..opts.readers.max(1) {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            let rrx = rrx.clone();
+            thread::Builder::new()
+                .name(format!("store-reader-{i}"))
+                .spawn(move || reader_loop(conn, rrx))
+                .map_err(|e| Error::Internal(format!("spawn reader: {e}")))?;
+        }
+        Ok(Store {
+            writer: wtx,
+            readers: rtx,
+            path: Arc::new(path.to_path_buf()),
+            stats,
+            #[cfg(test)]
+            fail_commits,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` in the next group transaction; resolves only after that transaction committed (or
+    /// with the error that kept it from committing).
+    pub async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R>>();
+        let job: WriteJob = Box::new(move |conn| {
+            let res = catch_unwind(AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|_| Err(Error::Internal("write job panicked".into())));
+            let ok = res.is_ok();
+            let deliver: Deliver = Box::new(move |commit| {
+                let out = match (res, commit) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(e)) => Err(Error::Commit(e)),
+                    (Err(e), _) => Err(e),
+                };
+                let _ = tx.send(out);
+            });
+            (ok, deliver)
+        });
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| Error::StoreClosed("writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Commit("the write transaction could not start".into()))?
+    }
+
+    /// Run a query on one of the read-only connections.
+    pub async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R>>();
+        let job: ReadJob = Box::new(move |conn| {
+            let res = catch_unwind(AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|_| Err(Error::Internal("read job panicked".into())));
+            let _ = tx.send(res);
+        });
+        self.readers
+            .send(job)
+            .await
+            .map_err(|_| Error::StoreClosed("readers stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::StoreClosed("reader dropped the job".into()))?
+    }
+
+    /// Make every following commit fail (tests of the acknowledgement rule).
+    #[cfg(test)]
+    pub fn fail_commits(&self, fail: bool) {
+        self.fail_commits.store(fail, Ordering::SeqCst);
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<WriteJob>,
+    max_group: usize,
+    stats: Arc<StoreStats>,
+) {
+    let mut group: Vec<WriteJob> = Vec::with_capacity(max_group);
+    while let Some(first) = rx.blocking_recv() {
+        group.push(first);
+        while group.len() < max_group {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        run_group(&conn, &mut group, &stats);
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn run_group(conn: &Connection, group: &mut Vec<WriteJob>, stats: &StoreStats) {
+    stats.jobs.fetch_add(group.len() as u64, Ordering::Relaxed);
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping a job drops its reply channel: the caller gets an error, never an ack.
+        tracing::error!(error = %e, jobs = group.len(), "could not begin a write transaction");
+        stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+        group.clear();
+        return;
+    }
+    let mut deliveries = Vec::with_capacity(group.len());
+    for job in group.drain(..) {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            tracing::error!(error = %e, "could not open a savepoint; job refused");
+            continue;
+        }
+        let (ok, deliver) = job(conn);
+        let closed = if ok {
+            conn.execute_batch("RELEASE job")
+        } else {
+            stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        if let Err(e) = closed {
+            tracing::error!(error = %e, "could not close a savepoint");
+        }
+        deliveries.push(deliver);
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    match &commit {
+        Ok(()) => {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "group commit failed; nothing of it is applied");
+            stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+        }
+    }
+    for deliver in deliveries {
+        deliver(commit.clone());
+    }
+}
+
+fn reader_loop(conn: Connection, rx: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
+    loop {
+        let job = {
+            let Ok(mut guard) = rx.lock() else { return };
+            guard.blocking_recv()
+        };
+        match job {
+            Some(job) => job(&conn),
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,189 @@
+//! Versioned schema migrations. `PRAGMA user_version` records how many have been applied; a database
+//! with a higher number than this binary knows is refused rather than guessed at.
+
+/// Each entry is one migration, applied in its own transaction, in order. Never edit a released
+/// entry: append a new one.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE products (
+    tenant_id   TEXT NOT NULL,
+    sku         TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    barcodes    TEXT NOT NULL DEFAULT '[]',
+    weight      TEXT,
+    dimensions  TEXT,
+    tracking    TEXT NOT NULL DEFAULT 'none',
+    price       TEXT,
+    price_tiers TEXT NOT NULL DEFAULT '[]',
+    tax_code    TEXT,
+    version     INTEGER,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, sku)
+) STRICT;
+
+CREATE TABLE product_barcodes (
+    code      TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    sku       TEXT NOT NULL,
+    PRIMARY KEY (code, tenant_id, sku),
+    FOREIGN KEY (tenant_id, sku) REFERENCES products(tenant_id, sku) ON DELETE CASCADE
+) STRICT;
+
+CREATE TABLE locations (
+    code          TEXT PRIMARY KEY,
+    zone          TEXT,
+    pick_sequence INTEGER NOT NULL DEFAULT 0,
+    kind          TEXT NOT NULL DEFAULT 'pick',
+    version       INTEGER,
+    updated_at    TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE users (
+    id         TEXT PRIMARY KEY,
+    tenant_id  TEXT,
+    name       TEXT NOT NULL,
+    badge      TEXT UNIQUE,
+    pin_hash   TEXT,
+    roles      TEXT NOT NULL,
+    active     INTEGER NOT NULL DEFAULT 1,
+    version    INTEGER,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE api_keys (
+    name       TEXT PRIMARY KEY,
+    role       TEXT NOT NULL,
+    tenant_id  TEXT,
+    key_sha256 TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+) STRICT;
+
+-- The materialised projection of the ledger and the reservations. The CHECK is the last line of
+-- defence for invariant 5: no code path can commit negative available stock.
+CREATE TABLE stock (
+    tenant_id TEXT NOT NULL,
+    sku       TEXT NOT NULL,
+    location  TEXT NOT NULL,
+    lot       TEXT NOT NULL DEFAULT '',
+    on_hand   INTEGER NOT NULL DEFAULT 0,
+    reserved  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, sku, location, lot),
+    CHECK (reserved >= 0 AND on_hand >= reserved)
+) STRICT;
+CREATE INDEX stock_by_sku ON stock(tenant_id, sku);
+CREATE INDEX stock_by_location ON stock(location);
+
+CREATE TABLE ledger (
+    id            INTEGER PRIMARY KEY,
+    tenant_id     TEXT NOT NULL,
+    sku           TEXT NOT NULL,
+    location      TEXT NOT NULL,
+    lot           TEXT NOT NULL DEFAULT '',
+    delta         INTEGER NOT NULL CHECK (delta <> 0),
+    reason        TEXT NOT NULL,
+    ref           TEXT NOT NULL DEFAULT '{}',
+    note          TEXT,
+    on_hand_after INTEGER NOT NULL,
+    actor_user    TEXT,
+    actor_device  TEXT,
+    actor_api_key TEXT,
+    at            TEXT NOT NULL,
+    event_seq     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX ledger_by_position ON ledger(tenant_id, sku, location, lot);
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
+CREATE TABLE orders (
+    id           TEXT PRIMARY KEY,
+    tenant_id    TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    held_from    TEXT,
+    channel      TEXT,
+    created_at   TEXT,
+    ship_by      TEXT,
+    priority     TEXT NOT NULL DEFAULT 'standard',
+    shipping     TEXT NOT NULL DEFAULT '{}',
+    ship_to      TEXT NOT NULL DEFAULT '{}',
+    notes        TEXT,
+    gift_message TEXT,
+    branding     TEXT NOT NULL DEFAULT '{}',
+    version      INTEGER,
+    accepted_at  TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+) STRICT;
+CREATE INDEX orders_by_tenant ON orders(tenant_id, id);
+
+CREATE TABLE order_lines (
+    order_id TEXT NOT NULL REFERENCES orders(id),
+    line_id  TEXT NOT NULL,
+    sku      TEXT NOT NULL,
+    qty      INTEGER NOT NULL CHECK (qty > 0),
+    PRIMARY KEY (order_id, line_id)
+) STRICT;
+
+CREATE TABLE reservations (
+    id        INTEGER PRIMARY KEY,
+    order_id  TEXT NOT NULL REFERENCES orders(id),
+    line_id   TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    sku       TEXT NOT NULL,
+    location  TEXT NOT NULL,
+    lot       TEXT NOT NULL DEFAULT '',
+    qty       INTEGER NOT NULL CHECK (qty > 0)
+) STRICT;
+CREATE INDEX reservations_by_order ON reservations(order_id);
+CREATE INDEX reservations_by_position ON reservations(tenant_id, sku, location, lot);
+
+-- The order's timeline: every status change with who and why.
+CREATE TABLE order_events (
+    id            INTEGER PRIMARY KEY,
+    order_id      TEXT NOT NULL REFERENCES orders(id),
+    at            TEXT NOT NULL,
+    from_status   TEXT,
+    to_status     TEXT NOT NULL,
+    note          TEXT,
+    actor_user    TEXT,
+    actor_device  TEXT,
+    actor_api_key TEXT
+) STRICT;
+CREATE INDEX order_events_by_order ON order_events(order_id, id);
+
+CREATE TABLE audit (
+    id            INTEGER PRIMARY KEY,
+    at            TEXT NOT NULL,
+    actor_user    TEXT,
+    actor_device  TEXT,
+    actor_api_key TEXT,
+    action        TEXT NOT NULL,
+    target        TEXT NOT NULL,
+    changes       TEXT NOT NULL DEFAULT '{}',
+    request_id    TEXT
+) STRICT;
+CREATE INDEX audit_by_action ON audit(action, id);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+-- The transactional outbox: one row per upstream event, written in the same transaction as the
+-- change it reports. `body` is the exact event JSON that goes on the wire.
+CREATE TABLE outbox (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    type        TEXT NOT NULL,
+    aggregate   TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'dead')),
+    error       TEXT,
+    done_at     TEXT
+) STRICT;
+CREATE INDEX outbox_by_state ON outbox(state, seq);
+"#];
