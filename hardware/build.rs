@@ -18,13 +18,22 @@ fn main() {
         Err(_) => Vec::new(),
     };
     files.sort();
-    let mut out = String::from("/// `(file stem, TOML text)` of every embedded firmware profile, sorted by stem.\n");
+    let mut out = String::from(
+        "/// `(file stem, TOML text)` of every embedded firmware profile, sorted by stem.\n",
+    );
     out.push_str("pub(crate) static EMBEDDED: &[(&str, &str)] = &[\n");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let stem = f.file_stem().and_then(|s| s.to_str()).expect("utf-8 profile file name");
+        let stem = f
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 profile file name");
         let abs = fs::canonicalize(f).expect("canonical profile path");
-        let _ = writeln!(out, "    ({stem:?}, include_str!({:?})),", abs.display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({stem:?}, include_str!({:?})),",
+            abs.display().to_string()
+        );
     }
     out.push_str("];\n");
     let dest = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("profiles.rs");

@@ -219,7 +219,11 @@ mod tests {
         assert!(Decimal::parse("1e3").is_err());
         assert!(Decimal::parse("99999999999999999999").is_err());
         assert_eq!(
-            Decimal::parse("1234").unwrap().shifted_left(2).unwrap().to_string(),
+            Decimal::parse("1234")
+                .unwrap()
+                .shifted_left(2)
+                .unwrap()
+                .to_string(),
             "123400"
         );
         assert!(Decimal::parse("1.50").unwrap() == Decimal::parse("1.50").unwrap());

@@ -9,3 +9,4 @@ pub mod profiles;
 
 pub use decimal::{Decimal, Weight};
 pub use error::{Error, Result};
+pub mod protocol;

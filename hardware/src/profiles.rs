@@ -69,7 +69,9 @@ impl ProtocolKind {
         use ProtocolKind::*;
         match kind {
             DeviceKind::Scanner => matches!(self, SerialLine),
-            DeviceKind::Scale => matches!(self, MtSics | Toledo8217 | NciGeneral | ToledoContinuous),
+            DeviceKind::Scale => {
+                matches!(self, MtSics | Toledo8217 | NciGeneral | ToledoContinuous)
+            }
             DeviceKind::LabelPrinter => matches!(self, Zpl),
             DeviceKind::ReceiptPrinter => matches!(self, Escpos),
             DeviceKind::PaymentTerminal => matches!(self, NexoJson),
@@ -379,7 +381,10 @@ impl Profile {
         if !(50..=600_000).contains(&self.poll_interval_ms) {
             return fail("poll_interval_ms must be 50..=600000".into());
         }
-        let printer = matches!(self.kind, DeviceKind::LabelPrinter | DeviceKind::ReceiptPrinter);
+        let printer = matches!(
+            self.kind,
+            DeviceKind::LabelPrinter | DeviceKind::ReceiptPrinter
+        );
         if printer != self.printer.is_some() {
             return fail("a [printer] section is required for printers and only for them".into());
         }
@@ -390,7 +395,9 @@ impl Profile {
             return fail("a [scanner] section is only for scanners".into());
         }
         if (self.kind == DeviceKind::PaymentTerminal) != self.payment.is_some() {
-            return fail("a [payment] section is required for payment terminals and only for them".into());
+            return fail(
+                "a [payment] section is required for payment terminals and only for them".into(),
+            );
         }
         if let Some(p) = &self.printer {
             if ![152, 180, 203, 300, 600].contains(&p.dpi) {

@@ -5,30 +5,106 @@ use wms_hardware::profiles::{self, DeviceKind, ProtocolKind};
 /// Every file in `firmware-profiles/`, by name, with the kind and protocol it must declare.
 /// Adding a file without adding it here fails `every_file_is_listed`.
 const EXPECTED: &[(&str, DeviceKind, ProtocolKind)] = &[
-    ("avery-weigh-tronix-7820", DeviceKind::Scale, ProtocolKind::NciGeneral),
-    ("epson-tm-m30", DeviceKind::ReceiptPrinter, ProtocolKind::Escpos),
-    ("epson-tm-t88vi", DeviceKind::ReceiptPrinter, ProtocolKind::Escpos),
-    ("escpos-58mm", DeviceKind::ReceiptPrinter, ProtocolKind::Escpos),
-    ("escpos-80mm", DeviceKind::ReceiptPrinter, ProtocolKind::Escpos),
-    ("generic-serial-scanner", DeviceKind::Scanner, ProtocolKind::SerialLine),
-    ("honeywell-xenon-1900-serial", DeviceKind::Scanner, ProtocolKind::SerialLine),
-    ("honeywell-xenon-1950g-serial", DeviceKind::Scanner, ProtocolKind::SerialLine),
-    ("mettler-toledo-bc60-sics", DeviceKind::Scale, ProtocolKind::MtSics),
-    ("mettler-toledo-ics425-sics", DeviceKind::Scale, ProtocolKind::MtSics),
-    ("mettler-toledo-ps60-8217", DeviceKind::Scale, ProtocolKind::Toledo8217),
-    ("mettler-toledo-sics", DeviceKind::Scale, ProtocolKind::MtSics),
+    (
+        "avery-weigh-tronix-7820",
+        DeviceKind::Scale,
+        ProtocolKind::NciGeneral,
+    ),
+    (
+        "epson-tm-m30",
+        DeviceKind::ReceiptPrinter,
+        ProtocolKind::Escpos,
+    ),
+    (
+        "epson-tm-t88vi",
+        DeviceKind::ReceiptPrinter,
+        ProtocolKind::Escpos,
+    ),
+    (
+        "escpos-58mm",
+        DeviceKind::ReceiptPrinter,
+        ProtocolKind::Escpos,
+    ),
+    (
+        "escpos-80mm",
+        DeviceKind::ReceiptPrinter,
+        ProtocolKind::Escpos,
+    ),
+    (
+        "generic-serial-scanner",
+        DeviceKind::Scanner,
+        ProtocolKind::SerialLine,
+    ),
+    (
+        "honeywell-xenon-1900-serial",
+        DeviceKind::Scanner,
+        ProtocolKind::SerialLine,
+    ),
+    (
+        "honeywell-xenon-1950g-serial",
+        DeviceKind::Scanner,
+        ProtocolKind::SerialLine,
+    ),
+    (
+        "mettler-toledo-bc60-sics",
+        DeviceKind::Scale,
+        ProtocolKind::MtSics,
+    ),
+    (
+        "mettler-toledo-ics425-sics",
+        DeviceKind::Scale,
+        ProtocolKind::MtSics,
+    ),
+    (
+        "mettler-toledo-ps60-8217",
+        DeviceKind::Scale,
+        ProtocolKind::Toledo8217,
+    ),
+    (
+        "mettler-toledo-sics",
+        DeviceKind::Scale,
+        ProtocolKind::MtSics,
+    ),
     ("nci-general", DeviceKind::Scale, ProtocolKind::NciGeneral),
-    ("nexo-terminal", DeviceKind::PaymentTerminal, ProtocolKind::NexoJson),
-    ("star-tsp143", DeviceKind::ReceiptPrinter, ProtocolKind::Escpos),
+    (
+        "nexo-terminal",
+        DeviceKind::PaymentTerminal,
+        ProtocolKind::NexoJson,
+    ),
+    (
+        "star-tsp143",
+        DeviceKind::ReceiptPrinter,
+        ProtocolKind::Escpos,
+    ),
     ("toledo-8217", DeviceKind::Scale, ProtocolKind::Toledo8217),
-    ("toledo-continuous", DeviceKind::Scale, ProtocolKind::ToledoContinuous),
-    ("zebra-ds2208-serial", DeviceKind::Scanner, ProtocolKind::SerialLine),
+    (
+        "toledo-continuous",
+        DeviceKind::Scale,
+        ProtocolKind::ToledoContinuous,
+    ),
+    (
+        "zebra-ds2208-serial",
+        DeviceKind::Scanner,
+        ProtocolKind::SerialLine,
+    ),
     ("zebra-gk420d", DeviceKind::LabelPrinter, ProtocolKind::Zpl),
-    ("zebra-zd421-203", DeviceKind::LabelPrinter, ProtocolKind::Zpl),
+    (
+        "zebra-zd421-203",
+        DeviceKind::LabelPrinter,
+        ProtocolKind::Zpl,
+    ),
     ("zebra-zpl-203", DeviceKind::LabelPrinter, ProtocolKind::Zpl),
     ("zebra-zpl-300", DeviceKind::LabelPrinter, ProtocolKind::Zpl),
-    ("zebra-zt410-203", DeviceKind::LabelPrinter, ProtocolKind::Zpl),
-    ("zebra-zt410-300", DeviceKind::LabelPrinter, ProtocolKind::Zpl),
+    (
+        "zebra-zt410-203",
+        DeviceKind::LabelPrinter,
+        ProtocolKind::Zpl,
+    ),
+    (
+        "zebra-zt410-300",
+        DeviceKind::LabelPrinter,
+        ProtocolKind::Zpl,
+    ),
 ];
 
 #[test]
@@ -60,7 +136,8 @@ fn files_on_disk_match_embedded() {
         .unwrap()
         .filter_map(|e| {
             let p = e.unwrap().path();
-            (p.extension()? == "toml").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+            (p.extension()? == "toml")
+                .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
         })
         .collect();
     on_disk.sort();
@@ -86,22 +163,41 @@ fn at_least_a_dozen_models_across_kinds() {
         DeviceKind::LabelPrinter,
         DeviceKind::ReceiptPrinter,
     ] {
-        assert!(models.iter().any(|p| p.kind == kind), "no model of {kind:?}");
+        assert!(
+            models.iter().any(|p| p.kind == kind),
+            "no model of {kind:?}"
+        );
     }
 }
 
 #[test]
 fn known_facts_of_some_models() {
-    let p = profiles::get("zebra-zpl-203").unwrap().printer.clone().unwrap();
+    let p = profiles::get("zebra-zpl-203")
+        .unwrap()
+        .printer
+        .clone()
+        .unwrap();
     assert_eq!((p.dpi, p.print_width_dots), (203, 832));
-    let p = profiles::get("zebra-zpl-300").unwrap().printer.clone().unwrap();
+    let p = profiles::get("zebra-zpl-300")
+        .unwrap()
+        .printer
+        .clone()
+        .unwrap();
     assert_eq!(p.dpi, 300);
     let t = &profiles::get("toledo-8217").unwrap().transport;
-    assert_eq!((t.baud, t.data_bits, t.parity), (9600, 7, profiles::Parity::Even));
+    assert_eq!(
+        (t.baud, t.data_bits, t.parity),
+        (9600, 7, profiles::Parity::Even)
+    );
     let s = profiles::get("mettler-toledo-sics").unwrap();
     assert_eq!(s.framing.terminator, profiles::Terminator::Crlf);
     assert_eq!(
-        profiles::get("escpos-58mm").unwrap().printer.as_ref().unwrap().print_width_dots,
+        profiles::get("escpos-58mm")
+            .unwrap()
+            .printer
+            .as_ref()
+            .unwrap()
+            .print_width_dots,
         384
     );
 }
