@@ -8,3 +8,8 @@ pub mod gs1;
 pub mod scan;
 
 pub use error::{Error, Result};
+pub mod cli;
+pub mod escpos;
+pub mod model;
+pub mod samples;
+pub mod zpl;

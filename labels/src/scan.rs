@@ -461,10 +461,11 @@ fn site_code(scan: &mut Scan, payload: &[u8]) -> Option<SiteCode> {
                     value: verb,
                 });
             }
-            "PIN" => {
-                if !(4..=12).contains(&value.len()) || !value.bytes().all(|b| b.is_ascii_digit()) {
-                    scan.errors.push("PIN: must be 4 to 12 digits".into());
-                }
+            "PIN"
+                if !(4..=12).contains(&value.len())
+                    || !value.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                scan.errors.push("PIN: must be 4 to 12 digits".into());
             }
             "QTY" => match value.parse::<u32>() {
                 Ok(q) if (1..=99_999).contains(&q) && value.bytes().all(|b| b.is_ascii_digit()) => {
