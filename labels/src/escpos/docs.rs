@@ -213,7 +213,10 @@ pub fn receipt(r: &Receipt, paper: Paper) -> Result<Vec<u8>> {
         e.wrapped(h);
     }
     e.align(Align::Left).rule('-');
-    e.two_columns(&format!("Receipt {}", r.receipt_number), &r.timestamp);
+    e.line(&format!("Receipt {}", r.receipt_number));
+    if !r.timestamp.is_empty() {
+        e.line(&r.timestamp);
+    }
     if !r.cashier.is_empty() || !r.register.is_empty() {
         e.two_columns(&format!("Cashier {}", r.cashier), &r.register);
     }
