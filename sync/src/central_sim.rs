@@ -1,0 +1,995 @@
+//! A reference central platform for tests and `demo`: the server side of `sync-api.md` on
+//! 127.0.0.1 (port 0 by default), in memory, with configurable fault injection. It records every
+//! applied event in order so tests can check exactly-once and per-aggregate order.
+
+use crate::client::Credentials;
+use crate::error::SyncError;
+use crate::sign::verify_request;
+use crate::wire::{
+    BatchResponse, ChangesPage, ErrorBody, ErrorObject, EventResult, EventStatus, IdBlock,
+    IdBlockRequest, Pagination, RawChange, ResultError, SiteStatusResponse,
+};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use base64::Engine;
+use chrono::Utc;
+use hyper_util::rt::TokioIo;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+use tracing::{debug, warn};
+
+/// Fault rates (each 0.0–1.0, checked in this order per request).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// 500 before doing anything.
+    pub server_error: f64,
+    /// 429 with `Retry-After: retry_after_s` (and an `X-RateLimit-Reset`).
+    pub rate_limited: f64,
+    /// Seconds sent in `Retry-After`.
+    pub retry_after_s: u64,
+    /// Hold the request for `hang_for`, then 503 (the client should time out first).
+    pub hang: f64,
+    /// How long a hang lasts.
+    pub hang_for: Duration,
+    /// Reset the connection before doing anything.
+    pub reset: f64,
+    /// Do the work (apply the batch, grant the block), then lose the answer (reset or hang).
+    pub lost_response: f64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            server_error: 0.0,
+            rate_limited: 0.0,
+            retry_after_s: 1,
+            hang: 0.0,
+            hang_for: Duration::from_secs(5),
+            reset: 0.0,
+            lost_response: 0.0,
+        }
+    }
+}
+
+impl Faults {
+    /// No faults.
+    pub fn none() -> Self {
+        Faults::default()
+    }
+
+    /// Every kind of fault at `rate` each (so about `5 × rate` of requests fail).
+    pub fn chaos(rate: f64, hang_for: Duration) -> Self {
+        Faults {
+            server_error: rate,
+            rate_limited: rate,
+            retry_after_s: 0,
+            hang: rate,
+            hang_for,
+            reset: rate,
+            lost_response: rate,
+        }
+    }
+}
+
+/// Simulator configuration.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The one site this central serves.
+    pub site_id: String,
+    /// Accepted bearer key.
+    pub api_key: String,
+    /// The site's signing secret.
+    pub signing_secret: Vec<u8>,
+    /// Allowed `X-Timestamp` distance (contract: 300 s).
+    pub timestamp_window_s: i64,
+    /// Faults.
+    pub faults: Faults,
+    /// Events whose `data.sku` is listed are rejected (`validation_error`, "unknown sku").
+    pub reject_skus: HashSet<String>,
+    /// Added to the central's clock in `server_time`.
+    pub clock_offset_s: i64,
+    /// RNG seed for faults (reproducible runs).
+    pub seed: u64,
+    /// Which endpoints get faults: push always; pulls and status when true.
+    pub faults_on_reads: bool,
+}
+
+impl SimConfig {
+    /// A fault-free simulator for `site_id` with test credentials.
+    pub fn new(site_id: &str) -> Self {
+        SimConfig {
+            site_id: site_id.to_string(),
+            api_key: "test-key".into(),
+            signing_secret: b"test-signing-secret".to_vec(),
+            timestamp_window_s: 300,
+            faults: Faults::none(),
+            reject_skus: HashSet::new(),
+            clock_offset_s: 0,
+            seed: 1,
+            faults_on_reads: true,
+        }
+    }
+}
+
+/// An event the central applied, in application order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedEvent {
+    /// Event id.
+    pub id: String,
+    /// Event seq.
+    pub seq: u64,
+    /// `<aggregate.type>:<aggregate.id>`.
+    pub aggregate: String,
+    /// Event type.
+    pub kind: String,
+    /// `data.sku` and `data.delta` when present (stock checks).
+    pub sku_delta: Option<(String, i64)>,
+}
+
+/// One `POST events` request as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRecord {
+    /// First event id of the body (empty if unparseable).
+    pub first_id: String,
+    /// Events in the body.
+    pub events: usize,
+    /// SHA-256 of the raw body (hex), to check byte-identical resends.
+    pub body_sha256: String,
+    /// Injected fault, if any.
+    pub fault: Option<&'static str>,
+}
+
+/// Counters of what the simulator did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// All requests.
+    pub requests: u64,
+    /// Results `applied`.
+    pub applied: u64,
+    /// Results `duplicate`.
+    pub duplicates: u64,
+    /// Results `rejected`.
+    pub rejected: u64,
+    /// Auth failures (401/403).
+    pub auth_failures: u64,
+    /// Injected faults by kind.
+    pub faults: HashMap<&'static str, u64>,
+    /// Events applied out of per-aggregate order (must stay 0).
+    pub order_violations: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: SimConfig,
+    rng: StdRng,
+    applied: Vec<AppliedEvent>,
+    applied_ids: HashSet<String>,
+    done_above: BTreeSet<u64>,
+    acked_through: u64,
+    forced_acked_through: u64,
+    last_seq_by_agg: HashMap<String, u64>,
+    pushes: Vec<PushRecord>,
+    stats: SimStats,
+    changes: Vec<RawChange>,
+    id_next: HashMap<String, u64>,
+    grants: Vec<IdBlock>,
+    record_pushes: bool,
+}
+
+struct SimState {
+    inner: Mutex<Inner>,
+    changes_tx: watch::Sender<u64>,
+    request_ids: AtomicU64,
+}
+
+impl SimState {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Clone)]
+struct ConnKill(Arc<Notify>);
+
+/// A running simulator. Dropping it stops the server.
+pub struct CentralSim {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+const MAX_BODY: usize = 1 << 20;
+const MAX_EVENTS: usize = 500;
+
+fn error_response(state: &SimState, status: StatusCode, code: &str, message: &str) -> Response {
+    let n = state.request_ids.fetch_add(1, Ordering::Relaxed);
+    let body = ErrorBody {
+        error: ErrorObject {
+            code: code.to_string(),
+            message: message.to_string(),
+            details: Vec::new(),
+            request_id: Some(format!("req_{n:08}")),
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    ServerError,
+    RateLimited,
+    Hang,
+    Reset,
+    Lost,
+}
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Fault::ServerError => "server_error",
+            Fault::RateLimited => "rate_limited",
+            Fault::Hang => "hang",
+            Fault::Reset => "reset",
+            Fault::Lost => "lost_response",
+        }
+    }
+}
+
+impl CentralSim {
+    /// Starts on 127.0.0.1 with an OS-chosen port.
+    pub async fn start(cfg: SimConfig) -> Result<Self, SyncError> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), cfg).await
+    }
+
+    /// Starts on `addr` (for running it standalone).
+    pub async fn start_on(addr: SocketAddr, cfg: SimConfig) -> Result<Self, SyncError> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (changes_tx, _) = watch::channel(0u64);
+        let state = Arc::new(SimState {
+            inner: Mutex::new(Inner {
+                rng: StdRng::seed_from_u64(cfg.seed),
+                cfg,
+                applied: Vec::new(),
+                applied_ids: HashSet::new(),
+                done_above: BTreeSet::new(),
+                acked_through: 0,
+                forced_acked_through: 0,
+                last_seq_by_agg: HashMap::new(),
+                pushes: Vec::new(),
+                stats: SimStats::default(),
+                changes: Vec::new(),
+                id_next: HashMap::new(),
+                grants: Vec::new(),
+                record_pushes: true,
+            }),
+            changes_tx,
+            request_ids: AtomicU64::new(1),
+        });
+        let router = Router::new()
+            .route("/v2/edge/sites/{site}/events", post(push_events))
+            .route("/v2/edge/sites/{site}/status", get(site_status))
+            .route("/v2/edge/sites/{site}/changes", get(changes))
+            .route("/v2/edge/sites/{site}/id-blocks", post(id_blocks))
+            .with_state(state.clone());
+        let (shutdown, sd_rx) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, router, sd_rx));
+        Ok(CentralSim {
+            addr,
+            state,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `central_url` to configure on the edge.
+    pub fn url(&self) -> String {
+        format!("http://{}/v2", self.addr)
+    }
+
+    /// Credentials matching this simulator.
+    pub fn credentials(&self) -> Credentials {
+        let g = self.state.lock();
+        Credentials {
+            central_url: self.url(),
+            site_id: g.cfg.site_id.clone(),
+            api_key: g.cfg.api_key.clone(),
+            signing_secret: g.cfg.signing_secret.clone(),
+        }
+    }
+
+    /// Changes the accepted API key (401 tests).
+    pub fn set_api_key(&self, key: &str) {
+        self.state.lock().cfg.api_key = key.to_string();
+    }
+
+    /// Changes fault rates.
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.lock().cfg.faults = faults;
+    }
+
+    /// Changes the rejected SKU list.
+    pub fn set_reject_skus(&self, skus: &[&str]) {
+        self.state.lock().cfg.reject_skus = skus.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Pretends the central has seen events up to `seq` (divergence tests).
+    pub fn force_acked_through(&self, seq: u64) {
+        self.state.lock().forced_acked_through = seq;
+    }
+
+    /// Changes the clock offset reported in `server_time`.
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.state.lock().cfg.clock_offset_s = secs;
+    }
+
+    /// Keep or stop keeping per-request records (benchmarks turn it off).
+    pub fn record_pushes(&self, on: bool) {
+        self.state.lock().record_pushes = on;
+    }
+
+    /// Appends a change to the site's feed and wakes long polls. Returns its `change_id`.
+    pub fn push_change(&self, kind: &str, object: serde_json::Value) -> u64 {
+        let id = {
+            let mut g = self.state.lock();
+            let id = g.changes.len() as u64 + 1;
+            g.changes.push(RawChange {
+                change_id: id,
+                kind: kind.to_string(),
+                object,
+            });
+            id
+        };
+        self.state.changes_tx.send_replace(id);
+        id
+    }
+
+    /// Events applied, in order.
+    pub fn applied(&self) -> Vec<AppliedEvent> {
+        self.state.lock().applied.clone()
+    }
+
+    /// Number of events applied.
+    pub fn applied_count(&self) -> usize {
+        self.state.lock().applied.len()
+    }
+
+    /// Every push request received.
+    pub fn pushes(&self) -> Vec<PushRecord> {
+        self.state.lock().pushes.clone()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SimStats {
+        self.state.lock().stats.clone()
+    }
+
+    /// The high-water mark.
+    pub fn acked_through(&self) -> u64 {
+        self.state.lock().acked_through
+    }
+
+    /// ID blocks granted, in order.
+    pub fn grants(&self) -> Vec<IdBlock> {
+        self.state.lock().grants.clone()
+    }
+
+    /// Stops the server and waits for the accept loop.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for CentralSim {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Accept loop: one hyper connection per socket, with a kill switch the handlers use to
+/// simulate connection resets (SO_LINGER 0, so the peer sees RST).
+async fn serve(listener: TcpListener, router: Router, mut sd: watch::Receiver<bool>) {
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    warn!(error = %e, "simulator accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = sd.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_zero_linger();
+        let router = router.clone();
+        let mut sd = sd.clone();
+        tokio::spawn(async move {
+            let kill = Arc::new(Notify::new());
+            let k = kill.clone();
+            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnKill(k.clone()));
+                router.clone().oneshot(req)
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::select! {
+                r = conn => if let Err(e) = r { debug!(error = %e, "simulator connection ended"); },
+                _ = kill.notified() => debug!("simulator reset a connection"),
+                _ = sd.changed() => {}
+            }
+        });
+    }
+}
+
+/// Checks bearer, timestamp window, signature and site. Returns the error response on failure.
+fn authenticate(
+    state: &SimState,
+    site: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Box<Response>> {
+    let (key, secret, window, site_id) = {
+        let g = state.lock();
+        (
+            g.cfg.api_key.clone(),
+            g.cfg.signing_secret.clone(),
+            g.cfg.timestamp_window_s,
+            g.cfg.site_id.clone(),
+        )
+    };
+    let text = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let fail = |status: StatusCode, code: &str, msg: &str| {
+        state.lock().stats.auth_failures += 1;
+        Box::new(error_response(state, status, code, msg))
+    };
+    let bearer = text("authorization").and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(key.as_str()) {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid API key",
+        ));
+    }
+    let Some(ts_text) = text("x-timestamp") else {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "missing X-Timestamp",
+        ));
+    };
+    let Ok(ts) = ts_text.parse::<i64>() else {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "X-Timestamp is not an integer",
+        ));
+    };
+    if (Utc::now().timestamp() - ts).abs() > window {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "timestamp outside the allowed window",
+        ));
+    }
+    let sig = text("x-signature").unwrap_or("");
+    if !verify_request(&secret, ts_text, body, sig) {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "bad signature",
+        ));
+    }
+    if site != site_id {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "key not valid for this site",
+        ));
+    }
+    Ok(())
+}
+
+fn roll_fault(state: &SimState, is_read: bool) -> Option<Fault> {
+    let mut g = state.lock();
+    if is_read && !g.cfg.faults_on_reads {
+        return None;
+    }
+    let f = g.cfg.faults.clone();
+    let r: f64 = g.rng.random();
+    let mut acc = 0.0;
+    let mut pick = None;
+    for (rate, fault) in [
+        (f.server_error, Fault::ServerError),
+        (f.rate_limited, Fault::RateLimited),
+        (f.hang, Fault::Hang),
+        (f.reset, Fault::Reset),
+        (f.lost_response, Fault::Lost),
+    ] {
+        acc += rate;
+        if r < acc {
+            pick = Some(fault);
+            break;
+        }
+    }
+    if let Some(p) = pick {
+        *g.stats.faults.entry(p.name()).or_default() += 1;
+    }
+    pick
+}
+
+/// Faults that happen before any work. `None` = go on (possibly with `Lost` after the work).
+async fn early_fault(state: &SimState, fault: Option<Fault>, kill: &ConnKill) -> Option<Response> {
+    let (retry_after, hang_for) = {
+        let g = state.lock();
+        (g.cfg.faults.retry_after_s, g.cfg.faults.hang_for)
+    };
+    match fault? {
+        Fault::ServerError => Some(error_response(
+            state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "injected server error",
+        )),
+        Fault::RateLimited => {
+            let mut r = error_response(
+                state,
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "slow down",
+            );
+            let h = r.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                h.insert("retry-after", v);
+            }
+            // A later reset than Retry-After: the client must prefer Retry-After.
+            let reset = Utc::now().timestamp() + retry_after as i64 + 30;
+            if let Ok(v) = HeaderValue::from_str(&reset.to_string()) {
+                h.insert("x-ratelimit-reset", v);
+            }
+            Some(r)
+        }
+        Fault::Hang => {
+            tokio::time::sleep(hang_for).await;
+            Some(error_response(
+                state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "hung",
+            ))
+        }
+        Fault::Reset => Some(reset(kill).await),
+        Fault::Lost => None,
+    }
+}
+
+async fn reset(kill: &ConnKill) -> Response {
+    kill.0.notify_one();
+    // The connection task drops this handler with the socket.
+    std::future::pending::<Response>().await
+}
+
+async fn lose(state: &SimState, kill: &ConnKill) -> Response {
+    let (coin, hang_for) = {
+        let mut g = state.lock();
+        (g.rng.random::<bool>(), g.cfg.faults.hang_for)
+    };
+    if coin {
+        reset(kill).await
+    } else {
+        tokio::time::sleep(hang_for).await;
+        reset(kill).await
+    }
+}
+
+#[derive(Deserialize)]
+struct WireEvents {
+    events: Vec<serde_json::Value>,
+}
+
+async fn push_events(
+    State(state): State<Arc<SimState>>,
+    Path(site): Path<String>,
+    Extension(kill): Extension<ConnKill>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.lock().stats.requests += 1;
+    if let Err(r) = authenticate(&state, &site, &headers, &body) {
+        return *r;
+    }
+    let fault = roll_fault(&state, false);
+    {
+        let mut g = state.lock();
+        if g.record_pushes {
+            let first_id = serde_json::from_slice::<WireEvents>(&body)
+                .ok()
+                .and_then(|w| {
+                    w.events
+                        .first()
+                        .and_then(|e| e["id"].as_str().map(String::from))
+                })
+                .unwrap_or_default();
+            let events = body.windows(6).filter(|w| w == b"\"seq\":").count();
+            g.pushes.push(PushRecord {
+                first_id,
+                events,
+                body_sha256: hex::encode(Sha256::digest(&body)),
+                fault: fault.map(Fault::name),
+            });
+        }
+    }
+    if let Some(r) = early_fault(&state, fault, &kill).await {
+        return r;
+    }
+    if body.len() > MAX_BODY {
+        return error_response(
+            &state,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "batch body over 1 MiB",
+        );
+    }
+    let parsed: WireEvents = match serde_json::from_slice(&body) {
+        Ok(w) => w,
+        Err(e) => {
+            return error_response(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                &format!("malformed batch: {e}"),
+            )
+        }
+    };
+    let resp = match apply_batch(&state, &site, parsed.events) {
+        Ok(r) => r,
+        Err(msg) => {
+            return error_response(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_error",
+                &msg,
+            )
+        }
+    };
+    if fault == Some(Fault::Lost) {
+        return lose(&state, &kill).await;
+    }
+    (StatusCode::OK, Json(resp)).into_response()
+}
+
+struct Parsed {
+    id: String,
+    seq: u64,
+    kind: String,
+    aggregate: String,
+    sku: Option<String>,
+    delta: Option<i64>,
+}
+
+fn parse_event(site: &str, e: &serde_json::Value) -> Result<Parsed, String> {
+    let id = e["id"].as_str().ok_or("event without id")?.to_string();
+    let seq = e["seq"].as_u64().ok_or("event without seq")?;
+    if id != format!("{site}:{seq:012}") {
+        return Err(format!("id {id} does not match seq {seq}"));
+    }
+    let kind = e["type"].as_str().ok_or("event without type")?.to_string();
+    let at = e["aggregate"]["type"]
+        .as_str()
+        .ok_or("event without aggregate.type")?;
+    let ai = e["aggregate"]["id"]
+        .as_str()
+        .ok_or("event without aggregate.id")?;
+    for f in ["occurred_at", "actor", "data"] {
+        if e.get(f).is_none() {
+            return Err(format!("event {id} without {f}"));
+        }
+    }
+    Ok(Parsed {
+        id,
+        seq,
+        kind,
+        aggregate: format!("{at}:{ai}"),
+        sku: e["data"]["sku"].as_str().map(String::from),
+        delta: e["data"]["delta"].as_i64(),
+    })
+}
+
+fn apply_batch(
+    state: &SimState,
+    site: &str,
+    events: Vec<serde_json::Value>,
+) -> Result<BatchResponse, String> {
+    if events.is_empty() {
+        return Err("empty batch".into());
+    }
+    if events.len() > MAX_EVENTS {
+        return Err(format!(
+            "{} events in a batch (max {MAX_EVENTS})",
+            events.len()
+        ));
+    }
+    let parsed = events
+        .iter()
+        .map(|e| parse_event(site, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    if parsed.windows(2).any(|w| w[0].seq >= w[1].seq) {
+        return Err("events not in ascending seq order".into());
+    }
+    let mut g = state.lock();
+    let mut results = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        let status = if g.applied_ids.contains(&p.id) {
+            g.stats.duplicates += 1;
+            EventStatus::Duplicate
+        } else if p
+            .sku
+            .as_ref()
+            .is_some_and(|s| g.cfg.reject_skus.contains(s))
+        {
+            g.stats.rejected += 1;
+            EventStatus::Rejected
+        } else {
+            let last = g.last_seq_by_agg.get(&p.aggregate).copied().unwrap_or(0);
+            if p.seq < last {
+                g.stats.order_violations += 1;
+                warn!(aggregate = %p.aggregate, seq = p.seq, last, "per-aggregate order violated");
+            }
+            g.last_seq_by_agg
+                .insert(p.aggregate.clone(), p.seq.max(last));
+            g.applied_ids.insert(p.id.clone());
+            g.stats.applied += 1;
+            g.applied.push(AppliedEvent {
+                id: p.id.clone(),
+                seq: p.seq,
+                aggregate: p.aggregate,
+                kind: p.kind,
+                sku_delta: p.sku.zip(p.delta),
+            });
+            EventStatus::Applied
+        };
+        // Done (applied, duplicate or rejected) moves the high-water mark.
+        if p.seq > g.acked_through {
+            g.done_above.insert(p.seq);
+            loop {
+                let next = g.acked_through + 1;
+                if !g.done_above.remove(&next) {
+                    break;
+                }
+                g.acked_through = next;
+            }
+        }
+        results.push(EventResult {
+            id: p.id,
+            status,
+            error: (status == EventStatus::Rejected).then(|| ResultError {
+                code: "validation_error".into(),
+                message: "unknown sku".into(),
+            }),
+        });
+    }
+    Ok(BatchResponse {
+        results,
+        acked_through: g.acked_through,
+    })
+}
+
+async fn site_status(
+    State(state): State<Arc<SimState>>,
+    Path(site): Path<String>,
+    Extension(kill): Extension<ConnKill>,
+    headers: HeaderMap,
+) -> Response {
+    state.lock().stats.requests += 1;
+    if let Err(r) = authenticate(&state, &site, &headers, b"") {
+        return *r;
+    }
+    let fault = roll_fault(&state, true);
+    if let Some(r) = early_fault(&state, fault, &kill).await {
+        return r;
+    }
+    if fault == Some(Fault::Lost) {
+        return lose(&state, &kill).await;
+    }
+    let g = state.lock();
+    let body = SiteStatusResponse {
+        acked_through: g.acked_through.max(g.forced_acked_through),
+        server_time: Utc::now() + chrono::Duration::seconds(g.cfg.clock_offset_s),
+    };
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct ChangesQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+    wait: Option<String>,
+}
+
+fn encode_cursor(pos: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{{\"id\":{pos}}}"))
+}
+
+fn decode_cursor(c: &str) -> Option<u64> {
+    let raw = base64::engine::general_purpose::STANDARD.decode(c).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    v["id"].as_u64()
+}
+
+async fn changes(
+    State(state): State<Arc<SimState>>,
+    Path(site): Path<String>,
+    Extension(kill): Extension<ConnKill>,
+    Query(q): Query<ChangesQuery>,
+    headers: HeaderMap,
+) -> Response {
+    state.lock().stats.requests += 1;
+    if let Err(r) = authenticate(&state, &site, &headers, b"") {
+        return *r;
+    }
+    let pos = match q.cursor.as_deref() {
+        None => 0,
+        Some(c) => match decode_cursor(c) {
+            Some(p) => p,
+            None => {
+                return error_response(
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    "validation_error",
+                    "invalid cursor",
+                )
+            }
+        },
+    };
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => 100,
+        Some(Ok(n)) if (1..=500).contains(&n) => n,
+        Some(_) => {
+            return error_response(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                "limit must be 1..500",
+            )
+        }
+    };
+    let wait = match q.wait.as_deref().map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(n)) => n.min(30),
+        Some(Err(_)) => {
+            return error_response(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                "wait must be 0..30",
+            )
+        }
+    };
+    let fault = roll_fault(&state, true);
+    if let Some(r) = early_fault(&state, fault, &kill).await {
+        return r;
+    }
+    let mut rx = state.changes_tx.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        let total = *rx.borrow_and_update();
+        if total > pos || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let page = {
+        let g = state.lock();
+        let start = usize::try_from(pos)
+            .unwrap_or(usize::MAX)
+            .min(g.changes.len());
+        let data: Vec<RawChange> = g.changes[start..].iter().take(limit).cloned().collect();
+        let next = data.last().map(|c| c.change_id).unwrap_or(pos);
+        ChangesPage {
+            pagination: Pagination {
+                next_cursor: encode_cursor(next),
+                has_more: (next as usize) < g.changes.len(),
+            },
+            data,
+        }
+    };
+    if fault == Some(Fault::Lost) {
+        return lose(&state, &kill).await;
+    }
+    (StatusCode::OK, Json(page)).into_response()
+}
+
+async fn id_blocks(
+    State(state): State<Arc<SimState>>,
+    Path(site): Path<String>,
+    Extension(kill): Extension<ConnKill>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.lock().stats.requests += 1;
+    if let Err(r) = authenticate(&state, &site, &headers, &body) {
+        return *r;
+    }
+    let fault = roll_fault(&state, false);
+    if let Some(r) = early_fault(&state, fault, &kill).await {
+        return r;
+    }
+    let req: IdBlockRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                &e.to_string(),
+            )
+        }
+    };
+    let valid_kind = req.kind == "sscc"
+        || req.kind == "receipt"
+        || req
+            .kind
+            .strip_prefix("tracking:")
+            .is_some_and(|c| !c.is_empty());
+    if !valid_kind || !(1..=1_000_000).contains(&req.size) {
+        return error_response(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "bad kind or size",
+        );
+    }
+    let block = {
+        let mut g = state.lock();
+        let next = g.id_next.entry(req.kind.clone()).or_insert(1);
+        let first = *next;
+        *next += req.size;
+        let prefix = if req.kind == "sscc" {
+            "00614141".to_string()
+        } else {
+            String::new()
+        };
+        let b = IdBlock {
+            kind: req.kind,
+            prefix,
+            first,
+            last: first + req.size - 1,
+        };
+        g.grants.push(b.clone());
+        b
+    };
+    if fault == Some(Fault::Lost) {
+        return lose(&state, &kill).await;
+    }
+    (StatusCode::CREATED, Json(block)).into_response()
+}
