@@ -161,6 +161,12 @@ impl ContinuousParser {
         }
     }
 
+    /// Forgets a partial frame.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.inside = false;
+    }
+
     /// Feeds bytes; valid frames and errors for invalid ones are appended to `out`.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Result<ContinuousFrame>>) {
         let need = BODY + usize::from(self.checksum);

@@ -1,0 +1,202 @@
+//! Durable print spool: one file per job in a directory (the edge passes `data_dir/spool/<id>`).
+//! A job is written to a temporary file, fsynced, renamed to `<job>.queued` and the directory
+//! fsynced, so an acknowledged job survives power loss. Sending renames it `.sent`; the printer
+//! confirming a clean status turns it into a `printed/<job>` marker. A `.sent` job is never
+//! resent: a printer that faulted mid-job keeps the data buffered and prints it on recovery.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Durable, not yet sent to the printer.
+    Queued,
+    /// Sent; waiting for the printer to report a clean status.
+    Sent,
+    /// Printed.
+    Printed,
+    /// Not known to this spool.
+    Unknown,
+}
+
+/// A spooled job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// Sortable id (`<micros>-<counter>`).
+    pub id: String,
+    /// Bytes for the printer.
+    pub data: Vec<u8>,
+}
+
+/// File-based spool for one printer.
+#[derive(Clone, Debug)]
+pub struct Spool {
+    dir: PathBuf,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn spool_err(what: &str, p: &Path, e: std::io::Error) -> Error {
+    Error::Spool(format!("{what} {}: {e}", p.display()))
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+impl Spool {
+    /// Opens (creating) the spool directory and removes half-written temporary files.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Spool> {
+        let dir = dir.into();
+        fs::create_dir_all(dir.join("printed")).map_err(|e| spool_err("create", &dir, e))?;
+        for entry in fs::read_dir(&dir)
+            .map_err(|e| spool_err("read", &dir, e))?
+            .flatten()
+        {
+            let p = entry.path();
+            if p.extension().is_some_and(|x| x == "tmp") {
+                let _ = fs::remove_file(&p);
+            }
+        }
+        Ok(Spool { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn sync_dir(&self) -> Result<()> {
+        fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| spool_err("fsync", &self.dir, e))
+    }
+
+    /// Stores a job durably and returns its id.
+    pub fn enqueue(&self, data: &[u8]) -> Result<String> {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed) % 1_000_000;
+        let id = format!("{micros:017}-{n:06}");
+        let tmp = self.dir.join(format!("{id}.tmp"));
+        let dst = self.dir.join(format!("{id}.queued"));
+        let mut f = fs::File::create(&tmp).map_err(|e| spool_err("create", &tmp, e))?;
+        f.write_all(data).map_err(|e| spool_err("write", &tmp, e))?;
+        f.sync_all().map_err(|e| spool_err("fsync", &tmp, e))?;
+        drop(f);
+        fs::rename(&tmp, &dst).map_err(|e| spool_err("rename", &tmp, e))?;
+        self.sync_dir()?;
+        Ok(id)
+    }
+
+    fn list(&self, ext: &str) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = fs::read_dir(&self.dir)
+            .map_err(|e| spool_err("read", &self.dir, e))?
+            .flatten()
+            .filter_map(|e| {
+                let p = e.path();
+                if p.extension()? != ext {
+                    return None;
+                }
+                let stem = p.file_stem()?.to_str()?.to_string();
+                valid_id(&stem).then_some(stem)
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The oldest queued job.
+    pub fn next_queued(&self) -> Result<Option<Job>> {
+        for id in self.list("queued")? {
+            let p = self.dir.join(format!("{id}.queued"));
+            match fs::read(&p) {
+                Ok(data) => return Ok(Some(Job { id, data })),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(spool_err("read", &p, e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Jobs sent but not yet confirmed.
+    pub fn sent(&self) -> Result<Vec<String>> {
+        self.list("sent")
+    }
+
+    /// Number of jobs not yet printed.
+    pub fn pending(&self) -> Result<usize> {
+        Ok(self.list("queued")?.len() + self.list("sent")?.len())
+    }
+
+    /// Records that the job's bytes went to the printer.
+    pub fn mark_sent(&self, id: &str) -> Result<()> {
+        let from = self.dir.join(format!("{id}.queued"));
+        let to = self.dir.join(format!("{id}.sent"));
+        fs::rename(&from, &to).map_err(|e| spool_err("rename", &from, e))?;
+        self.sync_dir()
+    }
+
+    /// Records that the printer confirmed the job.
+    pub fn mark_printed(&self, id: &str) -> Result<()> {
+        let marker = self.dir.join("printed").join(id);
+        fs::File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| spool_err("create", &marker, e))?;
+        let sent = self.dir.join(format!("{id}.sent"));
+        fs::remove_file(&sent).map_err(|e| spool_err("remove", &sent, e))?;
+        self.sync_dir()
+    }
+
+    /// Where job `id` is.
+    pub fn state(&self, id: &str) -> JobState {
+        if !valid_id(id) {
+            return JobState::Unknown;
+        }
+        if self.dir.join(format!("{id}.queued")).exists() {
+            JobState::Queued
+        } else if self.dir.join(format!("{id}.sent")).exists() {
+            JobState::Sent
+        } else if self.dir.join("printed").join(id).exists() {
+            JobState::Printed
+        } else {
+            JobState::Unknown
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path()).unwrap();
+        let a = s.enqueue(b"^XA^XZ").unwrap();
+        let b = s.enqueue(b"second").unwrap();
+        assert!(a < b);
+        assert_eq!(s.state(&a), JobState::Queued);
+        let s = Spool::open(dir.path()).unwrap();
+        let j = s.next_queued().unwrap().unwrap();
+        assert_eq!(
+            (j.id.as_str(), j.data.as_slice()),
+            (a.as_str(), &b"^XA^XZ"[..])
+        );
+        s.mark_sent(&a).unwrap();
+        assert_eq!(s.state(&a), JobState::Sent);
+        assert_eq!(s.sent().unwrap(), vec![a.clone()]);
+        s.mark_printed(&a).unwrap();
+        assert_eq!(s.state(&a), JobState::Printed);
+        assert_eq!(s.pending().unwrap(), 1);
+        assert_eq!(s.state("../etc"), JobState::Unknown);
+    }
+}
