@@ -244,7 +244,11 @@ impl std::error::Error for Problems {}
 
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// The table header (`[site]`, `[[devices]]`) in force at a line.
@@ -280,7 +284,9 @@ fn suggest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>) -> Optio
     known
         .into_iter()
         .map(|k| (levenshtein(unknown, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3) || k.starts_with(unknown) || unknown.starts_with(k))
+        .filter(|(d, k)| {
+            *d <= 2.max(k.len() / 3) || k.starts_with(unknown) || unknown.starts_with(k)
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
 }
@@ -293,7 +299,7 @@ fn rewrite_message(msg: &str, section: Option<&str>) -> String {
         if let Some(rest) = msg.strip_prefix(prefix) {
             if let Some(end) = rest.find('`') {
                 let name = &rest[..end];
-                let expected: Vec<&str> = rest[end..].split('`').skip(1).step_by(2).collect();
+                let expected: Vec<&str> = rest[end..].split('`').skip(2).step_by(2).collect();
                 let hint = suggest(name, expected.iter().copied())
                     .map(|s| format!(" (did you mean \"{s}\"?)"))
                     .unwrap_or_else(|| {
@@ -385,7 +391,10 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
         );
     }
     if cfg.site.data_dir.get_ref().as_os_str().is_empty() {
-        at(cfg.site.data_dir.span(), "data_dir must not be empty".into());
+        at(
+            cfg.site.data_dir.span(),
+            "data_dir must not be empty".into(),
+        );
     }
     let listen = cfg.http.listen.get_ref();
     if SocketAddr::from_str(listen).is_err() {
@@ -398,7 +407,10 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
     for k in &cfg.api_keys {
         let name = k.name.get_ref();
         if !is_ident(name) {
-            at(k.name.span(), format!("api key name \"{name}\" must be 1-64 letters, digits, '-', '_' or '.'"));
+            at(
+                k.name.span(),
+                format!("api key name \"{name}\" must be 1-64 letters, digits, '-', '_' or '.'"),
+            );
         }
         if !key_names.insert(name.clone()) {
             at(k.name.span(), format!("duplicate api key name \"{name}\""));
@@ -414,11 +426,18 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
             );
         }
         match (&k.key, &k.key_sha256) {
-            (None, None) => at(k.name.span(), format!("api key \"{name}\" needs key or key_sha256")),
-            (Some(_), Some(h)) => at(h.span(), format!("api key \"{name}\" has both key and key_sha256; keep one")),
-            (Some(key), None) if key.get_ref().len() < 12 => {
-                at(key.span(), format!("api key \"{name}\" is shorter than 12 characters"))
-            }
+            (None, None) => at(
+                k.name.span(),
+                format!("api key \"{name}\" needs key or key_sha256"),
+            ),
+            (Some(_), Some(h)) => at(
+                h.span(),
+                format!("api key \"{name}\" has both key and key_sha256; keep one"),
+            ),
+            (Some(key), None) if key.get_ref().len() < 12 => at(
+                key.span(),
+                format!("api key \"{name}\" is shorter than 12 characters"),
+            ),
             (None, Some(h)) => {
                 let v = h.get_ref();
                 if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -430,21 +449,32 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
     }
     if let Some(c) = &cfg.central {
         let url = c.url.get_ref();
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
-            at(c.url.span(), format!("central url \"{url}\" must start with http:// or https://"));
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.contains(char::is_whitespace)
+        {
+            at(
+                c.url.span(),
+                format!("central url \"{url}\" must start with http:// or https://"),
+            );
         }
     }
     if let Some(m) = &cfg.mqtt {
         let url = m.url.get_ref();
         if !(url.starts_with("mqtt://") || url.starts_with("mqtts://")) {
-            at(m.url.span(), format!("mqtt url \"{url}\" must start with mqtt:// or mqtts://"));
+            at(
+                m.url.span(),
+                format!("mqtt url \"{url}\" must start with mqtt:// or mqtts://"),
+            );
         }
     }
     let mut stations = HashSet::new();
     for s in &cfg.stations {
         let id = s.id.get_ref();
         if !is_ident(id) {
-            at(s.id.span(), format!("station id \"{id}\" must be 1-64 letters, digits, '-', '_' or '.'"));
+            at(
+                s.id.span(),
+                format!("station id \"{id}\" must be 1-64 letters, digits, '-', '_' or '.'"),
+            );
         }
         if !stations.insert(id.as_str()) {
             at(s.id.span(), format!("duplicate station id \"{id}\""));
@@ -454,7 +484,10 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
     for d in &cfg.devices {
         let id = d.id.get_ref();
         if !is_ident(id) {
-            at(d.id.span(), format!("device id \"{id}\" must be 1-64 letters, digits, '-', '_' or '.'"));
+            at(
+                d.id.span(),
+                format!("device id \"{id}\" must be 1-64 letters, digits, '-', '_' or '.'"),
+            );
         }
         if !devices.insert(id.as_str()) {
             at(d.id.span(), format!("duplicate device id \"{id}\""));
@@ -466,19 +499,31 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
                     .unwrap_or_default();
                 at(
                     st.span(),
-                    format!("device \"{id}\" names station \"{}\", which is not in [[stations]]{hint}", st.get_ref()),
+                    format!(
+                        "device \"{id}\" names station \"{}\", which is not in [[stations]]{hint}",
+                        st.get_ref()
+                    ),
                 );
             }
         }
         let transport = d.transport.get_ref();
         if d.profile.is_none() && !matches!(transport, Transport::Http(_) | Transport::Mqtt(_)) {
-            at(d.id.span(), format!("device \"{id}\" needs a profile (a file in firmware-profiles/)"));
+            at(
+                d.id.span(),
+                format!("device \"{id}\" needs a profile (a file in firmware-profiles/)"),
+            );
         }
         if matches!(transport, Transport::Mqtt(_)) && cfg.mqtt.is_none() {
-            at(d.transport.span(), format!("device \"{id}\" uses MQTT but there is no [mqtt] section"));
+            at(
+                d.transport.span(),
+                format!("device \"{id}\" uses MQTT but there is no [mqtt] section"),
+            );
         }
         if matches!(transport, Transport::Http(_)) && *d.kind.get_ref() != DeviceKind::Scanner {
-            at(d.transport.span(), format!("device \"{id}\": only scanners can use the http transport"));
+            at(
+                d.transport.span(),
+                format!("device \"{id}\": only scanners can use the http transport"),
+            );
         }
     }
     out.sort_by_key(|p| p.line);
@@ -538,7 +583,9 @@ transport = { serial = { path = "/dev/ttyUSB0", baud = 9600 } }
         let cfg = parse("edge.toml", GOOD).expect("valid");
         assert_eq!(cfg.site_id(), "wh-east-1");
         assert_eq!(cfg.devices.len(), 1);
-        assert!(matches!(cfg.devices[0].transport.get_ref(), Transport::Serial(s) if s.baud == Some(9600)));
+        assert!(
+            matches!(cfg.devices[0].transport.get_ref(), Transport::Serial(s) if s.baud == Some(9600))
+        );
     }
 
     #[test]
@@ -555,10 +602,16 @@ transport = { serial = { path = "/dev/ttyUSB0", baud = 9600 } }
     fn unknown_top_level_key_and_bad_role_are_line_precise() {
         let bad = GOOD.replace("listen = \"127.0.0.1:8080\"", "listne = \"127.0.0.1:8080\"");
         let err = parse("edge.toml", &bad).unwrap_err().to_string();
-        assert_eq!(err, "edge.toml:8: unknown key \"listne\" in [http] (did you mean \"listen\"?)");
+        assert_eq!(
+            err,
+            "edge.toml:8: unknown key \"listne\" in [http] (did you mean \"listen\"?)"
+        );
         let bad = GOOD.replace("role = \"admin\"", "role = \"admn\"");
         let err = parse("edge.toml", &bad).unwrap_err().to_string();
-        assert!(err.starts_with("edge.toml:13: unknown role \"admn\" (did you mean \"admin\"?)"), "{err}");
+        assert!(
+            err.starts_with("edge.toml:12: unknown role \"admn\" (did you mean \"admin\"?)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -578,6 +631,11 @@ transport = { serial = { path = "/dev/ttyUSB0", baud = 9600 } }
     fn wrong_enum_value_names_the_choices() {
         let bad = GOOD.replace("kind = \"scale\"", "kind = \"scael\"");
         let err = parse("edge.toml", &bad).unwrap_err().to_string();
-        assert!(err.starts_with("edge.toml:21: unknown value \"scael\" in [[devices]] (did you mean \"scale\"?)"), "{err}");
+        assert!(
+            err.starts_with(
+                "edge.toml:21: unknown value \"scael\" in [[devices]] (did you mean \"scale\"?)"
+            ),
+            "{err}"
+        );
     }
 }

@@ -11,7 +11,11 @@ use wms_edge::domain::role::Role;
 use wms_edge::store::{self, audit::Origin, keys};
 
 #[derive(Parser)]
-#[command(name = "wms-edge", version, about = "The per-site edge node of the fulfillment network")]
+#[command(
+    name = "wms-edge",
+    version,
+    about = "The per-site edge node of the fulfillment network"
+)]
 struct Cli {
     /// More detail on errors and in logs.
     #[arg(short, long, global = true)]
@@ -100,9 +104,13 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<config::Config> {
 
 fn init_logging(cfg: &config::Config, verbose: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .unwrap_or_else(|| if verbose { "debug".into() } else { cfg.log.level.clone() });
+    let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| {
+        if verbose {
+            "debug".into()
+        } else {
+            cfg.log.level.clone()
+        }
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr);
@@ -119,9 +127,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = load_config(&config)?;
             init_logging(&cfg, cli.verbose);
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            rt.block_on(wms_edge::node::serve(cfg, wms_edge::node::termination(), |addr| {
-                println!("wms-edge listening on http://{addr}");
-            }))?;
+            rt.block_on(wms_edge::node::serve(
+                cfg,
+                wms_edge::node::termination(),
+                |addr| {
+                    println!("wms-edge listening on http://{addr}");
+                },
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {
@@ -172,12 +184,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK");
                     return Err(match e {
-                        wms_edge::Error::Conflict(m) | wms_edge::Error::Validation { message: m, .. } => Usage(m).into(),
+                        wms_edge::Error::Conflict(m)
+                        | wms_edge::Error::Validation { message: m, .. } => Usage(m).into(),
                         other => other.into(),
                     });
                 }
             }
-            eprintln!("created API key \"{name}\" with role {} (shown once; store it now):", role.as_str());
+            eprintln!(
+                "created API key \"{name}\" with role {} (shown once; store it now):",
+                role.as_str()
+            );
             println!("{key}");
             Ok(ExitCode::SUCCESS)
         }

@@ -61,19 +61,43 @@ impl Metrics {
             registry.register(name, help, gauge.clone());
             gauge
         };
-        registry.register("http_requests", "HTTP requests served", http_requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests served",
+            http_requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency",
             http_latency.clone(),
         );
-        let outbox_depth = g(&mut registry, "outbox_queue_depth", "Upstream events not yet done at the central");
-        let outbox_oldest_age = g(&mut registry, "outbox_oldest_pending_age_seconds", "Age of the oldest pending upstream event");
-        let outbox_dead = g(&mut registry, "outbox_dead_letters", "Upstream events the central rejected");
-        let outbox_highest_seq = g(&mut registry, "outbox_highest_seq", "Highest upstream seq assigned on this site");
+        let outbox_depth = g(
+            &mut registry,
+            "outbox_queue_depth",
+            "Upstream events not yet done at the central",
+        );
+        let outbox_oldest_age = g(
+            &mut registry,
+            "outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending upstream event",
+        );
+        let outbox_dead = g(
+            &mut registry,
+            "outbox_dead_letters",
+            "Upstream events the central rejected",
+        );
+        let outbox_highest_seq = g(
+            &mut registry,
+            "outbox_highest_seq",
+            "Highest upstream seq assigned on this site",
+        );
         let store_commits = g(&mut registry, "store_commits", "Group commits since start");
         let store_jobs = g(&mut registry, "store_write_jobs", "Write jobs since start");
-        let store_failed_jobs = g(&mut registry, "store_refused_write_jobs", "Write jobs rolled back (refused or failed)");
+        let store_failed_jobs = g(
+            &mut registry,
+            "store_refused_write_jobs",
+            "Write jobs rolled back (refused or failed)",
+        );
         let store_failed_commits = g(&mut registry, "store_failed_commits", "Commits that failed");
         Self {
             registry: Mutex::new(registry),
@@ -117,10 +141,13 @@ impl Metrics {
         self.outbox_oldest_age.set(age);
         self.outbox_dead.set(q.dead_letters as i64);
         self.outbox_highest_seq.set(q.highest_seq as i64);
-        self.store_commits.set(s.commits.load(Ordering::Relaxed) as i64);
+        self.store_commits
+            .set(s.commits.load(Ordering::Relaxed) as i64);
         self.store_jobs.set(s.jobs.load(Ordering::Relaxed) as i64);
-        self.store_failed_jobs.set(s.failed_jobs.load(Ordering::Relaxed) as i64);
-        self.store_failed_commits.set(s.failed_commits.load(Ordering::Relaxed) as i64);
+        self.store_failed_jobs
+            .set(s.failed_jobs.load(Ordering::Relaxed) as i64);
+        self.store_failed_commits
+            .set(s.failed_commits.load(Ordering::Relaxed) as i64);
         let mut out = String::new();
         if let Ok(reg) = self.registry.lock() {
             let _ = encode(&mut out, &reg);

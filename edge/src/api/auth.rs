@@ -4,8 +4,8 @@
 //! [`Caller::require`] for the endpoint's role (403).
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 
 use super::error::{current_request_id, ApiError};
 use super::AppState;
@@ -86,7 +86,10 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -116,8 +119,15 @@ impl FromRequestParts<AppState> for Caller {
         let device = match parts.headers.get("x-device-id") {
             Some(v) => {
                 let d = v.to_str().unwrap_or("");
-                if d.is_empty() || d.len() > 64 || !d.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
-                    return Err(ApiError::bad_request("X-Device-Id must be 1-64 letters, digits, '-', '_' or '.'"));
+                if d.is_empty()
+                    || d.len() > 64
+                    || !d
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                {
+                    return Err(ApiError::bad_request(
+                        "X-Device-Id must be 1-64 letters, digits, '-', '_' or '.'",
+                    ));
                 }
                 Some(d.to_string())
             }

@@ -8,12 +8,14 @@ use utoipa::IntoParams;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Body, Q, P};
+use super::extract::{Body, P, Q};
 use super::page::{self, Page};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::time;
-use crate::store::catalog::{self, Location, LocationInput, Product, ProductInput, User, UserInput};
+use crate::store::catalog::{
+    self, Location, LocationInput, Product, ProductInput, User, UserInput,
+};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -46,7 +48,11 @@ fn created_or_ok(created: bool) -> StatusCode {
 #[utoipa::path(get, path = "/v1/products", tag = "catalog", params(TenantPageQuery),
     security(("bearer" = [])),
     responses((status = 200, body = Page<Product>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list_products(caller: Caller, State(st): State<AppState>, Q(q): Q<TenantPageQuery>) -> ApiResult<Json<Page<Product>>> {
+pub async fn list_products(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<TenantPageQuery>,
+) -> ApiResult<Json<Page<Product>>> {
     caller.require(Role::Supervisor)?;
     let limit = page::limit(q.limit)?;
     let after: Option<(String, String)> = page::decode(q.cursor.as_deref())?;
@@ -55,14 +61,20 @@ pub async fn list_products(caller: Caller, State(st): State<AppState>, Q(q): Q<T
         .store
         .read(move |c| catalog::list_products(c, tenant.as_deref(), after, limit + 1))
         .await?;
-    Ok(Json(page::build(rows, limit, |p| (p.tenant_id.clone(), p.sku.clone()))))
+    Ok(Json(page::build(rows, limit, |p| {
+        (p.tenant_id.clone(), p.sku.clone())
+    })))
 }
 
 /// One product.
 #[utoipa::path(get, path = "/v1/products/{tenant_id}/{sku}", tag = "catalog",
     params(("tenant_id" = String, Path), ("sku" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = Product), (status = 404, body = ErrorBody)))]
-pub async fn get_product(caller: Caller, State(st): State<AppState>, P((tenant, sku)): P<(String, String)>) -> ApiResult<Json<Product>> {
+pub async fn get_product(
+    caller: Caller,
+    State(st): State<AppState>,
+    P((tenant, sku)): P<(String, String)>,
+) -> ApiResult<Json<Product>> {
     caller.require(Role::Supervisor)?;
     if caller.tenant().is_some_and(|t| t != tenant) {
         return Err(ApiError::not_found("product not found"));
@@ -98,7 +110,11 @@ pub async fn put_product(
 /// List locations.
 #[utoipa::path(get, path = "/v1/locations", tag = "catalog", params(PageQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<Location>), (status = 401, body = ErrorBody)))]
-pub async fn list_locations(caller: Caller, State(st): State<AppState>, Q(q): Q<PageQuery>) -> ApiResult<Json<Page<Location>>> {
+pub async fn list_locations(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<PageQuery>,
+) -> ApiResult<Json<Page<Location>>> {
     caller.require(Role::Supervisor)?;
     let limit = page::limit(q.limit)?;
     let after: Option<String> = page::decode(q.cursor.as_deref())?;
@@ -112,7 +128,11 @@ pub async fn list_locations(caller: Caller, State(st): State<AppState>, Q(q): Q<
 /// One location.
 #[utoipa::path(get, path = "/v1/locations/{code}", tag = "catalog", params(("code" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = Location), (status = 404, body = ErrorBody)))]
-pub async fn get_location(caller: Caller, State(st): State<AppState>, P(code): P<String>) -> ApiResult<Json<Location>> {
+pub async fn get_location(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(code): P<String>,
+) -> ApiResult<Json<Location>> {
     caller.require(Role::Supervisor)?;
     st.store
         .read(move |c| catalog::get_location(c, &code))
@@ -133,7 +153,9 @@ pub async fn put_location(
 ) -> ApiResult<(StatusCode, Json<Location>)> {
     caller.require(Role::Admin)?;
     if caller.tenant().is_some() {
-        return Err(ApiError::forbidden("locations are site-wide; a tenant key cannot change them"));
+        return Err(ApiError::forbidden(
+            "locations are site-wide; a tenant key cannot change them",
+        ));
     }
     let origin = caller.origin();
     let (l, created) = st
@@ -146,7 +168,11 @@ pub async fn put_location(
 /// List floor users (never their PINs).
 #[utoipa::path(get, path = "/v1/users", tag = "catalog", params(TenantPageQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<User>), (status = 401, body = ErrorBody)))]
-pub async fn list_users(caller: Caller, State(st): State<AppState>, Q(q): Q<TenantPageQuery>) -> ApiResult<Json<Page<User>>> {
+pub async fn list_users(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<TenantPageQuery>,
+) -> ApiResult<Json<Page<User>>> {
     caller.require(Role::Supervisor)?;
     let limit = page::limit(q.limit)?;
     let after: Option<String> = page::decode(q.cursor.as_deref())?;
@@ -161,11 +187,21 @@ pub async fn list_users(caller: Caller, State(st): State<AppState>, Q(q): Q<Tena
 /// One floor user.
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "catalog", params(("id" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
-pub async fn get_user(caller: Caller, State(st): State<AppState>, P(id): P<String>) -> ApiResult<Json<User>> {
+pub async fn get_user(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+) -> ApiResult<Json<User>> {
     caller.require(Role::Supervisor)?;
     let user = st.store.read(move |c| catalog::get_user(c, &id)).await?;
     match user {
-        Some(u) if caller.tenant().is_none() || u.tenant_id.is_none() || u.tenant_id.as_deref() == caller.tenant() => Ok(Json(u)),
+        Some(u)
+            if caller.tenant().is_none()
+                || u.tenant_id.is_none()
+                || u.tenant_id.as_deref() == caller.tenant() =>
+        {
+            Ok(Json(u))
+        }
         _ => Err(ApiError::not_found("user not found")),
     }
 }
@@ -183,7 +219,11 @@ pub async fn put_user(
     caller.require(Role::Admin)?;
     match (&input.tenant_id, caller.tenant()) {
         (Some(t), Some(_)) => caller.check_tenant(t)?,
-        (None, Some(_)) => return Err(ApiError::forbidden("a tenant key cannot create site-wide users")),
+        (None, Some(_)) => {
+            return Err(ApiError::forbidden(
+                "a tenant key cannot create site-wide users",
+            ))
+        }
         _ => {}
     }
     input.validate(&id)?;

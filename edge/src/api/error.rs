@@ -88,19 +88,29 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
-            Error::Validation { message, details } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", message)
-                    .with_details(details)
-            }
+            Error::Validation { message, details } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_error",
+                message,
+            )
+            .with_details(details),
             Error::NotFound(m) => Self::not_found(m),
             Error::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             Error::StoreClosed(m) => {
                 tracing::error!(error = %m, "store unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "the store is unavailable")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "the store is unavailable",
+                )
             }
             other => {
                 tracing::error!(error = %other, "request failed");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error; see the node's log")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "internal error; see the node's log",
+                )
             }
         }
     }

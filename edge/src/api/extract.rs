@@ -19,41 +19,29 @@ pub struct Body<T>(pub T);
 
 /// Parse a JSON body, naming the offending field on failure.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(de);
-    match result {
-        Ok(v) => {
-            // Trailing garbage after the value is malformed JSON too.
-            let mut rest = serde_json::Deserializer::from_slice(bytes).into_iter::<serde_json::Value>();
-            let _ = rest.next();
-            if rest.next().is_some() {
-                return Err(ApiError::bad_request("malformed JSON: trailing characters after the body"));
-            }
-            Ok(v)
-        }
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            use serde_json::error::Category;
-            match inner.classify() {
-                Category::Syntax | Category::Eof | Category::Io => {
-                    Err(ApiError::bad_request(format!("malformed JSON: {inner}")))
-                }
-                Category::Data => {
-                    let field = if path == "." { "body".to_string() } else { path };
-                    let msg = inner.to_string();
-                    // serde's message ends with " at line x column y": keep the message itself.
-                    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                    Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "validation_error",
-                        format!("{field}: {msg}"),
-                    )
-                    .with_details(vec![FieldError::new(field, msg)]))
-                }
-            }
-        }
+    // Syntax first, over the whole body (trailing characters included): that is a 400 whatever
+    // the shape would have been.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(ApiError::bad_request(format!("malformed JSON: {e}")));
     }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        let msg = e.into_inner().to_string();
+        // serde's message ends with " at line x column y": keep the message itself.
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            format!("{field}: {msg}"),
+        )
+        .with_details(vec![FieldError::new(field, msg)])
+    })
 }
 
 impl<S, T> FromRequest<S> for Body<T>
@@ -78,7 +66,11 @@ where
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             let status = e.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, "validation_error", format!("body larger than {MAX_BODY} bytes"))
+                ApiError::new(
+                    status,
+                    "validation_error",
+                    format!("body larger than {MAX_BODY} bytes"),
+                )
             } else {
                 ApiError::bad_request(format!("could not read the body: {e}"))
             }
@@ -106,9 +98,17 @@ where
         serde_path_to_error::deserialize(de).map(Q).map_err(|e| {
             let field = e.path().to_string();
             let msg = e.into_inner().to_string();
-            let field = if field == "." { "query".to_string() } else { field };
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", format!("{field}: {msg}"))
-                .with_details(vec![FieldError::new(field, msg)])
+            let field = if field == "." {
+                "query".to_string()
+            } else {
+                field
+            };
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_error",
+                format!("{field}: {msg}"),
+            )
+            .with_details(vec![FieldError::new(field, msg)])
         })
     }
 }

@@ -30,7 +30,11 @@ pub struct InventoryQuery {
 /// Stock positions: on hand, reserved and available per sku, location and lot.
 #[utoipa::path(get, path = "/v1/inventory", tag = "inventory", params(InventoryQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<StockRow>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list_inventory(caller: Caller, State(st): State<AppState>, Q(q): Q<InventoryQuery>) -> ApiResult<Json<Page<StockRow>>> {
+pub async fn list_inventory(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<InventoryQuery>,
+) -> ApiResult<Json<Page<StockRow>>> {
     caller.require(Role::Picker)?;
     let limit = page::limit(q.limit)?;
     let filter = StockFilter {
@@ -40,9 +44,17 @@ pub async fn list_inventory(caller: Caller, State(st): State<AppState>, Q(q): Q<
         after: page::decode(q.cursor.as_deref())?,
         limit: limit + 1,
     };
-    let rows = st.store.read(move |c| ledger::list_stock(c, &filter)).await?;
+    let rows = st
+        .store
+        .read(move |c| ledger::list_stock(c, &filter))
+        .await?;
     Ok(Json(page::build(rows, limit, |r| {
-        [r.tenant_id.clone(), r.sku.clone(), r.location.clone(), r.lot.clone().unwrap_or_default()]
+        [
+            r.tenant_id.clone(),
+            r.sku.clone(),
+            r.location.clone(),
+            r.lot.clone().unwrap_or_default(),
+        ]
     })))
 }
 
@@ -50,7 +62,11 @@ pub async fn list_inventory(caller: Caller, State(st): State<AppState>, Q(q): Q<
 #[utoipa::path(post, path = "/v1/inventory/adjustments", tag = "inventory", request_body = AdjustmentInput,
     security(("bearer" = [])),
     responses((status = 201, body = LedgerEntry), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_adjustment(caller: Caller, State(st): State<AppState>, Body(input): Body<AdjustmentInput>) -> ApiResult<(StatusCode, Json<LedgerEntry>)> {
+pub async fn create_adjustment(
+    caller: Caller,
+    State(st): State<AppState>,
+    Body(input): Body<AdjustmentInput>,
+) -> ApiResult<(StatusCode, Json<LedgerEntry>)> {
     caller.require(Role::Supervisor)?;
     caller.check_tenant(&input.tenant_id)?;
     let origin = caller.origin();
@@ -66,7 +82,11 @@ pub async fn create_adjustment(caller: Caller, State(st): State<AppState>, Body(
 #[utoipa::path(post, path = "/v1/inventory/counts", tag = "inventory", request_body = CountInput,
     security(("bearer" = [])),
     responses((status = 201, body = LedgerEntry), (status = 200, body = LedgerEntry), (status = 422, body = ErrorBody)))]
-pub async fn create_count(caller: Caller, State(st): State<AppState>, Body(input): Body<CountInput>) -> ApiResult<(StatusCode, Json<LedgerEntry>)> {
+pub async fn create_count(
+    caller: Caller,
+    State(st): State<AppState>,
+    Body(input): Body<CountInput>,
+) -> ApiResult<(StatusCode, Json<LedgerEntry>)> {
     caller.require(Role::Picker)?;
     caller.check_tenant(&input.tenant_id)?;
     let origin = caller.origin();
@@ -75,6 +95,10 @@ pub async fn create_count(caller: Caller, State(st): State<AppState>, Body(input
         .store
         .write(move |c| ledger::count(c, &site, &origin, &time::now(), input))
         .await?;
-    let status = if entry.id.is_some() { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if entry.id.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(entry)))
 }

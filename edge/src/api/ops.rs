@@ -59,7 +59,10 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
         services: Services {
             database: if db_ok { "ok" } else { "down" }.into(),
             sync: sync.into(),
-            devices: DeviceCounts { online: 0, offline: 0 },
+            devices: DeviceCounts {
+                online: 0,
+                offline: 0,
+            },
         },
     })
 }
@@ -79,7 +82,13 @@ pub async fn metrics(caller: Caller, State(st): State<AppState>) -> ApiResult<im
     caller.require(Role::Admin)?;
     let figures = st.store.read(outbox::figures).await?;
     let text = st.metrics.render(&figures, &st.store.stats);
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -98,7 +107,10 @@ pub struct SyncStatus {
 /// The upstream queue: depth, age and state.
 #[utoipa::path(get, path = "/v1/sync/status", tag = "sync", security(("bearer" = [])),
     responses((status = 200, body = SyncStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn sync_status(caller: Caller, State(st): State<AppState>) -> ApiResult<Json<SyncStatus>> {
+pub async fn sync_status(
+    caller: Caller,
+    State(st): State<AppState>,
+) -> ApiResult<Json<SyncStatus>> {
     caller.require(Role::Supervisor)?;
     let f = st.store.read(outbox::figures).await?;
     let age = f
@@ -140,7 +152,11 @@ pub struct AuditQuery {
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "operations", params(AuditQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<AuditEntry>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn audit(caller: Caller, State(st): State<AppState>, Q(q): Q<AuditQuery>) -> ApiResult<Json<Page<AuditEntry>>> {
+pub async fn audit(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<AuditQuery>,
+) -> ApiResult<Json<Page<AuditEntry>>> {
     caller.require(Role::Admin)?;
     let limit = page::limit(q.limit)?;
     let norm = |field: &str, v: Option<String>| -> ApiResult<Option<String>> {
@@ -148,7 +164,9 @@ pub async fn audit(caller: Caller, State(st): State<AppState>, Q(q): Q<AuditQuer
             None => Ok(None),
             Some(s) => time::parse(&s)
                 .map(|t| Some(time::format(t)))
-                .ok_or_else(|| super::error::ApiError::unprocessable(field, "must be an RFC 3339 timestamp")),
+                .ok_or_else(|| {
+                    super::error::ApiError::unprocessable(field, "must be an RFC 3339 timestamp")
+                }),
         }
     };
     let filter = AuditFilter {

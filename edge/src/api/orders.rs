@@ -8,13 +8,15 @@ use utoipa::IntoParams;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Body, Q, P};
+use super::extract::{Body, P, Q};
 use super::page::{self, Page};
 use super::AppState;
 use crate::domain::order::Status;
 use crate::domain::role::Role;
 use crate::domain::time;
-use crate::store::orders::{self, OrderDetail, OrderFilter, OrderInput, OrderSummary, ReasonInput, SupervisorAction};
+use crate::store::orders::{
+    self, OrderDetail, OrderFilter, OrderInput, OrderSummary, ReasonInput, SupervisorAction,
+};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +32,11 @@ pub struct OrderQuery {
 /// List orders.
 #[utoipa::path(get, path = "/v1/orders", tag = "orders", params(OrderQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<OrderSummary>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list_orders(caller: Caller, State(st): State<AppState>, Q(q): Q<OrderQuery>) -> ApiResult<Json<Page<OrderSummary>>> {
+pub async fn list_orders(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<OrderQuery>,
+) -> ApiResult<Json<Page<OrderSummary>>> {
     caller.require(Role::Packer)?;
     let limit = page::limit(q.limit)?;
     let filter = OrderFilter {
@@ -39,14 +45,21 @@ pub async fn list_orders(caller: Caller, State(st): State<AppState>, Q(q): Q<Ord
         after: page::decode(q.cursor.as_deref())?,
         limit: limit + 1,
     };
-    let rows = st.store.read(move |c| orders::list_orders(c, &filter)).await?;
+    let rows = st
+        .store
+        .read(move |c| orders::list_orders(c, &filter))
+        .await?;
     Ok(Json(page::build(rows, limit, |o| o.id.clone())))
 }
 
 /// One order with its lines, allocation, shipments and timeline.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody)))]
-pub async fn get_order(caller: Caller, State(st): State<AppState>, P(id): P<String>) -> ApiResult<Json<OrderDetail>> {
+pub async fn get_order(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+) -> ApiResult<Json<OrderDetail>> {
     caller.require(Role::Packer)?;
     let order = st.store.read(move |c| orders::get_order(c, &id)).await?;
     match order {
@@ -58,7 +71,11 @@ pub async fn get_order(caller: Caller, State(st): State<AppState>, P(id): P<Stri
 /// Accept a fulfillment order locally; stock is reserved at once, or the order is backordered.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderInput, security(("bearer" = [])),
     responses((status = 201, body = OrderDetail), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_order(caller: Caller, State(st): State<AppState>, Body(input): Body<OrderInput>) -> ApiResult<(StatusCode, Json<OrderDetail>)> {
+pub async fn create_order(
+    caller: Caller,
+    State(st): State<AppState>,
+    Body(input): Body<OrderInput>,
+) -> ApiResult<(StatusCode, Json<OrderDetail>)> {
     caller.require(Role::Admin)?;
     caller.check_tenant(&input.tenant_id)?;
     let origin = caller.origin();
@@ -70,7 +87,13 @@ pub async fn create_order(caller: Caller, State(st): State<AppState>, Body(input
     Ok((StatusCode::CREATED, Json(order)))
 }
 
-async fn act(caller: Caller, st: AppState, id: String, body: Option<ReasonInput>, what: SupervisorAction) -> ApiResult<Json<OrderDetail>> {
+async fn act(
+    caller: Caller,
+    st: AppState,
+    id: String,
+    body: Option<ReasonInput>,
+    what: SupervisorAction,
+) -> ApiResult<Json<OrderDetail>> {
     caller.require(Role::Supervisor)?;
     let origin = caller.origin();
     let site = st.site_id.clone();
@@ -78,7 +101,16 @@ async fn act(caller: Caller, st: AppState, id: String, body: Option<ReasonInput>
     let reason = body.and_then(|b| b.reason);
     let order = st
         .store
-        .write(move |c| orders::act(c, &site, &origin, &time::now(), &id, scope.as_deref(), what, reason))
+        .write(move |c| {
+            let now = time::now();
+            let cx = orders::Ctx {
+                conn: c,
+                site: &site,
+                origin: &origin,
+                now: &now,
+            };
+            orders::act(&cx, &id, scope.as_deref(), what, reason)
+        })
         .await?;
     Ok(Json(order))
 }
@@ -87,7 +119,12 @@ async fn act(caller: Caller, st: AppState, id: String, body: Option<ReasonInput>
 #[utoipa::path(post, path = "/v1/orders/{id}/hold", tag = "orders", params(("id" = String, Path)),
     request_body = ReasonInput, security(("bearer" = [])),
     responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn hold_order(caller: Caller, State(st): State<AppState>, P(id): P<String>, Body(b): Body<ReasonInput>) -> ApiResult<Json<OrderDetail>> {
+pub async fn hold_order(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+    Body(b): Body<ReasonInput>,
+) -> ApiResult<Json<OrderDetail>> {
     act(caller, st, id, Some(b), SupervisorAction::Hold).await
 }
 
@@ -95,7 +132,12 @@ pub async fn hold_order(caller: Caller, State(st): State<AppState>, P(id): P<Str
 #[utoipa::path(post, path = "/v1/orders/{id}/release", tag = "orders", params(("id" = String, Path)),
     request_body = ReasonInput, security(("bearer" = [])),
     responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn release_order(caller: Caller, State(st): State<AppState>, P(id): P<String>, Body(b): Body<ReasonInput>) -> ApiResult<Json<OrderDetail>> {
+pub async fn release_order(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+    Body(b): Body<ReasonInput>,
+) -> ApiResult<Json<OrderDetail>> {
     act(caller, st, id, Some(b), SupervisorAction::Release).await
 }
 
@@ -103,6 +145,11 @@ pub async fn release_order(caller: Caller, State(st): State<AppState>, P(id): P<
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", params(("id" = String, Path)),
     request_body = ReasonInput, security(("bearer" = [])),
     responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn cancel_order(caller: Caller, State(st): State<AppState>, P(id): P<String>, Body(b): Body<ReasonInput>) -> ApiResult<Json<OrderDetail>> {
+pub async fn cancel_order(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+    Body(b): Body<ReasonInput>,
+) -> ApiResult<Json<OrderDetail>> {
     act(caller, st, id, Some(b), SupervisorAction::Cancel).await
 }

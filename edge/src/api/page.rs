@@ -30,7 +30,10 @@ pub fn limit(asked: Option<usize>) -> Result<usize, ApiError> {
     match asked {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::unprocessable("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+        Some(_) => Err(ApiError::unprocessable(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        )),
     }
 }
 
@@ -51,9 +54,16 @@ pub fn encode<K: Serialize>(key: &K) -> String {
 pub fn build<T, K: Serialize>(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> K) -> Page<T> {
     let has_more = rows.len() > limit;
     rows.truncate(limit);
-    let next_cursor = if has_more { rows.last().map(|r| encode(&key(r))) } else { None };
+    let next_cursor = if has_more {
+        rows.last().map(|r| encode(&key(r)))
+    } else {
+        None
+    };
     Page {
         data: rows,
-        pagination: Pagination { next_cursor, has_more },
+        pagination: Pagination {
+            next_cursor,
+            has_more,
+        },
     }
 }

@@ -88,7 +88,9 @@ pub enum Action {
     ShipPartially,
     Hold,
     /// Back to where the order was when it was held.
-    Release { held_from: Status },
+    Release {
+        held_from: Status,
+    },
     Cancel,
     RaiseException,
 }
@@ -195,7 +197,10 @@ mod tests {
             assert_eq!(next(Status::OnHold, a), Err(Refusal::OnHold), "{a:?}");
             assert_eq!(next(Status::Cancelled, a), Err(Refusal::Cancelled), "{a:?}");
         }
-        assert_eq!(next(Status::Cancelled, Action::Hold), Err(Refusal::Cancelled));
+        assert_eq!(
+            next(Status::Cancelled, Action::Hold),
+            Err(Refusal::Cancelled)
+        );
         assert_eq!(
             next(
                 Status::Cancelled,
@@ -205,8 +210,14 @@ mod tests {
             ),
             Err(Refusal::Cancelled)
         );
-        assert_eq!(next(Status::Cancelled, Action::Cancel), Err(Refusal::Cancelled));
-        assert_eq!(next(Status::OnHold, Action::Hold), Err(Refusal::AlreadyOnHold));
+        assert_eq!(
+            next(Status::Cancelled, Action::Cancel),
+            Err(Refusal::Cancelled)
+        );
+        assert_eq!(
+            next(Status::OnHold, Action::Hold),
+            Err(Refusal::AlreadyOnHold)
+        );
     }
 
     #[test]

@@ -105,7 +105,8 @@ fn is_decimal(s: &str) -> bool {
     !int.is_empty()
         && int.len() <= 12
         && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.is_none_or(|f| !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()))
+        && frac
+            .is_none_or(|f| !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Identifiers end up in aggregate ids (`tenant/sku/location/lot`), barcodes and URLs: keep them
@@ -117,7 +118,9 @@ pub fn check_ident(field: &str, v: &str) -> Result<()> {
     if v.len() > 128 {
         return Err(Error::validation(field, "must be at most 128 characters"));
     }
-    if v.chars().any(|c| c == '/' || c.is_control() || c.is_whitespace()) {
+    if v.chars()
+        .any(|c| c == '/' || c.is_control() || c.is_whitespace())
+    {
         return Err(Error::validation(
             field,
             "must not contain '/', spaces or control characters",
@@ -128,10 +131,16 @@ pub fn check_ident(field: &str, v: &str) -> Result<()> {
 
 fn check_text(field: &str, v: &str, max: usize) -> Result<()> {
     if v.chars().count() > max {
-        return Err(Error::validation(field, format!("must be at most {max} characters")));
+        return Err(Error::validation(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if v.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Error::validation(field, "must not contain control characters"));
+        return Err(Error::validation(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -160,13 +169,23 @@ impl ProductInput {
         }
         if let Some(w) = &self.weight {
             if !is_decimal(&w.value) {
-                return Err(Error::validation("weight.value", "must be a decimal string like \"2.500\""));
+                return Err(Error::validation(
+                    "weight.value",
+                    "must be a decimal string like \"2.500\"",
+                ));
             }
         }
         if let Some(d) = &self.dimensions {
-            for (f, v) in [("length", &d.length), ("width", &d.width), ("height", &d.height)] {
+            for (f, v) in [
+                ("length", &d.length),
+                ("width", &d.width),
+                ("height", &d.height),
+            ] {
                 if !is_decimal(v) {
-                    return Err(Error::validation(&format!("dimensions.{f}"), "must be a decimal string"));
+                    return Err(Error::validation(
+                        &format!("dimensions.{f}"),
+                        "must be a decimal string",
+                    ));
                 }
             }
         }
@@ -175,7 +194,10 @@ impl ProductInput {
                 return Err(Error::validation("price.amount", "must not be negative"));
             }
             if p.currency.len() != 3 || !p.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(Error::validation("price.currency", "must be an ISO 4217 code like USD"));
+                return Err(Error::validation(
+                    "price.currency",
+                    "must be an ISO 4217 code like USD",
+                ));
             }
         }
         Ok(())
@@ -309,7 +331,11 @@ pub fn put_product(
         conn,
         origin,
         now,
-        if old.is_some() { "product.replace" } else { "product.create" },
+        if old.is_some() {
+            "product.replace"
+        } else {
+            "product.create"
+        },
         &format!("product:{tenant_id}/{sku}"),
         &changes,
     )?;
@@ -372,7 +398,11 @@ pub fn get_location(conn: &Connection, code: &str) -> Result<Option<Location>> {
         .optional()?)
 }
 
-pub fn list_locations(conn: &Connection, after: Option<&str>, limit: usize) -> Result<Vec<Location>> {
+pub fn list_locations(
+    conn: &Connection,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Location>> {
     let mut stmt = conn.prepare_cached(
         "SELECT code, zone, pick_sequence, kind, version, updated_at FROM locations
          WHERE (?1 IS NULL OR code > ?1) ORDER BY code LIMIT ?2",
@@ -422,7 +452,11 @@ pub fn put_location(
         conn,
         origin,
         now,
-        if old.is_some() { "location.replace" } else { "location.create" },
+        if old.is_some() {
+            "location.replace"
+        } else {
+            "location.create"
+        },
         &format!("location:{code}"),
         &changes,
     )?;
@@ -492,7 +526,10 @@ impl UserInput {
             return Err(Error::validation("roles", "must name at least one role"));
         }
         if self.roles.contains(&Role::Central) {
-            return Err(Error::validation("roles", "central is not a floor user's role"));
+            return Err(Error::validation(
+                "roles",
+                "central is not a floor user's role",
+            ));
         }
         Ok(())
     }
@@ -518,7 +555,10 @@ const USER_COLS: &str = "id, tenant_id, name, badge, roles, active, pin_hash, ve
 
 pub fn get_user(conn: &Connection, id: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([id], user_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], user_from_row)
+        .optional()?)
 }
 
 /// Users after the id cursor; with a tenant, that tenant's users and the site-wide ones.
@@ -558,12 +598,16 @@ pub fn put_user(
             )
             .optional()?;
         if let Some(holder) = holder {
-            return Err(Error::conflict(format!("badge {badge} already belongs to user {holder}")));
+            return Err(Error::conflict(format!(
+                "badge {badge} already belongs to user {holder}"
+            )));
         }
     }
     let old = get_user(conn, id)?;
     let old_hash: Option<String> = conn
-        .query_row("SELECT pin_hash FROM users WHERE id = ?1", [id], |r| r.get(0))
+        .query_row("SELECT pin_hash FROM users WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
         .optional()?
         .flatten();
     let pin_changed = pin_hash.is_some();
@@ -605,7 +649,11 @@ pub fn put_user(
         conn,
         origin,
         now,
-        if old.is_some() { "user.replace" } else { "user.create" },
+        if old.is_some() {
+            "user.replace"
+        } else {
+            "user.create"
+        },
         &format!("user:{id}"),
         &changes,
     )?;

@@ -44,7 +44,9 @@ pub fn create(
         |r| r.get(0),
     )?;
     if exists {
-        return Err(Error::conflict(format!("an API key named {name} already exists")));
+        return Err(Error::conflict(format!(
+            "an API key named {name} already exists"
+        )));
     }
     conn.execute(
         "INSERT INTO api_keys(name, role, tenant_id, key_sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",

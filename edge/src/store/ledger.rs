@@ -88,7 +88,13 @@ pub struct Movement<'a> {
     pub note: Option<String>,
 }
 
-pub fn position(conn: &Connection, tenant: &str, sku: &str, loc: &str, lot: &str) -> Result<Position> {
+pub fn position(
+    conn: &Connection,
+    tenant: &str,
+    sku: &str,
+    loc: &str,
+    lot: &str,
+) -> Result<Position> {
     Ok(conn
         .prepare_cached(
             "SELECT on_hand, reserved FROM stock WHERE tenant_id = ?1 AND sku = ?2 AND location = ?3 AND lot = ?4",
@@ -120,21 +126,37 @@ pub(crate) fn store_position(
 }
 
 /// Check that the tenant, product and location exist and the lot fits the product's tracking.
-pub fn check_references(conn: &Connection, tenant: &str, sku: &str, loc: &str, lot: &str) -> Result<()> {
+pub fn check_references(
+    conn: &Connection,
+    tenant: &str,
+    sku: &str,
+    loc: &str,
+    lot: &str,
+) -> Result<()> {
     check_ident("tenant_id", tenant)?;
     if !catalog::tenant_exists(conn, tenant)? {
-        return Err(Error::validation("tenant_id", format!("unknown tenant {tenant}")));
+        return Err(Error::validation(
+            "tenant_id",
+            format!("unknown tenant {tenant}"),
+        ));
     }
-    let product = catalog::get_product(conn, tenant, sku)?
-        .ok_or_else(|| Error::validation("sku", format!("unknown sku {sku} for tenant {tenant}")))?;
+    let product = catalog::get_product(conn, tenant, sku)?.ok_or_else(|| {
+        Error::validation("sku", format!("unknown sku {sku} for tenant {tenant}"))
+    })?;
     if catalog::get_location(conn, loc)?.is_none() {
-        return Err(Error::validation("location", format!("unknown location {loc}")));
+        return Err(Error::validation(
+            "location",
+            format!("unknown location {loc}"),
+        ));
     }
     if !lot.is_empty() {
         check_ident("lot", lot)?;
     }
     if product.tracking.needs_lot() && lot.is_empty() {
-        return Err(Error::validation("lot", format!("{sku} is lot-tracked: a lot is required")));
+        return Err(Error::validation(
+            "lot",
+            format!("{sku} is lot-tracked: a lot is required"),
+        ));
     }
     Ok(())
 }
@@ -197,7 +219,10 @@ pub fn book(
         origin,
         now,
         &format!("inventory.{}", m.reason.as_str()),
-        &format!("stock:{}", stock_aggregate_id(m.tenant_id, m.sku, m.location, m.lot)),
+        &format!(
+            "stock:{}",
+            stock_aggregate_id(m.tenant_id, m.sku, m.location, m.lot)
+        ),
         &json!({"on_hand": {"old": before.on_hand, "new": after.on_hand}}),
     )?;
     Ok(LedgerEntry {
@@ -220,7 +245,13 @@ pub fn book(
 }
 
 /// `POST /v1/inventory/adjustments`.
-pub fn adjust(conn: &Connection, site: &str, origin: &Origin, now: &str, input: AdjustmentInput) -> Result<LedgerEntry> {
+pub fn adjust(
+    conn: &Connection,
+    site: &str,
+    origin: &Origin,
+    now: &str,
+    input: AdjustmentInput,
+) -> Result<LedgerEntry> {
     let lot = input.lot.as_deref().unwrap_or("");
     check_references(conn, &input.tenant_id, &input.sku, &input.location, lot)?;
     if input.delta == 0 {
@@ -253,7 +284,13 @@ pub fn adjust(conn: &Connection, site: &str, origin: &Origin, now: &str, input: 
 /// says. When the count is below what is reserved, the newest reservations at the position are
 /// released first and their orders become backordered — a discovered shortage is made explicit,
 /// never left as negative available stock.
-pub fn count(conn: &Connection, site: &str, origin: &Origin, now: &str, input: CountInput) -> Result<LedgerEntry> {
+pub fn count(
+    conn: &Connection,
+    site: &str,
+    origin: &Origin,
+    now: &str,
+    input: CountInput,
+) -> Result<LedgerEntry> {
     let lot = input.lot.as_deref().unwrap_or("");
     check_references(conn, &input.tenant_id, &input.sku, &input.location, lot)?;
     if input.counted < 0 {
@@ -285,7 +322,10 @@ pub fn count(conn: &Connection, site: &str, origin: &Origin, now: &str, input: C
             origin,
             now,
             "inventory.count",
-            &format!("stock:{}", stock_aggregate_id(&input.tenant_id, &input.sku, &input.location, lot)),
+            &format!(
+                "stock:{}",
+                stock_aggregate_id(&input.tenant_id, &input.sku, &input.location, lot)
+            ),
             &json!({"counted": {"old": null, "new": input.counted}}),
         )?;
         return Ok(LedgerEntry {
@@ -319,7 +359,10 @@ pub fn count(conn: &Connection, site: &str, origin: &Origin, now: &str, input: C
             delta,
             reason: Reason::CycleCount,
             r#ref: json!({"count_id": format!("C{count_id}")}),
-            note: Some(format!("counted {} (expected {})", input.counted, before.on_hand)),
+            note: Some(format!(
+                "counted {} (expected {})",
+                input.counted, before.on_hand
+            )),
         },
     )
 }

@@ -125,7 +125,8 @@ impl Store {
     /// Open the store: migrate, then start the writer and reader threads. Blocking; call it before
     /// serving or from `spawn_blocking`.
     pub fn open(path: &Path, opts: StoreOptions) -> Result<Store> {
-        let conn = open_and_migrate(path)?;
+        #[cfg_attr(not(test), allow(unused_mut))]
+        let mut conn = open_and_migrate(path)?;
         let stats = Arc::new(StoreStats::default());
         let (wtx, wrx) = mpsc::channel::<WriteJob>(opts.queue.max(1));
         #[cfg(test)]

@@ -164,10 +164,16 @@ pub struct OrderDetail {
 fn check_opt_text(field: &str, v: &Option<String>, max: usize) -> Result<()> {
     if let Some(s) = v {
         if s.chars().count() > max {
-            return Err(Error::validation(field, format!("must be at most {max} characters")));
+            return Err(Error::validation(
+                field,
+                format!("must be at most {max} characters"),
+            ));
         }
         if s.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(Error::validation(field, "must not contain control characters"));
+            return Err(Error::validation(
+                field,
+                "must not contain control characters",
+            ));
         }
     }
     Ok(())
@@ -178,7 +184,10 @@ impl OrderInput {
         check_ident("id", &self.id)?;
         check_ident("tenant_id", &self.tenant_id)?;
         if self.lines.is_empty() {
-            return Err(Error::validation("lines", "an order needs at least one line"));
+            return Err(Error::validation(
+                "lines",
+                "an order needs at least one line",
+            ));
         }
         if self.lines.len() > 1000 {
             return Err(Error::validation("lines", "at most 1000 lines"));
@@ -188,10 +197,16 @@ impl OrderInput {
             check_ident(&format!("lines[{i}].line_id"), &l.line_id)?;
             check_ident(&format!("lines[{i}].sku"), &l.sku)?;
             if l.qty <= 0 || l.qty > 1_000_000 {
-                return Err(Error::validation(&format!("lines[{i}].qty"), "must be between 1 and 1000000"));
+                return Err(Error::validation(
+                    &format!("lines[{i}].qty"),
+                    "must be between 1 and 1000000",
+                ));
             }
             if !seen.insert(&l.line_id) {
-                return Err(Error::validation(&format!("lines[{i}].line_id"), "duplicate line id"));
+                return Err(Error::validation(
+                    &format!("lines[{i}].line_id"),
+                    "duplicate line id",
+                ));
             }
         }
         for (f, v) in [("created_at", &self.created_at), ("ship_by", &self.ship_by)] {
@@ -229,7 +244,8 @@ fn status_of(conn: &Connection, id: &str) -> Result<Option<(Status, Option<Statu
         .optional()?;
     Ok(match row {
         Some((s, h, t)) => Some((
-            Status::parse(&s).ok_or_else(|| Error::Internal(format!("order {id} has unknown status {s}")))?,
+            Status::parse(&s)
+                .ok_or_else(|| Error::Internal(format!("order {id} has unknown status {s}")))?,
             h.as_deref().and_then(Status::parse),
             t,
         )),
@@ -237,21 +253,45 @@ fn status_of(conn: &Connection, id: &str) -> Result<Option<(Status, Option<Statu
     })
 }
 
-/// Record a status change: the order row, its timeline, and the upstream event.
-fn set_status(
-    conn: &Connection,
-    site: &str,
-    origin: &Origin,
-    now: &str,
-    order_id: &str,
-    tenant_id: &str,
+/// What a mutation needs besides its input: the transaction, the site, who, and when.
+pub struct Ctx<'a> {
+    pub conn: &'a Connection,
+    pub site: &'a str,
+    pub origin: &'a Origin,
+    pub now: &'a str,
+}
+
+/// One status change of one order.
+struct Change<'a> {
+    order_id: &'a str,
+    tenant_id: &'a str,
     from: Option<Status>,
     to: Status,
+    /// Where a hold returns to (set only when `to` is on hold).
     held_from: Option<Status>,
-    note: Option<&str>,
-) -> Result<()> {
-    conn.prepare_cached("UPDATE orders SET status = ?2, held_from = ?3, updated_at = ?4 WHERE id = ?1")?
-        .execute(params![order_id, to.as_str(), held_from.map(Status::as_str), now])?;
+    note: Option<&'a str>,
+}
+
+/// Record a status change: the order row, its timeline, and the upstream event.
+fn set_status(cx: &Ctx<'_>, ch: Change<'_>) -> Result<()> {
+    let (conn, site, origin, now) = (cx.conn, cx.site, cx.origin, cx.now);
+    let Change {
+        order_id,
+        tenant_id,
+        from,
+        to,
+        held_from,
+        note,
+    } = ch;
+    conn.prepare_cached(
+        "UPDATE orders SET status = ?2, held_from = ?3, updated_at = ?4 WHERE id = ?1",
+    )?
+    .execute(params![
+        order_id,
+        to.as_str(),
+        held_from.map(Status::as_str),
+        now
+    ])?;
     conn.prepare_cached(
         "INSERT INTO order_events(order_id, at, from_status, to_status, note, actor_user, actor_device, actor_api_key)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -284,7 +324,12 @@ fn set_status(
 
 /// Reserve stock for every line, or for none (the order is then backordered explicitly).
 /// Candidates are taken in pick-sequence order, then location code and lot.
-fn try_allocate(conn: &Connection, order_id: &str, tenant: &str, lines: &[LineInput]) -> Result<bool> {
+fn try_allocate(
+    conn: &Connection,
+    order_id: &str,
+    tenant: &str,
+    lines: &[LineInput],
+) -> Result<bool> {
     let mut plan: Vec<(String, String, String, String, Position, i64)> = Vec::new();
     // Positions already promised to earlier lines of this order in this plan.
     let mut promised: std::collections::HashMap<(String, String, String), i64> = Default::default();
@@ -324,7 +369,9 @@ fn try_allocate(conn: &Connection, order_id: &str, tenant: &str, lines: &[LineIn
         };
         for ((loc, lot, p), take) in cands.into_iter().zip(takes) {
             if take > 0 {
-                *promised.entry((line.sku.clone(), loc.clone(), lot.clone())).or_default() += take;
+                *promised
+                    .entry((line.sku.clone(), loc.clone(), lot.clone()))
+                    .or_default() += take;
                 plan.push((line.line_id.clone(), line.sku.clone(), loc, lot, p, take));
             }
         }
@@ -344,23 +391,45 @@ fn try_allocate(conn: &Connection, order_id: &str, tenant: &str, lines: &[LineIn
 /// Give back every reservation of an order.
 fn release_reservations(conn: &Connection, order_id: &str) -> Result<()> {
     let rows: Vec<(i64, String, String, String, String, i64)> = conn
-        .prepare_cached("SELECT id, tenant_id, sku, location, lot, qty FROM reservations WHERE order_id = ?1")?
-        .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .prepare_cached(
+            "SELECT id, tenant_id, sku, location, lot, qty FROM reservations WHERE order_id = ?1",
+        )?
+        .query_map([order_id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
         .collect::<std::result::Result<_, _>>()?;
     for (id, tenant, sku, loc, lot, qty) in rows {
         let pos = ledger::position(conn, &tenant, &sku, &loc, &lot)?;
-        let after = stock::release(pos, qty).map_err(|e| Error::Internal(format!("reservation {id}: {e}")))?;
+        let after = stock::release(pos, qty)
+            .map_err(|e| Error::Internal(format!("reservation {id}: {e}")))?;
         ledger::store_position(conn, &tenant, &sku, &loc, &lot, after)?;
-        conn.prepare_cached("DELETE FROM reservations WHERE id = ?1")?.execute([id])?;
+        conn.prepare_cached("DELETE FROM reservations WHERE id = ?1")?
+            .execute([id])?;
     }
     Ok(())
 }
 
 /// `POST /v1/orders`: accept an order and reserve its stock at once (invariant 5).
-pub fn accept(conn: &Connection, site: &str, origin: &Origin, now: &str, input: OrderInput) -> Result<OrderDetail> {
+pub fn accept(
+    conn: &Connection,
+    site: &str,
+    origin: &Origin,
+    now: &str,
+    input: OrderInput,
+) -> Result<OrderDetail> {
     input.validate()?;
     if !catalog::tenant_exists(conn, &input.tenant_id)? {
-        return Err(Error::validation("tenant_id", format!("unknown tenant {}", input.tenant_id)));
+        return Err(Error::validation(
+            "tenant_id",
+            format!("unknown tenant {}", input.tenant_id),
+        ));
     }
     for (i, l) in input.lines.iter().enumerate() {
         if catalog::get_product(conn, &input.tenant_id, &l.sku)?.is_none() {
@@ -371,7 +440,10 @@ pub fn accept(conn: &Connection, site: &str, origin: &Origin, now: &str, input: 
         }
     }
     if status_of(conn, &input.id)?.is_some() {
-        return Err(Error::conflict(format!("order {} already exists", input.id)));
+        return Err(Error::conflict(format!(
+            "order {} already exists",
+            input.id
+        )));
     }
     conn.execute(
         "INSERT INTO orders(id, tenant_id, status, channel, created_at, ship_by, priority, shipping, ship_to,
@@ -394,17 +466,55 @@ pub fn accept(conn: &Connection, site: &str, origin: &Origin, now: &str, input: 
         ],
     )?;
     for l in &input.lines {
-        conn.prepare_cached("INSERT INTO order_lines(order_id, line_id, sku, qty) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![input.id, l.line_id, l.sku, l.qty])?;
+        conn.prepare_cached(
+            "INSERT INTO order_lines(order_id, line_id, sku, qty) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![input.id, l.line_id, l.sku, l.qty])?;
     }
-    set_status(conn, site, origin, now, &input.id, &input.tenant_id, None, Status::Received, None, Some("accepted"))?;
+    set_status(
+        &Ctx {
+            conn,
+            site,
+            origin,
+            now,
+        },
+        Change {
+            order_id: &input.id,
+            tenant_id: &input.tenant_id,
+            from: None,
+            to: Status::Received,
+            held_from: None,
+            note: Some("accepted"),
+        },
+    )?;
     let (to, note) = if try_allocate(conn, &input.id, &input.tenant_id, &input.lines)? {
-        (order::next(Status::Received, Action::Allocate), "stock reserved")
+        (
+            order::next(Status::Received, Action::Allocate),
+            "stock reserved",
+        )
     } else {
-        (order::next(Status::Received, Action::Backorder), "not enough available stock")
+        (
+            order::next(Status::Received, Action::Backorder),
+            "not enough available stock",
+        )
     };
     let to = to.map_err(Error::conflict)?;
-    set_status(conn, site, origin, now, &input.id, &input.tenant_id, Some(Status::Received), to, None, Some(note))?;
+    set_status(
+        &Ctx {
+            conn,
+            site,
+            origin,
+            now,
+        },
+        Change {
+            order_id: &input.id,
+            tenant_id: &input.tenant_id,
+            from: Some(Status::Received),
+            to,
+            held_from: None,
+            note: Some(note),
+        },
+    )?;
     audit::record(
         conn,
         origin,
@@ -426,15 +536,13 @@ pub enum SupervisorAction {
 
 /// Hold, release or cancel. A refused transition is a 409 with the reason.
 pub fn act(
-    conn: &Connection,
-    site: &str,
-    origin: &Origin,
-    now: &str,
+    cx: &Ctx<'_>,
     order_id: &str,
     tenant_scope: Option<&str>,
     what: SupervisorAction,
     reason: Option<String>,
 ) -> Result<OrderDetail> {
+    let (conn, site, origin, now) = (cx.conn, cx.site, cx.origin, cx.now);
     check_opt_text("reason", &reason, 500)?;
     let (from, held_from, tenant) = status_of(conn, order_id)?
         .filter(|(_, _, t)| tenant_scope.is_none_or(|s| s == t))
@@ -451,14 +559,36 @@ pub fn act(
     if to == Status::Cancelled {
         release_reservations(conn, order_id)?;
     }
-    set_status(conn, site, origin, now, order_id, &tenant, Some(from), to, new_held_from, reason.as_deref())?;
+    set_status(
+        &Ctx {
+            conn,
+            site,
+            origin,
+            now,
+        },
+        Change {
+            order_id,
+            tenant_id: &tenant,
+            from: Some(from),
+            to,
+            held_from: new_held_from,
+            note: reason.as_deref(),
+        },
+    )?;
     let action_name = match what {
         SupervisorAction::Hold => "order.hold",
         SupervisorAction::Release => "order.release",
         SupervisorAction::Cancel => "order.cancel",
     };
     let changes = json!({"status": {"old": from.as_str(), "new": to.as_str()}, "reason": {"old": null, "new": reason}});
-    let audit_id = audit::record(conn, origin, now, action_name, &format!("order:{order_id}"), &changes)?;
+    let audit_id = audit::record(
+        conn,
+        origin,
+        now,
+        action_name,
+        &format!("order:{order_id}"),
+        &changes,
+    )?;
     // Holds and cancels by a local user are security-relevant: they travel upstream too.
     if matches!(what, SupervisorAction::Hold | SupervisorAction::Cancel) {
         outbox::append(
@@ -519,7 +649,22 @@ pub fn backorder_for_shortfall(
                 }
                 _ => {
                     let to = order::next(from, Action::Backorder).unwrap_or(Status::Backordered);
-                    set_status(conn, site, origin, now, &order_id, &t, Some(from), to, None, Some("stock short after a count"))?;
+                    set_status(
+                        &Ctx {
+                            conn,
+                            site,
+                            origin,
+                            now,
+                        },
+                        Change {
+                            order_id: &order_id,
+                            tenant_id: &t,
+                            from: Some(from),
+                            to,
+                            held_from: None,
+                            note: Some("stock short after a count"),
+                        },
+                    )?;
                 }
             }
         }
@@ -528,7 +673,8 @@ pub fn backorder_for_shortfall(
 }
 
 fn parse_json<T: serde::de::DeserializeOwned + Default>(s: Option<String>) -> T {
-    s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+    s.and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default()
 }
 
 pub fn get_order(conn: &Connection, id: &str) -> Result<Option<OrderDetail>> {
@@ -546,7 +692,13 @@ pub fn get_order(conn: &Connection, id: &str) -> Result<Option<OrderDetail>> {
             ))
         })
         .optional()?;
-    let Some(((id, tenant_id, status, held_from), (channel, created_at, ship_by, priority), (shipping, ship_to, notes, gift), (branding, version, accepted_at, updated_at))) = row else {
+    let Some((
+        (id, tenant_id, status, held_from),
+        (channel, created_at, ship_by, priority),
+        (shipping, ship_to, notes, gift),
+        (branding, version, accepted_at, updated_at),
+    )) = row
+    else {
         return Ok(None);
     };
     let lines: Vec<OrderLine> = conn
@@ -580,7 +732,8 @@ pub fn get_order(conn: &Connection, id: &str) -> Result<Option<OrderDetail>> {
         })?
         .collect::<std::result::Result<_, _>>()?;
     Ok(Some(OrderDetail {
-        status: Status::parse(&status).ok_or_else(|| Error::Internal(format!("order {id} has unknown status")))?,
+        status: Status::parse(&status)
+            .ok_or_else(|| Error::Internal(format!("order {id} has unknown status")))?,
         held_from: held_from.as_deref().and_then(Status::parse),
         id,
         tenant_id,
@@ -619,7 +772,12 @@ pub fn list_orders(conn: &Connection, f: &OrderFilter) -> Result<Vec<OrderSummar
          ORDER BY id LIMIT ?4",
     )?;
     let rows = stmt.query_map(
-        params![f.tenant_id, f.status.map(Status::as_str), f.after, f.limit as i64],
+        params![
+            f.tenant_id,
+            f.status.map(Status::as_str),
+            f.after,
+            f.limit as i64
+        ],
         |r| {
             let status: String = r.get(2)?;
             let priority: String = r.get(3)?;

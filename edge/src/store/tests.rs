@@ -1,0 +1,576 @@
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use serde_json::json;
+
+use super::audit::Origin;
+use super::catalog::{LocationInput, ProductInput};
+use super::ledger::AdjustmentInput;
+use super::orders::{LineInput, OrderInput, SupervisorAction};
+use super::*;
+use crate::domain::order::Status;
+use crate::domain::{Actor, Tracking};
+
+fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).expect("open");
+    (dir, store)
+}
+
+fn origin() -> Origin {
+    Origin {
+        actor: Actor {
+            user: Some("u1".into()),
+            device: Some("dev-1".into()),
+            api_key: Some("test".into()),
+        },
+        request_id: Some("req_test".into()),
+    }
+}
+
+async fn seed(store: &Store) {
+    store
+        .write(|c| {
+            let o = origin();
+            catalog::put_product(
+                c,
+                &o,
+                "2026-01-01T00:00:00.000Z",
+                "acme",
+                "SKU-1",
+                ProductInput {
+                    tenant_id: None,
+                    sku: None,
+                    name: "Shirt".into(),
+                    barcodes: vec!["00012345600012".into()],
+                    weight: None,
+                    dimensions: None,
+                    tracking: Tracking::None,
+                    price: None,
+                    price_tiers: vec![],
+                    tax_code: None,
+                    version: None,
+                },
+            )?;
+            for (code, seq) in [("A-01", 1), ("A-02", 2)] {
+                catalog::put_location(
+                    c,
+                    &o,
+                    "2026-01-01T00:00:00.000Z",
+                    code,
+                    LocationInput {
+                        code: None,
+                        zone: None,
+                        pick_sequence: seq,
+                        kind: Default::default(),
+                        version: None,
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("seed");
+}
+
+fn adj(loc: &str, delta: i64) -> AdjustmentInput {
+    AdjustmentInput {
+        tenant_id: "acme".into(),
+        sku: "SKU-1".into(),
+        location: loc.into(),
+        lot: None,
+        delta,
+        reason: None,
+        note: None,
+    }
+}
+
+/// Invariant 1: a writer acknowledges only what another connection can already see committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_committed_is_lost_group_commit_acks_only_after_commit() {
+    let (dir, store) = temp_store();
+    seed(&store).await;
+    let path = dir.path().join("t.db");
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        let path = path.clone();
+        tasks.push(tokio::spawn(async move {
+            let entry = store
+                .write(move |c| {
+                    ledger::adjust(
+                        c,
+                        "site",
+                        &origin(),
+                        "2026-01-01T00:00:00.000Z",
+                        adj("A-01", 1 + (i % 3)),
+                    )
+                })
+                .await
+                .expect("adjust");
+            let id = entry.id.expect("booked");
+            // A fresh connection sees the row the moment the ack arrives.
+            let seen = tokio::task::spawn_blocking(move || {
+                let c = Connection::open(&path).expect("open");
+                c.query_row("SELECT count(*) FROM ledger WHERE id = ?1", [id], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .expect("query")
+            })
+            .await
+            .expect("join");
+            assert_eq!(
+                seen, 1,
+                "ledger row {id} acknowledged before it was committed"
+            );
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let commits = store.stats.commits.load(Ordering::Relaxed);
+    let jobs = store.stats.jobs.load(Ordering::Relaxed);
+    assert_eq!(jobs, 201);
+    assert!(
+        commits < jobs,
+        "concurrent writes should share commits: {commits} commits for {jobs} jobs"
+    );
+}
+
+/// A group whose commit fails answers every member with an error, and nothing of it is visible.
+#[tokio::test]
+async fn a_failed_commit_acknowledges_nothing() {
+    let (_dir, store) = temp_store();
+    seed(&store).await;
+    store.fail_commits(true);
+    let results: Vec<_> = futures_join(
+        (0..20)
+            .map(|_| {
+                let s = store.clone();
+                async move {
+                    s.write(|c| {
+                        ledger::adjust(
+                            c,
+                            "site",
+                            &origin(),
+                            "2026-01-01T00:00:00.000Z",
+                            adj("A-01", 1),
+                        )
+                    })
+                    .await
+                }
+            })
+            .collect(),
+    )
+    .await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(crate::Error::Commit(_)))),
+        "{results:?}"
+    );
+    store.fail_commits(false);
+    let n: i64 = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))?))
+        .await
+        .expect("count");
+    assert_eq!(n, 0);
+    let f = store.read(outbox::figures).await.expect("figures");
+    assert_eq!(f.depth, 0);
+    assert_eq!(
+        f.highest_seq, 0,
+        "a rolled-back group must not consume seq numbers"
+    );
+}
+
+async fn futures_join<F: std::future::Future + Send + 'static>(fs: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("join"));
+    }
+    out
+}
+
+/// A refused job in a group rolls back alone; its neighbours commit, and the outbox stays
+/// gap-free because the refused job's seq went back with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_once_upstream_outbox_rows_match_committed_changes_with_gap_free_seq() {
+    let (_dir, store) = temp_store();
+    seed(&store).await;
+    let mut handles = Vec::new();
+    for i in 0..300i64 {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move {
+            // Every third job tries to take more than is available and must be refused.
+            let delta = if i % 3 == 2 { -1_000_000 } else { 2 };
+            s.write(move |c| {
+                ledger::adjust(
+                    c,
+                    "wh-1",
+                    &origin(),
+                    "2026-01-01T00:00:00.000Z",
+                    adj("A-02", delta),
+                )
+            })
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for h in handles {
+        match h.await.expect("join") {
+            Ok(_) => ok += 1,
+            Err(crate::Error::Conflict(_)) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(ok, 200);
+    let (ledger_n, seqs, ids, on_hand): (i64, Vec<i64>, Vec<String>, i64) = store
+        .read(|c| {
+            let n = c.query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))?;
+            let mut st = c.prepare(
+                "SELECT seq, id FROM outbox WHERE type = 'inventory.adjusted' ORDER BY seq",
+            )?;
+            let rows: Vec<(i64, String)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<std::result::Result<_, _>>()?;
+            let oh = c.query_row(
+                "SELECT on_hand FROM stock WHERE location = 'A-02'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok((
+                n,
+                rows.iter().map(|r| r.0).collect(),
+                rows.into_iter().map(|r| r.1).collect(),
+                oh,
+            ))
+        })
+        .await
+        .expect("read");
+    assert_eq!(ledger_n, 200);
+    assert_eq!(seqs.len(), 200, "one outbox event per committed change");
+    assert_eq!(on_hand, 400);
+    let all: Vec<i64> = store
+        .read(|c| {
+            let mut st = c.prepare("SELECT seq FROM outbox ORDER BY seq")?;
+            let v = st
+                .query_map([], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?;
+            Ok(v)
+        })
+        .await
+        .expect("seqs");
+    for (i, s) in all.iter().enumerate() {
+        assert_eq!(*s, i as i64 + 1, "outbox seq must be gap-free from 1");
+    }
+    for (s, id) in seqs.iter().zip(&ids) {
+        assert_eq!(id, &format!("wh-1:{s:012}"));
+    }
+    // The ledger points at its event, one for one.
+    let joined: i64 = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM ledger l JOIN outbox o ON o.seq = l.event_seq AND o.type = 'inventory.adjusted'", [], |r| r.get(0))?))
+        .await
+        .expect("join");
+    assert_eq!(joined, 200);
+}
+
+#[tokio::test]
+async fn inventory_never_goes_negative_by_accident_in_the_store() {
+    let (_dir, store) = temp_store();
+    seed(&store).await;
+    store
+        .write(|c| ledger::adjust(c, "s", &origin(), "t", adj("A-01", 3)))
+        .await
+        .expect("receive");
+    let err = store
+        .write(|c| ledger::adjust(c, "s", &origin(), "t", adj("A-01", -4)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, crate::Error::Conflict(_)), "{err}");
+    // Reserve 2 with an order; then only 1 may leave by adjustment.
+    let order = store
+        .write(|c| orders::accept(c, "s", &origin(), "t", order_input("O-1", 2)))
+        .await
+        .expect("accept");
+    assert_eq!(order.status, Status::Allocated);
+    let err = store
+        .write(|c| ledger::adjust(c, "s", &origin(), "t", adj("A-01", -2)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, crate::Error::Conflict(_)), "{err}");
+    store
+        .write(|c| ledger::adjust(c, "s", &origin(), "t", adj("A-01", -1)))
+        .await
+        .expect("one unit is free");
+    // The database itself refuses negative availability even if a code path forgot to check.
+    let raw = store
+        .write(|c| {
+            c.execute("UPDATE stock SET on_hand = 1 WHERE location = 'A-01'", [])?;
+            Ok(())
+        })
+        .await;
+    assert!(
+        raw.is_err(),
+        "the CHECK constraint must refuse on_hand < reserved"
+    );
+}
+
+fn order_input(id: &str, qty: i64) -> OrderInput {
+    serde_json::from_value(json!({
+        "id": id, "tenant_id": "acme", "lines": [{"line_id": "1", "sku": "SKU-1", "qty": qty}],
+        "ship_to": {"name": "Ann", "city": "Boston"}
+    }))
+    .expect("order")
+}
+
+#[tokio::test]
+async fn orders_without_enough_stock_are_backordered_explicitly() {
+    let (_dir, store) = temp_store();
+    seed(&store).await;
+    store
+        .write(|c| ledger::adjust(c, "s", &origin(), "t", adj("A-01", 1)))
+        .await
+        .expect("adj");
+    let o = store
+        .write(|c| orders::accept(c, "s", &origin(), "t", order_input("O-2", 5)))
+        .await
+        .expect("accept");
+    assert_eq!(o.status, Status::Backordered);
+    assert!(o.allocation.is_empty());
+    assert_eq!(o.lines[0].reserved, 0);
+    let _ = LineInput {
+        line_id: "x".into(),
+        sku: "y".into(),
+        qty: 1,
+    };
+}
+
+/// Invariant 4 at the store: a cancelled order refuses hold and release; a held one refuses a
+/// second hold; cancelling gives its reservations back.
+#[tokio::test]
+async fn held_or_cancelled_orders_never_ship_store_refuses_transitions() {
+    let (_dir, store) = temp_store();
+    seed(&store).await;
+    store
+        .write(|c| ledger::adjust(c, "s", &origin(), "t", adj("A-01", 5)))
+        .await
+        .expect("adj");
+    store
+        .write(|c| orders::accept(c, "s", &origin(), "t", order_input("O-3", 4)))
+        .await
+        .expect("accept");
+    let act = |what| {
+        let s = store.clone();
+        async move {
+            s.write(move |c| {
+                let o = origin();
+                let cx = orders::Ctx {
+                    conn: c,
+                    site: "s",
+                    origin: &o,
+                    now: "t",
+                };
+                orders::act(&cx, "O-3", None, what, None)
+            })
+            .await
+        }
+    };
+    assert_eq!(
+        act(SupervisorAction::Hold).await.expect("hold").status,
+        Status::OnHold
+    );
+    assert!(matches!(
+        act(SupervisorAction::Hold).await,
+        Err(crate::Error::Conflict(_))
+    ));
+    assert_eq!(
+        act(SupervisorAction::Release)
+            .await
+            .expect("release")
+            .status,
+        Status::Allocated
+    );
+    assert!(matches!(
+        act(SupervisorAction::Release).await,
+        Err(crate::Error::Conflict(_))
+    ));
+    let cancelled = act(SupervisorAction::Cancel).await.expect("cancel");
+    assert_eq!(cancelled.status, Status::Cancelled);
+    assert!(cancelled.allocation.is_empty());
+    for what in [
+        SupervisorAction::Hold,
+        SupervisorAction::Release,
+        SupervisorAction::Cancel,
+    ] {
+        assert!(
+            matches!(act(what).await, Err(crate::Error::Conflict(_))),
+            "{what:?}"
+        );
+    }
+    let pos = store
+        .read(|c| ledger::position(c, "acme", "SKU-1", "A-01", ""))
+        .await
+        .expect("pos");
+    assert_eq!(pos.reserved, 0);
+    let timeline: Vec<Status> = store
+        .read(|c| orders::get_order(c, "O-3"))
+        .await
+        .expect("get")
+        .expect("order")
+        .timeline
+        .iter()
+        .map(|t| t.to)
+        .collect();
+    assert_eq!(
+        timeline,
+        vec![
+            Status::Received,
+            Status::Allocated,
+            Status::OnHold,
+            Status::Allocated,
+            Status::Cancelled
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_count_below_reservations_backorders_the_newest_orders() {
+    let (_dir, store) = temp_store();
+    seed(&store).await;
+    store
+        .write(|c| ledger::adjust(c, "s", &origin(), "t", adj("A-01", 6)))
+        .await
+        .expect("adj");
+    store
+        .write(|c| orders::accept(c, "s", &origin(), "t", order_input("O-a", 3)))
+        .await
+        .expect("a");
+    store
+        .write(|c| orders::accept(c, "s", &origin(), "t", order_input("O-b", 3)))
+        .await
+        .expect("b");
+    let entry = store
+        .write(|c| {
+            ledger::count(
+                c,
+                "s",
+                &origin(),
+                "t",
+                ledger::CountInput {
+                    tenant_id: "acme".into(),
+                    sku: "SKU-1".into(),
+                    location: "A-01".into(),
+                    lot: None,
+                    counted: 4,
+                },
+            )
+        })
+        .await
+        .expect("count");
+    assert_eq!(entry.delta, -2);
+    assert_eq!(entry.on_hand_after, 4);
+    assert!(entry.available_after >= 0);
+    let a = store
+        .read(|c| orders::get_order(c, "O-a"))
+        .await
+        .expect("a")
+        .expect("a");
+    let b = store
+        .read(|c| orders::get_order(c, "O-b"))
+        .await
+        .expect("b")
+        .expect("b");
+    assert_eq!(a.status, Status::Allocated);
+    assert_eq!(b.status, Status::Backordered);
+}
+
+#[test]
+fn a_database_newer_than_the_binary_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("new.db");
+    {
+        let c = Connection::open(&path).expect("open");
+        c.pragma_update(None, "user_version", 999).expect("set");
+    }
+    let err = Store::open(&path, StoreOptions::default())
+        .err()
+        .expect("must refuse");
+    let msg = err.to_string();
+    assert!(matches!(err, crate::Error::SchemaTooNew(_)));
+    assert!(msg.contains("999") && msg.contains("newer"), "{msg}");
+}
+
+#[test]
+fn migrations_are_applied_once_and_pragmas_are_durable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("m.db");
+    let c = open_and_migrate(&path).expect("first");
+    assert_eq!(
+        schema_version(&c).expect("v"),
+        schema::MIGRATIONS.len() as i64
+    );
+    let mode: String = c
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .expect("mode");
+    let sync: i64 = c
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .expect("sync");
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 2, "synchronous must be FULL");
+    drop(c);
+    let c = open_and_migrate(&path).expect("second open is a no-op");
+    assert_eq!(
+        schema_version(&c).expect("v"),
+        schema::MIGRATIONS.len() as i64
+    );
+}
+
+#[tokio::test]
+async fn everything_is_attributable_ledger_and_audit_are_append_only() {
+    let (_dir, store) = temp_store();
+    seed(&store).await;
+    store
+        .write(|c| ledger::adjust(c, "s", &origin(), "t", adj("A-01", 1)))
+        .await
+        .expect("adj");
+    for sql in [
+        "UPDATE ledger SET delta = 5",
+        "DELETE FROM ledger",
+        "UPDATE audit SET action = 'x'",
+        "DELETE FROM audit",
+    ] {
+        let r = store
+            .write(move |c| {
+                c.execute(sql, [])?;
+                Ok(())
+            })
+            .await;
+        assert!(r.is_err(), "{sql} must be refused");
+    }
+    let entries = store
+        .read(|c| {
+            audit::list(
+                c,
+                &audit::AuditFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .expect("audit");
+    let e = entries
+        .iter()
+        .find(|e| e.action == "inventory.adjusted")
+        .expect("audit row for the adjustment");
+    assert_eq!(e.actor.user.as_deref(), Some("u1"));
+    assert_eq!(e.actor.device.as_deref(), Some("dev-1"));
+    assert_eq!(e.actor.api_key.as_deref(), Some("test"));
+    assert_eq!(e.changes, json!({"on_hand": {"old": 0, "new": 1}}));
+    let _ = Arc::new(());
+}
