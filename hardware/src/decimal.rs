@@ -20,6 +20,12 @@ pub struct Decimal {
 }
 
 impl Decimal {
+    /// Zero with no decimals.
+    pub const ZERO: Decimal = Decimal {
+        mantissa: 0,
+        scale: 0,
+    };
+
     /// Builds `mantissa × 10^-scale`; scale is capped at [`MAX_SCALE`].
     pub fn new(mantissa: i64, scale: u32) -> Result<Self> {
         if scale > MAX_SCALE {

@@ -283,33 +283,56 @@ impl Codec {
     }
 }
 
+/// Request rate while someone waits for a stable weight (scales update about 10 times/s).
+const WAITING_POLL: Duration = Duration::from_millis(50);
+
 struct Waiter {
     deadline: Instant,
+    /// Only replies to requests sent after the waiter arrived count (no stale weights).
+    min_seq: u64,
     reply: oneshot::Sender<Result<Weight>>,
     saw_motion: bool,
 }
 
 enum Inflight {
-    Weight,
-    Op(Op, oneshot::Sender<Result<()>>),
+    Weight(u64),
+    Op(Op, oneshot::Sender<Result<()>>, u64),
+}
+
+impl Inflight {
+    fn seq(&self) -> u64 {
+        match self {
+            Inflight::Weight(s) | Inflight::Op(_, _, s) => *s,
+        }
+    }
 }
 
 /// State shared by all scale sources.
 struct Core {
     waiters: Vec<Waiter>,
     status: StatusTx,
+    next_seq: u64,
 }
 
 impl Core {
     fn add_waiter(&mut self, timeout: Duration, reply: oneshot::Sender<Result<Weight>>) {
         self.waiters.push(Waiter {
             deadline: Instant::now() + timeout,
+            min_seq: self.next_seq,
             reply,
             saw_motion: false,
         });
     }
 
-    fn on_reading(&mut self, r: &Reading) {
+    /// Resolves the waiters that `seq` (the request this reading answers; `u64::MAX` for
+    /// unsolicited readings) is fresh enough for.
+    fn take_waiters(&mut self, seq: u64) -> Vec<Waiter> {
+        let (take, keep) = self.waiters.drain(..).partition(|w| seq >= w.min_seq);
+        self.waiters = keep;
+        take
+    }
+
+    fn on_reading(&mut self, r: &Reading, seq: u64) {
         self.status.seen();
         match r {
             Reading::Weight {
@@ -323,7 +346,7 @@ impl Core {
                         last_stable_weight: Some(w),
                     }
                 });
-                for wt in self.waiters.drain(..) {
+                for wt in self.take_waiters(seq) {
                     let _ = wt.reply.send(Ok(weight.clone()));
                 }
             }
@@ -335,13 +358,13 @@ impl Core {
             }
             Reading::Overload => {
                 self.status.fault("overload");
-                for w in self.waiters.drain(..) {
+                for w in self.take_waiters(seq) {
                     let _ = w.reply.send(Err(Error::Overload));
                 }
             }
             Reading::Underload => {
                 self.status.fault("underload");
-                for w in self.waiters.drain(..) {
+                for w in self.take_waiters(seq) {
                     let _ = w.reply.send(Err(Error::Underload));
                 }
             }
@@ -385,6 +408,7 @@ async fn run_stream(
     let mut core = Core {
         waiters: Vec::new(),
         status,
+        next_seq: 0,
     };
     let mut backoff = t.backoff();
     let mut buf = vec![0u8; 1024];
@@ -430,19 +454,20 @@ async fn run_stream(
                 break End::Lost("continuous output stopped".into());
             }
             if codec.polled() && inflight.is_none() {
+                let seq = core.next_seq;
                 let request = if let Some((op, reply)) = ops.pop_front() {
                     match codec.op_request(op) {
-                        Ok(b) => Some((b, Inflight::Op(op, reply))),
+                        Ok(b) => Some((b, Inflight::Op(op, reply, seq))),
                         Err(e) => {
                             let _ = reply.send(Err(e));
                             None
                         }
                     }
-                } else if !core.waiters.is_empty()
-                    || first
+                } else if first
                     || now.duration_since(last_poll) >= t.poll_interval
+                    || (!core.waiters.is_empty() && now.duration_since(last_poll) >= WAITING_POLL)
                 {
-                    Some((codec.weight_request(), Inflight::Weight))
+                    Some((codec.weight_request(), Inflight::Weight(seq)))
                 } else {
                     None
                 };
@@ -452,6 +477,7 @@ async fn run_stream(
                     }
                     first = false;
                     last_poll = now;
+                    core.next_seq += 1;
                     inflight = Some((what, now + t.status_timeout));
                 }
             }
@@ -475,9 +501,10 @@ async fn run_stream(
                         codec.push(&buf[..n], unit, &mut readings);
                         for reading in readings.drain(..) {
                             last_frame = Instant::now();
-                            core.on_reading(&reading);
+                            let seq = inflight.as_ref().map_or(u64::MAX, |(i, _)| i.seq());
+                            core.on_reading(&reading, seq);
                             match inflight.take() {
-                                Some((Inflight::Op(op, reply), _)) => {
+                                Some((Inflight::Op(op, reply, _), _)) => {
                                     let res = match &reading {
                                         Reading::Ack | Reading::Weight { stable: true, .. } => Ok(()),
                                         Reading::Motion | Reading::Weight { stable: false, .. } => Err(Error::Motion),
@@ -487,7 +514,7 @@ async fn run_stream(
                                     };
                                     let _ = reply.send(res);
                                 }
-                                Some((Inflight::Weight, _)) | None => {}
+                                Some((Inflight::Weight(_), _)) | None => {}
                             }
                         }
                     }
@@ -498,7 +525,7 @@ async fn run_stream(
         for (_, r) in ops.drain(..) {
             let _ = r.send(Err(Error::Offline("scale connection lost".into())));
         }
-        if let Some((Inflight::Op(_, r), _)) = inflight.take() {
+        if let Some((Inflight::Op(_, r, _), _)) = inflight.take() {
             let _ = r.send(Err(Error::Offline("scale connection lost".into())));
         }
         match end {
@@ -525,6 +552,7 @@ async fn run_mqtt(
     let mut core = Core {
         waiters: Vec::new(),
         status,
+        next_seq: 0,
     };
     let mut conn = link.hub.connection();
     let mut last: Option<(Weight, Instant)> = None;
@@ -556,7 +584,7 @@ async fn run_mqtt(
                 Some(MqttInbound::Weight(w)) => {
                     let reading = Reading::Weight { weight: w.weight.clone(), stable: w.stable };
                     last = w.stable.then(|| (w.weight.clone(), Instant::now()));
-                    core.on_reading(&reading);
+                    core.on_reading(&reading, u64::MAX);
                 }
                 Some(MqttInbound::State(on)) => {
                     if on { core.status.online() } else { core.status.offline("device reported offline") }

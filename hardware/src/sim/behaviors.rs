@@ -1,0 +1,561 @@
+//! Scale and printer simulators.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::{Action, Behavior};
+use crate::decimal::Decimal;
+use crate::protocol::escpos::EscPosStatus;
+use crate::protocol::nci::{self, NciStatus};
+use crate::protocol::toledo::{self, Status8217};
+use crate::protocol::zpl::{ErrorStatus, HostStatus};
+use crate::protocol::{sics, LineSplitter};
+use crate::Weight;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What is on a simulated scale, shared with the test that drives it.
+#[derive(Clone, Debug)]
+pub struct ScaleState {
+    /// Gross weight on the platform.
+    pub weight: Decimal,
+    /// Unit the scale reports in.
+    pub unit: String,
+    /// How many more reads report motion before the weight settles.
+    pub moving_reads: u32,
+    /// Above capacity.
+    pub overload: bool,
+    /// Below zero (pan removed).
+    pub underload: bool,
+    /// Current tare.
+    pub tare: Decimal,
+    /// Weight requests answered.
+    pub requests: u32,
+}
+
+impl ScaleState {
+    fn new(weight: &str, unit: &str) -> Arc<Mutex<ScaleState>> {
+        Arc::new(Mutex::new(ScaleState {
+            weight: Decimal::parse(weight).unwrap_or(Decimal::ZERO),
+            unit: unit.to_string(),
+            moving_reads: 0,
+            overload: false,
+            underload: false,
+            tare: Decimal::ZERO,
+            requests: 0,
+        }))
+    }
+
+    fn net(&self) -> Decimal {
+        let s = self.weight.scale().max(self.tare.scale());
+        let widen = |d: Decimal| {
+            let mut m = d.mantissa();
+            for _ in d.scale()..s {
+                m = m.saturating_mul(10);
+            }
+            m
+        };
+        Decimal::new(widen(self.weight) - widen(self.tare), s).unwrap_or(self.weight)
+    }
+
+    /// Puts a new load on the platform that settles after `moving_reads` reads.
+    pub fn place(&mut self, weight: &str, moving_reads: u32) {
+        if let Ok(w) = Decimal::parse(weight) {
+            self.weight = w;
+        }
+        self.moving_reads = moving_reads;
+    }
+}
+
+/// Mettler Toledo MT-SICS balance.
+#[derive(Debug)]
+pub struct SicsScale {
+    state: Arc<Mutex<ScaleState>>,
+    lines: LineSplitter,
+}
+
+impl SicsScale {
+    /// A balance showing `weight` `unit`.
+    pub fn new(weight: &str, unit: &str) -> Self {
+        SicsScale {
+            state: ScaleState::new(weight, unit),
+            lines: LineSplitter::new(64),
+        }
+    }
+
+    /// Shared state for the test.
+    pub fn state(&self) -> Arc<Mutex<ScaleState>> {
+        self.state.clone()
+    }
+}
+
+impl Behavior for SicsScale {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>) -> Action {
+        let mut lines = Vec::new();
+        self.lines.push(input, &mut lines);
+        let mut st = lock(&self.state);
+        for l in lines {
+            let cmd = l.trim();
+            let reply: Vec<u8> = match cmd {
+                "S" | "SI" => {
+                    st.requests += 1;
+                    if st.overload {
+                        b"S +\r\n".to_vec()
+                    } else if st.underload {
+                        b"S -\r\n".to_vec()
+                    } else if st.moving_reads > 0 {
+                        st.moving_reads -= 1;
+                        if cmd == "S" {
+                            b"S I\r\n".to_vec()
+                        } else {
+                            sics::format_weight("S", false, &Weight::new(st.net(), &st.unit))
+                        }
+                    } else {
+                        sics::format_weight("S", true, &Weight::new(st.net(), &st.unit))
+                    }
+                }
+                "Z" => {
+                    if st.moving_reads > 0 {
+                        b"Z I\r\n".to_vec()
+                    } else {
+                        st.weight = Decimal::new(0, st.weight.scale()).unwrap_or(st.weight);
+                        b"Z A\r\n".to_vec()
+                    }
+                }
+                "T" => {
+                    if st.moving_reads > 0 {
+                        b"T I\r\n".to_vec()
+                    } else {
+                        st.tare = st.weight;
+                        sics::format_weight("T", true, &Weight::new(st.tare, &st.unit))
+                    }
+                }
+                "TAC" => {
+                    st.tare = Decimal::ZERO;
+                    b"TAC A\r\n".to_vec()
+                }
+                "I4" | "@" => b"I4 A \"0123456789\"\r\n".to_vec(),
+                _ => b"ES\r\n".to_vec(),
+            };
+            out.extend_from_slice(&reply);
+        }
+        Action::Continue
+    }
+}
+
+/// Toledo 8217 scale (single-letter commands, STX … CR replies).
+#[derive(Debug)]
+pub struct Toledo8217Scale {
+    state: Arc<Mutex<ScaleState>>,
+}
+
+impl Toledo8217Scale {
+    /// A scale showing `weight` (e.g. `"1.250"`).
+    pub fn new(weight: &str, unit: &str) -> Self {
+        Toledo8217Scale {
+            state: ScaleState::new(weight, unit),
+        }
+    }
+
+    /// Shared state.
+    pub fn state(&self) -> Arc<Mutex<ScaleState>> {
+        self.state.clone()
+    }
+}
+
+impl Behavior for Toledo8217Scale {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>) -> Action {
+        let mut st = lock(&self.state);
+        for &b in input {
+            match b {
+                b'W' => {
+                    st.requests += 1;
+                    let s = Status8217 {
+                        motion: st.moving_reads > 0,
+                        over_capacity: st.overload,
+                        under_zero: st.underload,
+                        ..Default::default()
+                    };
+                    if st.moving_reads > 0 {
+                        st.moving_reads -= 1;
+                    }
+                    if s.motion || s.over_capacity || s.under_zero {
+                        out.extend_from_slice(&toledo::encode_8217_status(&s));
+                    } else {
+                        let net = st.tare.mantissa() != 0;
+                        out.extend_from_slice(&toledo::encode_8217_weight(&st.net(), 2, net));
+                    }
+                }
+                b'Z' | b'T' | b'C' => {
+                    let moving = st.moving_reads > 0;
+                    if !moving {
+                        match b {
+                            b'Z' => {
+                                st.weight = Decimal::new(0, st.weight.scale()).unwrap_or(st.weight)
+                            }
+                            b'T' => st.tare = st.weight,
+                            _ => st.tare = Decimal::ZERO,
+                        }
+                    }
+                    let s = Status8217 {
+                        motion: moving,
+                        center_of_zero: !moving && st.net().mantissa() == 0,
+                        net: st.tare.mantissa() != 0,
+                        ..Default::default()
+                    };
+                    out.extend_from_slice(&toledo::encode_8217_status(&s));
+                }
+                b'E' => out.extend_from_slice(&[toledo::STX, b'E', toledo::CR]),
+                _ => {}
+            }
+        }
+        Action::Continue
+    }
+}
+
+/// NCI general serial protocol scale.
+#[derive(Debug)]
+pub struct NciScale {
+    state: Arc<Mutex<ScaleState>>,
+    lines: LineSplitter,
+}
+
+impl NciScale {
+    /// A scale showing `weight` `unit` (lb by tradition).
+    pub fn new(weight: &str, unit: &str) -> Self {
+        NciScale {
+            state: ScaleState::new(weight, unit),
+            lines: LineSplitter::new(16),
+        }
+    }
+
+    /// Shared state.
+    pub fn state(&self) -> Arc<Mutex<ScaleState>> {
+        self.state.clone()
+    }
+}
+
+impl Behavior for NciScale {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>) -> Action {
+        let mut lines = Vec::new();
+        self.lines.push(input, &mut lines);
+        let mut st = lock(&self.state);
+        for l in lines {
+            let moving = st.moving_reads > 0;
+            let status = |st: &ScaleState| NciStatus {
+                motion: st.moving_reads > 0,
+                at_zero: st.net().mantissa() == 0,
+                under_capacity: st.underload,
+                over_capacity: st.overload,
+                ..Default::default()
+            };
+            match l.trim() {
+                "W" => {
+                    st.requests += 1;
+                    let s = status(&st);
+                    if moving {
+                        st.moving_reads -= 1;
+                    }
+                    if s.motion || s.over_capacity || s.under_capacity {
+                        out.extend_from_slice(&nci::encode(None, &s));
+                    } else {
+                        let w = format!("{:0>6}{}", st.net().to_string(), st.unit);
+                        out.extend_from_slice(&nci::encode(Some(&w), &s));
+                    }
+                }
+                "S" => out.extend_from_slice(&nci::encode(None, &status(&st))),
+                "Z" => {
+                    if !moving {
+                        st.weight = Decimal::new(0, st.weight.scale()).unwrap_or(st.weight);
+                    }
+                    out.extend_from_slice(&nci::encode(None, &status(&st)));
+                }
+                _ => out.extend_from_slice(&[nci::LF, b'?', b'\r', nci::ETX]),
+            }
+        }
+        Action::Continue
+    }
+}
+
+/// Indicator streaming Toledo continuous output every 100 ms.
+#[derive(Debug)]
+pub struct ContinuousScale {
+    state: Arc<Mutex<ScaleState>>,
+}
+
+impl ContinuousScale {
+    /// Streams `weight` (kg, up to 3 decimals).
+    pub fn new(weight: &str) -> Self {
+        ContinuousScale {
+            state: ScaleState::new(weight, "kg"),
+        }
+    }
+
+    /// Shared state.
+    pub fn state(&self) -> Arc<Mutex<ScaleState>> {
+        self.state.clone()
+    }
+}
+
+impl Behavior for ContinuousScale {
+    fn on_input(&mut self, _: &[u8], _: &mut Vec<u8>) -> Action {
+        Action::Continue
+    }
+    fn tick(&self) -> Option<Duration> {
+        Some(Duration::from_millis(100))
+    }
+    fn on_tick(&mut self, out: &mut Vec<u8>) {
+        let mut st = lock(&self.state);
+        let moving = st.moving_reads > 0;
+        if moving {
+            st.moving_reads -= 1;
+        }
+        let w = st.net();
+        let d = w.scale().min(5) as u8;
+        let m = w.mantissa().unsigned_abs() as u32;
+        out.extend_from_slice(&toledo::encode_continuous(
+            m,
+            d,
+            st.unit == "kg",
+            moving,
+            w.is_negative(),
+            st.overload || st.underload,
+            true,
+        ));
+    }
+}
+
+/// Simulated ZPL printer state.
+#[derive(Clone, Debug, Default)]
+pub struct ZplState {
+    /// Out of media.
+    pub paper_out: bool,
+    /// Head open.
+    pub head_open: bool,
+    /// Paused.
+    pub paused: bool,
+    /// Older firmware: answer `~HS` even while faulted.
+    pub hs_when_faulted: bool,
+    /// Labels printed.
+    pub printed: u32,
+    /// Formats received while faulted, printed on recovery.
+    pub buffered: u32,
+    /// Every complete format received, in order.
+    pub formats: Vec<String>,
+    /// `~HS` queries answered.
+    pub hs_queries: u32,
+}
+
+impl ZplState {
+    fn fault(&self) -> bool {
+        self.paper_out || self.head_open || self.paused
+    }
+
+    /// Loads paper / closes the head / unpauses as asked; buffered labels print.
+    pub fn set(&mut self, paper_out: bool, head_open: bool, paused: bool) {
+        self.paper_out = paper_out;
+        self.head_open = head_open;
+        self.paused = paused;
+        if !self.fault() {
+            self.printed += self.buffered;
+            self.buffered = 0;
+        }
+    }
+}
+
+/// Zebra ZPL printer answering `~HS` and `~HQES`.
+#[derive(Debug)]
+pub struct ZplPrinter {
+    state: Arc<Mutex<ZplState>>,
+    buf: Vec<u8>,
+}
+
+impl ZplPrinter {
+    /// An idle printer with paper.
+    pub fn new() -> Self {
+        ZplPrinter {
+            state: Arc::new(Mutex::new(ZplState::default())),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Shared state.
+    pub fn state(&self) -> Arc<Mutex<ZplState>> {
+        self.state.clone()
+    }
+}
+
+impl Default for ZplPrinter {
+    fn default() -> Self {
+        ZplPrinter::new()
+    }
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+impl Behavior for ZplPrinter {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>) -> Action {
+        self.buf.extend_from_slice(input);
+        let mut st = lock(&self.state);
+        loop {
+            let hs = find(&self.buf, b"~HS");
+            let hq = find(&self.buf, b"~HQES");
+            let xa = find(&self.buf, b"^XA");
+            let first = [hs, hq, xa].into_iter().flatten().min();
+            let Some(pos) = first else {
+                let keep = self.buf.len().min(4);
+                self.buf.drain(..self.buf.len() - keep);
+                break;
+            };
+            if Some(pos) == hs {
+                self.buf.drain(..pos + 3);
+                st.hs_queries += 1;
+                let silent = (st.paper_out || st.head_open) && !st.hs_when_faulted;
+                if !silent {
+                    let s = HostStatus {
+                        comm: 30,
+                        paper_out: st.paper_out,
+                        paused: st.paused,
+                        label_length: 1218,
+                        formats_in_buffer: 0,
+                        head_open: st.head_open,
+                        print_mode: '2',
+                        labels_remaining: 0,
+                        ..Default::default()
+                    };
+                    out.extend_from_slice(&s.encode());
+                }
+            } else if Some(pos) == hq {
+                self.buf.drain(..pos + 5);
+                let e = ErrorStatus {
+                    errors: u32::from(st.paper_out)
+                        | u32::from(st.head_open) << 2
+                        | u32::from(st.paused) << 16,
+                    warnings: 0,
+                };
+                out.extend_from_slice(&e.encode());
+            } else {
+                let Some(end) = find(&self.buf[pos..], b"^XZ") else {
+                    if self.buf.len() > 1 << 20 {
+                        self.buf.clear();
+                    }
+                    break;
+                };
+                let fmt: Vec<u8> = self.buf.drain(..pos + end + 3).skip(pos).collect();
+                st.formats.push(String::from_utf8_lossy(&fmt).into_owned());
+                if st.fault() {
+                    st.buffered += 1;
+                } else {
+                    st.printed += 1;
+                }
+            }
+        }
+        Action::Continue
+    }
+}
+
+/// Simulated ESC/POS printer state.
+#[derive(Clone, Debug, Default)]
+pub struct EscPosState {
+    /// Real-time status flags.
+    pub status: EscPosStatus,
+    /// Receipts cut (printed).
+    pub receipts: u32,
+    /// Receipts received while offline, printed on recovery.
+    pub buffered: u32,
+    /// Drawer kicks.
+    pub drawer_kicks: u32,
+}
+
+impl EscPosState {
+    /// Sets paper end / cover open; the printer is offline while either holds.
+    pub fn set(&mut self, paper_end: bool, cover_open: bool, near_end: bool) {
+        self.status.paper_end = paper_end;
+        self.status.paper_end_stop = paper_end;
+        self.status.cover_open = cover_open;
+        self.status.paper_near_end = near_end;
+        self.status.offline = paper_end || cover_open;
+        if !self.status.offline {
+            self.receipts += self.buffered;
+            self.buffered = 0;
+        }
+    }
+}
+
+/// Epson-style ESC/POS printer answering `DLE EOT n`.
+#[derive(Debug)]
+pub struct EscPosPrinter {
+    state: Arc<Mutex<EscPosState>>,
+    buf: Vec<u8>,
+}
+
+impl EscPosPrinter {
+    /// A ready printer.
+    pub fn new() -> Self {
+        EscPosPrinter {
+            state: Arc::new(Mutex::new(EscPosState::default())),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Shared state.
+    pub fn state(&self) -> Arc<Mutex<EscPosState>> {
+        self.state.clone()
+    }
+}
+
+impl Default for EscPosPrinter {
+    fn default() -> Self {
+        EscPosPrinter::new()
+    }
+}
+
+impl Behavior for EscPosPrinter {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>) -> Action {
+        self.buf.extend_from_slice(input);
+        let mut st = lock(&self.state);
+        let mut i = 0;
+        let b = &self.buf;
+        while i < b.len() {
+            match (b[i], b.get(i + 1).copied()) {
+                (0x10, Some(0x04)) => {
+                    let Some(&n) = b.get(i + 2) else { break };
+                    out.push(st.status.encode(n));
+                    i += 3;
+                }
+                (0x1B, Some(0x70)) => {
+                    if b.len() < i + 5 {
+                        break;
+                    }
+                    st.drawer_kicks += 1;
+                    i += 5;
+                }
+                (0x1D, Some(0x56)) => {
+                    let Some(&m) = b.get(i + 2) else { break };
+                    let len = if matches!(m, 0x41 | 0x42 | 0x61 | 0x62 | 0x67 | 0x68) {
+                        4
+                    } else {
+                        3
+                    };
+                    if b.len() < i + len {
+                        break;
+                    }
+                    if st.status.offline {
+                        st.buffered += 1;
+                    } else {
+                        st.receipts += 1;
+                    }
+                    i += len;
+                }
+                (0x10 | 0x1B | 0x1D, None) => break,
+                _ => i += 1,
+            }
+        }
+        self.buf.drain(..i);
+        Action::Continue
+    }
+}
