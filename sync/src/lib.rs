@@ -122,7 +122,10 @@ where
             client.clone(),
             pump::PumpSettings {
                 timings: config.timings.clone(),
-                limits: config.limits,
+                limits: BatchLimits {
+                    max_events: config.limits.max_events.max(1),
+                    max_bytes: config.limits.max_bytes.max(64),
+                },
                 page_size: config.page_size.max(1),
             },
             shared.clone(),

@@ -152,11 +152,12 @@ impl<O: Outbox> Pump<O> {
             return Step::Idle;
         };
         let body = batch.body.clone();
-        match self
-            .client
-            .push(body, self.settings.timings.push_timeout)
-            .await
-        {
+        // Shutdown abandons an in-flight push: the batch is resent after restart (ids keep it safe).
+        let res = tokio::select! {
+            r = self.client.push(body, self.settings.timings.push_timeout) => r,
+            _ = self.shutdown.changed() => return Step::Backoff(Duration::ZERO),
+        };
+        match res {
             Ok(resp) => self.settle(resp).await,
             Err(e) => self.fail(e),
         }
@@ -164,11 +165,11 @@ impl<O: Outbox> Pump<O> {
 
     /// `GET status` at start and after every reconnect. `None` = go on pushing.
     async fn status_check(&mut self) -> Option<Step> {
-        let st = match self
-            .client
-            .site_status(self.settings.timings.request_timeout)
-            .await
-        {
+        let res = tokio::select! {
+            r = self.client.site_status(self.settings.timings.request_timeout) => r,
+            _ = self.shutdown.changed() => return Some(Step::Backoff(Duration::ZERO)),
+        };
+        let st = match res {
             Ok(st) => st,
             Err(e) => return Some(self.fail(e)),
         };
