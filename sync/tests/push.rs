@@ -338,3 +338,27 @@ async fn long_queue_is_paged_not_loaded() {
     assert_eq!((st.queue_depth, st.acked_through), (0, Some(20_000)));
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_prompt_during_a_hung_push() {
+    let faults = Faults {
+        hang: 1.0,
+        hang_for: Duration::from_secs(20),
+        ..Faults::none()
+    };
+    let sim = sim_push_faults(faults, 1).await;
+    let store = Arc::new(MemoryStore::new(SITE));
+    stock(&store, "SKU-1", "A", 1);
+    let mut cfg = push_only(&sim, 500);
+    cfg.timings.push_timeout = Duration::from_secs(30);
+    let h = start_sync(cfg, &store);
+    assert!(eventually(Duration::from_secs(5), || !sim.pushes().is_empty()).await);
+    tokio::time::timeout(Duration::from_secs(2), h.shutdown())
+        .await
+        .expect("shutdown does not wait for the push timeout");
+    assert_eq!(
+        store.pending_count(),
+        1,
+        "the event stays queued for the next start"
+    );
+}
