@@ -246,7 +246,7 @@ impl AsyncRead for FdStream {
         loop {
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
-            match guard.try_io(|inner| (&*inner.get_ref()).read(unfilled)) {
+            match guard.try_io(|inner| inner.get_ref().read(unfilled)) {
                 Ok(Ok(n)) => {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
@@ -266,7 +266,7 @@ impl AsyncWrite for FdStream {
     ) -> Poll<io::Result<usize>> {
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            match guard.try_io(|inner| (&*inner.get_ref()).write(data)) {
+            match guard.try_io(|inner| inner.get_ref().write(data)) {
                 Ok(r) => return Poll::Ready(r),
                 Err(_would_block) => continue,
             }

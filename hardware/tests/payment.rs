@@ -1,0 +1,149 @@
+//! Payment terminal over loopback TCP against the simulator.
+
+mod common;
+
+use common::*;
+use wms_hardware::device::{Device, PaymentHandle, PaymentOutcome, PaymentRequest};
+use wms_hardware::profiles::DeviceKind;
+use wms_hardware::protocol::nexo::TransactionId;
+use wms_hardware::sim::{PaymentTerminal, TcpSim, TerminalMode, TEST_PAN};
+use wms_hardware::{Decimal, DeviceState, Error};
+
+fn term(d: &Device) -> &PaymentHandle {
+    match d {
+        Device::PaymentTerminal(p) => p,
+        other => panic!("not a terminal: {other:?}"),
+    }
+}
+
+fn sale(id: &str) -> PaymentRequest {
+    PaymentRequest {
+        sale_transaction_id: id.into(),
+        amount: Decimal::parse("10.99").unwrap(),
+        currency: "EUR".into(),
+    }
+}
+
+#[tokio::test]
+async fn approve_decline_lost_response_timeout_abort_refund() {
+    let t = PaymentTerminal::new();
+    let state = t.state();
+    let sim = TcpSim::start(t).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _s) = ctx(dir.path());
+    let mut cfg = tcp(
+        "pos-term-1",
+        DeviceKind::PaymentTerminal,
+        "nexo-terminal",
+        sim.port(),
+    );
+    cfg.response_timeout_ms = Some(1500);
+    cfg.recovery_timeout_ms = Some(5000);
+    let dev = wms_hardware::spawn(&cfg, &ctx).unwrap();
+    let mut st = dev.status();
+    wait_state(&mut st, DeviceState::Online).await;
+    let p = term(&dev);
+
+    // Approved: only card-safe fields survive.
+    let out = p.pay(sale("S-1")).await.unwrap();
+    let PaymentOutcome::Approved(r) = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(r.masked_pan.as_deref(), Some("411111 **** 1111"));
+    assert_eq!(r.brand.as_deref(), Some("visa"));
+    assert_eq!(r.approval_code.as_deref(), Some("A1B2C3"));
+    assert_eq!(r.authorized_amount.unwrap().to_string(), "10.99");
+    assert!(!r.recovered);
+    let dump = format!("{out:?} {}", serde_json::to_string(&out).unwrap());
+    assert!(!dump.contains(TEST_PAN), "card data leaked: {dump}");
+    assert!(!dump.contains("Track2"));
+    let first_txn = r.terminal_transaction_id.clone().unwrap();
+    let first_ts = r.terminal_time_stamp.clone().unwrap();
+
+    // Declined.
+    state.lock().unwrap().modes.push_back(TerminalMode::Decline);
+    let out = p.pay(sale("S-2")).await.unwrap();
+    assert!(
+        matches!(out, PaymentOutcome::Declined { ref error_condition, .. } if error_condition.as_deref() == Some("Refusal"))
+    );
+
+    // Lost response: recovered by transaction status, charged exactly once, never resent.
+    state
+        .lock()
+        .unwrap()
+        .modes
+        .push_back(TerminalMode::LoseResponse);
+    let before = state.lock().unwrap().payment_requests;
+    let out = p.pay(sale("S-3")).await.unwrap();
+    let PaymentOutcome::Approved(r) = &out else {
+        panic!("{out:?}")
+    };
+    assert!(r.recovered);
+    {
+        let g = state.lock().unwrap();
+        assert_eq!(g.payment_requests, before + 1, "payment must not be resent");
+        assert_eq!(
+            g.charges
+                .iter()
+                .filter(|c| c.sale_transaction_id == "S-3")
+                .count(),
+            1
+        );
+        assert!(g.status_requests >= 1);
+    }
+
+    // Waiting for a card until the cashier aborts.
+    state.lock().unwrap().modes.push_back(TerminalMode::Timeout);
+    let p2 = p.clone();
+    let pending = tokio::spawn(async move { p2.pay(sale("S-4")).await });
+    eventually("terminal has the request", || {
+        state.lock().unwrap().payment_requests == before + 2
+    })
+    .await;
+    // A second sale on a busy terminal is refused locally.
+    assert!(matches!(p.pay(sale("S-5")).await, Err(Error::Busy)));
+    p.abort().await.unwrap();
+    let out = tokio::time::timeout(DEADLINE, pending)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(out, PaymentOutcome::Declined { ref error_condition, .. } if error_condition.as_deref() == Some("Aborted")),
+        "{out:?}"
+    );
+    assert!(!state
+        .lock()
+        .unwrap()
+        .charges
+        .iter()
+        .any(|c| c.sale_transaction_id == "S-4"));
+
+    // Status of an unknown ServiceID: not processed, safe to retry.
+    assert!(matches!(
+        p.transaction_status("ZZZZZZZZZZ").await.unwrap(),
+        PaymentOutcome::NotProcessed { .. }
+    ));
+
+    // Refund of the first sale; a second identical refund is refused.
+    let orig = TransactionId {
+        transaction_id: first_txn,
+        time_stamp: first_ts,
+    };
+    let r = p.refund(orig.clone(), None).await.unwrap();
+    assert!(r.accepted);
+    let r = p.refund(orig, None).await.unwrap();
+    assert!(!r.accepted);
+
+    // Terminal unplugged: offline; nothing is sent; back online by itself.
+    sim.unplug().await;
+    wait_state(&mut st, DeviceState::Offline).await;
+    assert!(matches!(p.pay(sale("S-6")).await, Err(Error::Offline(_))));
+    sim.replug().await.unwrap();
+    wait_state(&mut st, DeviceState::Online).await;
+    let out = p.pay(sale("S-6")).await.unwrap();
+    assert!(matches!(out, PaymentOutcome::Approved(_)));
+    assert_eq!(state.lock().unwrap().charges.len(), 3);
+    ctx.shutdown.cancel();
+    dev.join().await;
+}
