@@ -41,8 +41,57 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Interpret scans exactly as the floor would.
+    Scan {
+        #[command(subcommand)]
+        command: ScanCommand,
+    },
+    /// Labels and receipts: print the printer bytes to stdout.
+    Label {
+        #[command(subcommand)]
+        command: LabelCommand,
+    },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum ScanCommand {
+    /// Interpret one scan (GS1, GTIN, SSCC, control and location codes). `<GS>` or `\x1D` stand
+    /// for the FNC1 separator. Exit 0 when accepted, 2 when rejected.
+    Parse {
+        /// One JSON object instead of a summary.
+        #[arg(long)]
+        json: bool,
+        raw: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LabelCommand {
+    /// Render a label from a JSON data file.
+    Render {
+        /// shipping, carton, product, location, tote, packing_slip, receipt, report
+        kind: String,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 203, value_parser = parse_dpi)]
+        dpi: u32,
+        /// zpl or escpos (default: what the kind prints as).
+        #[arg(long)]
+        format: Option<String>,
+        /// A tenant's ZPL template overriding the built-in layout.
+        #[arg(long)]
+        template: Option<PathBuf>,
+    },
+    /// Render a label from built-in sample data.
+    Sample {
+        kind: String,
+        #[arg(long, default_value_t = 203, value_parser = parse_dpi)]
+        dpi: u32,
+        #[arg(long)]
+        format: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -65,6 +114,14 @@ enum KeysCommand {
         #[arg(long, default_value = "/etc/wms-edge/edge.toml")]
         config: PathBuf,
     },
+}
+
+fn parse_dpi(s: &str) -> Result<u32, String> {
+    match s {
+        "203" => Ok(203),
+        "300" => Ok(300),
+        _ => Err("dpi must be 203 or 300".into()),
+    }
 }
 
 /// A failure that is the caller's fault (exit 2) rather than the node's (exit 1).
@@ -195,6 +252,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 role.as_str()
             );
             println!("{key}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            command: ScanCommand::Parse { json, raw },
+        } => {
+            let (value, code) = wms_labels::cli::scan_parse(&raw);
+            if json {
+                println!("{value}");
+            } else {
+                println!("{}", wms_labels::cli::scan_summary(&value));
+            }
+            Ok(ExitCode::from(code.clamp(0, 255) as u8))
+        }
+        Command::Label { command } => {
+            let bytes = match command {
+                LabelCommand::Render {
+                    kind,
+                    data,
+                    dpi,
+                    format,
+                    template,
+                } => {
+                    let text = std::fs::read_to_string(&data)
+                        .map_err(|e| Usage(format!("{}: {e}", data.display())))?;
+                    let value: serde_json::Value = serde_json::from_str(&text)
+                        .map_err(|e| Usage(format!("{}:{}: {e}", data.display(), e.line())))?;
+                    let result = match template {
+                        Some(t) => {
+                            let tpl = std::fs::read_to_string(&t)
+                                .map_err(|e| Usage(format!("{}: {e}", t.display())))?;
+                            wms_labels::cli::render_with_template(&kind, &value, &tpl)
+                        }
+                        None => {
+                            let format = format.unwrap_or_else(|| {
+                                wms_labels::cli::default_format(&kind).to_string()
+                            });
+                            wms_labels::cli::render(&kind, &value, dpi, &format)
+                        }
+                    };
+                    result.map_err(|e| Usage(format!("{}: {e}", data.display())))?
+                }
+                LabelCommand::Sample { kind, dpi, format } => {
+                    let format = format
+                        .unwrap_or_else(|| wms_labels::cli::default_format(&kind).to_string());
+                    wms_labels::cli::sample(&kind, dpi, &format)
+                        .map_err(|e| Usage(e.to_string()))?
+                }
+            };
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes).context("writing to stdout")?;
+            out.flush().context("writing to stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Openapi => {
