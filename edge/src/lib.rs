@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod node;
 pub mod pin;

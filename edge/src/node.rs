@@ -65,6 +65,7 @@ pub fn app_state(cfg: &Config, store: Store) -> AppState {
         metrics: Arc::new(Metrics::new()),
         central_configured: cfg.central.is_some(),
         openapi_json: Arc::new(api::openapi_json()),
+        events: crate::events::EventBus::default(),
     }
 }
 

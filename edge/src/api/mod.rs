@@ -42,6 +42,8 @@ pub struct AppState {
     /// Whether a `[central]` section is configured (sync is `disabled` otherwise).
     pub central_configured: bool,
     pub openapi_json: Arc<String>,
+    /// Live events for `GET /v1/events`.
+    pub events: crate::events::EventBus,
 }
 
 #[derive(OpenApi)]
@@ -71,6 +73,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::sync_status))
         .routes(routes!(ops::audit))
+        .routes(routes!(ops::events))
         .routes(routes!(catalog::list_products))
         .routes(routes!(catalog::get_product, catalog::put_product))
         .routes(routes!(catalog::list_locations))

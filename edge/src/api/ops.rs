@@ -191,3 +191,65 @@ pub async fn openapi(State(st): State<AppState>) -> impl IntoResponse {
         st.openapi_json.as_ref().clone(),
     )
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Comma-separated event types to receive (default: all), e.g. `scan,order.status_changed`.
+    pub types: Option<String>,
+}
+
+/// Server-sent events for live screens: each event has an `event:` line with its type and a JSON
+/// `data:` line that also carries `"type"`. A client too slow to keep up gets a `lagged` event.
+#[utoipa::path(get, path = "/v1/events", tag = "operations", params(EventsQuery), security(("bearer" = [])),
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream"), (status = 401, body = ErrorBody)))]
+pub async fn events(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<EventsQuery>,
+) -> ApiResult<impl IntoResponse> {
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    caller.require_floor()?;
+    let wanted: Option<Vec<String>> = q.types.map(|t| {
+        t.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let tenant = caller.tenant().map(str::to_string);
+    let rx = st.events.subscribe();
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let wanted = wanted.clone();
+        let tenant = tenant.clone();
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        if wanted
+                            .as_ref()
+                            .is_some_and(|w| !w.iter().any(|t| *t == ev.kind))
+                        {
+                            continue;
+                        }
+                        if let (Some(own), Some(t)) = (tenant.as_deref(), ev.tenant()) {
+                            if own != t {
+                                continue;
+                            }
+                        }
+                        let data = serde_json::Value::Object(ev.data.clone()).to_string();
+                        let sse = SseEvent::default().event(ev.kind.clone()).data(data);
+                        return Some((Ok::<_, std::convert::Infallible>(sse), rx));
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        let data = serde_json::json!({"type": "lagged", "missed": n}).to_string();
+                        return Some((Ok(SseEvent::default().event("lagged").data(data)), rx));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

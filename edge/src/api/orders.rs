@@ -84,7 +84,19 @@ pub async fn create_order(
         .store
         .write(move |c| orders::accept(c, &site, &origin, &time::now(), input))
         .await?;
+    publish_status(&st, &order);
     Ok((StatusCode::CREATED, Json(order)))
+}
+
+/// Tell live screens about an order's latest status.
+fn publish_status(st: &AppState, order: &OrderDetail) {
+    if let Some(last) = order.timeline.last() {
+        st.events.publish(
+            "order.status_changed",
+            serde_json::json!({"order_id": order.id, "tenant_id": order.tenant_id,
+                               "from": last.from, "to": last.to, "note": last.note, "at": last.at}),
+        );
+    }
 }
 
 async fn act(
@@ -112,6 +124,7 @@ async fn act(
             orders::act(&cx, &id, scope.as_deref(), what, reason)
         })
         .await?;
+    publish_status(&st, &order);
     Ok(Json(order))
 }
 
