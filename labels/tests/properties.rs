@@ -215,7 +215,7 @@ proptest! {
     }
 
     #[test]
-    fn rendered_labels_never_carry_data_prefixes(name in any::<String>(), street in any::<String>()) {
+    fn printer_and_device_input_is_hostile_rendered_labels_never_carry_data_prefixes(name in any::<String>(), street in any::<String>()) {
         let mut d = wms_labels::samples::sample_data("shipping").expect("sample");
         d["ship_to"]["name"] = format!("x{name}").into();
         d["ship_to"]["street1"] = street.into();

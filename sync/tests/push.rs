@@ -44,7 +44,7 @@ fn assert_exactly_once_in_order(sim: &wms_sync::central_sim::CentralSim, n: u64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chaos_every_event_applied_exactly_once_in_order() {
+async fn exactly_once_and_per_aggregate_order_under_central_faults() {
     let trials: u64 = std::env::var("WMS_CHAOS_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -551,7 +551,7 @@ mod tests {
     }
 
     #[test]
-    fn card_data_is_whitelisted_and_masked() {
+    fn no_card_data_ever_terminal_results_are_whitelisted_and_masked() {
         let line = br#"{"SaleToPOIResponse":{"MessageHeader":{"MessageClass":"Service","MessageCategory":"Payment","MessageType":"Response","ServiceID":"A1","SaleID":"t","POIID":"p"},
           "PaymentResponse":{"Response":{"Result":"Success","AdditionalResponse":"pan=4111111111111111"},
           "POIData":{"POITransactionID":{"TransactionID":"T.1","TimeStamp":"x"}},
