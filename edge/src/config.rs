@@ -30,6 +30,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub discovery: DiscoveryConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,56 +84,13 @@ pub struct CentralConfig {
     pub webhook_secret: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceKind {
-    Scanner,
-    Scale,
-    LabelPrinter,
-    ReceiptPrinter,
-    PaymentTerminal,
-}
+/// Device kinds and transports are the hardware crate's own serde types, so what `config check`
+/// accepts is exactly what the device manager can start.
+pub use wms_hardware::profiles::DeviceKind;
+pub use wms_hardware::transport::TransportConfig as Transport;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Transport {
-    Serial(SerialTransport),
-    Tcp(TcpTransport),
-    UsbLp(UsbLpTransport),
-    Mqtt(EmptyTransport),
-    Http(EmptyTransport),
-}
-
-/// Settings left out come from the device's profile.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SerialTransport {
-    pub path: String,
-    pub baud: Option<u32>,
-    pub parity: Option<String>,
-    pub data_bits: Option<u8>,
-    pub stop_bits: Option<u8>,
-    pub flow_control: Option<String>,
-    pub terminator: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TcpTransport {
-    pub host: String,
-    pub port: u16,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct UsbLpTransport {
-    pub path: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct EmptyTransport {}
-
+/// One `[[devices]]` entry. Fields carry their position for line-precise problems; the timing
+/// overrides are passed to the hardware crate unchanged (tests and unusual sites).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceConfig {
@@ -140,6 +99,53 @@ pub struct DeviceConfig {
     pub profile: Option<Spanned<String>>,
     pub station: Option<Spanned<String>>,
     pub transport: Spanned<Transport>,
+    pub status_timeout_ms: Option<u64>,
+    pub poll_interval_ms: Option<u64>,
+    pub reconnect_max_ms: Option<u64>,
+    pub response_timeout_ms: Option<u64>,
+    pub recovery_timeout_ms: Option<u64>,
+    pub poi_id: Option<String>,
+    pub sale_id: Option<String>,
+}
+
+impl DeviceConfig {
+    /// The entry as the hardware crate takes it.
+    pub fn to_hardware(&self) -> wms_hardware::DeviceConfig {
+        let mut d = wms_hardware::DeviceConfig::new(
+            self.id.get_ref(),
+            *self.kind.get_ref(),
+            self.profile.as_ref().map(|p| p.get_ref().as_str()),
+            self.transport.get_ref().clone(),
+        );
+        d.station = self.station.as_ref().map(|s| s.get_ref().clone());
+        d.status_timeout_ms = self.status_timeout_ms;
+        d.poll_interval_ms = self.poll_interval_ms;
+        d.reconnect_max_ms = self.reconnect_max_ms;
+        d.response_timeout_ms = self.response_timeout_ms;
+        d.recovery_timeout_ms = self.recovery_timeout_ms;
+        d.poi_id = self.poi_id.clone();
+        d.sale_id = self.sale_id.clone();
+        d
+    }
+}
+
+/// `[discovery]`: mDNS advertisement of the node and browsing for network printers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryConfig {
+    /// On by default; sites without multicast (or tests) turn it off.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -176,6 +182,18 @@ pub struct MqttConfig {
     #[serde(default)]
     pub tls: bool,
     pub ca_file: Option<PathBuf>,
+}
+
+impl MqttConfig {
+    /// The section as the hardware crate's MQTT hub takes it.
+    pub fn to_hardware(&self) -> wms_hardware::mqtt::MqttConfig {
+        wms_hardware::mqtt::MqttConfig {
+            url: self.url.get_ref().clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            keep_alive_s: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -519,11 +537,51 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
                 format!("device \"{id}\" uses MQTT but there is no [mqtt] section"),
             );
         }
-        if matches!(transport, Transport::Http(_)) && *d.kind.get_ref() != DeviceKind::Scanner {
+        let http_misuse =
+            matches!(transport, Transport::Http(_)) && *d.kind.get_ref() != DeviceKind::Scanner;
+        if http_misuse {
             at(
                 d.transport.span(),
                 format!("device \"{id}\": only scanners can use the http transport"),
             );
+        }
+        let kind = *d.kind.get_ref();
+        let mut profile_bad = false;
+        if let Some(p) = &d.profile {
+            let name = p.get_ref();
+            match wms_hardware::profiles::get(name) {
+                Err(_) => {
+                    profile_bad = true;
+                    let hint = suggest(name, wms_hardware::profiles::names())
+                        .map(|s| format!(" (did you mean \"{s}\"?)"))
+                        .unwrap_or_default();
+                    at(p.span(), format!("unknown profile \"{name}\"{hint}"));
+                }
+                Ok(prof) if prof.kind != kind => {
+                    profile_bad = true;
+                    at(
+                        p.span(),
+                        format!(
+                            "device \"{id}\": profile \"{name}\" is for a {}, not a {}",
+                            prof.kind.as_str(),
+                            kind.as_str()
+                        ),
+                    );
+                }
+                Ok(_) => {}
+            }
+        }
+        let mqtt_missing = matches!(transport, Transport::Mqtt(_)) && cfg.mqtt.is_none();
+        // The hardware crate's own rules (ports, transports per kind), unless a clearer
+        // message was already given for this entry.
+        if !profile_bad && !http_misuse && !mqtt_missing {
+            if let Err(e) = d.to_hardware().validate() {
+                let message = match e {
+                    wms_hardware::Error::Config(m) => m,
+                    other => other.to_string(),
+                };
+                at(d.transport.span(), message);
+            }
         }
     }
     out.sort_by_key(|p| p.line);
@@ -625,6 +683,45 @@ transport = { serial = { path = "/dev/ttyUSB0", baud = 9600 } }
         let bad = GOOD.replace("America/New_York", "Mars/Olympus");
         let err = parse("edge.toml", &bad).unwrap_err().to_string();
         assert!(err.starts_with("edge.toml:4: unknown time zone"), "{err}");
+    }
+
+    #[test]
+    fn unknown_profile_is_reported_with_a_suggestion() {
+        let bad = GOOD.replace("mettler-toledo-sics", "zebra-zpl-600");
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "edge.toml:22: unknown profile \"zebra-zpl-600\" (did you mean \"zebra-zpl-300\"?)"
+        );
+    }
+
+    #[test]
+    fn a_profile_of_another_kind_is_rejected() {
+        let bad = GOOD.replace("mettler-toledo-sics", "zebra-zpl-203");
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "edge.toml:22: device \"scale-1\": profile \"zebra-zpl-203\" is for a label_printer, not a scale"
+        );
+    }
+
+    #[test]
+    fn the_hardware_rules_are_applied() {
+        // A scale has no default TCP port: the entry cannot be resolved.
+        let bad = GOOD.replace(
+            "{ serial = { path = \"/dev/ttyUSB0\", baud = 9600 } }",
+            "{ tcp = { host = \"10.0.0.9\" } }",
+        );
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with("edge.toml:24: ") && err.contains("needs a port"),
+            "{err}"
+        );
+        let cfg = parse("edge.toml", GOOD).expect("valid");
+        let hw = cfg.devices[0].to_hardware();
+        assert_eq!(hw.station.as_deref(), Some("pack-1"));
+        assert_eq!(hw.profile.as_deref(), Some("mettler-toledo-sics"));
+        assert!(cfg.discovery.enabled);
     }
 
     #[test]

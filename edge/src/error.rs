@@ -45,6 +45,9 @@ pub enum Error {
     StoreClosed(String),
     #[error("{0}")]
     Config(String),
+    /// A device is not reachable right now (transport down, no answer).
+    #[error("{0}")]
+    DeviceUnavailable(String),
     #[error("{0}")]
     Internal(String),
 }

@@ -7,6 +7,8 @@
 
 pub mod api;
 pub mod config;
+pub mod devices;
+pub mod discovery;
 pub mod domain;
 pub mod error;
 pub mod events;

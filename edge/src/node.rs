@@ -66,6 +66,7 @@ pub fn app_state(cfg: &Config, store: Store) -> AppState {
         central_configured: cfg.central.is_some(),
         openapi_json: Arc::new(api::openapi_json()),
         events: crate::events::EventBus::default(),
+        devices: crate::devices::DeviceManager::default(),
     }
 }
 
@@ -78,19 +79,33 @@ pub async fn serve(
 ) -> Result<()> {
     let started = Instant::now();
     let store = open_store(&cfg).await?;
-    let state = app_state(&cfg, store);
+    let mut state = app_state(&cfg, store);
     let listener = tokio::net::TcpListener::bind(cfg.listen())
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", cfg.listen())))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Internal(format!("local addr: {e}")))?;
+    // Devices start once the port is ours, so a failed bind leaves no device task behind.
+    let candidates = crate::discovery::Candidates::default();
+    state.devices =
+        crate::devices::DeviceManager::start(&cfg, state.events.clone(), candidates.clone())?;
+    let devices = state.devices.clone();
     tracing::info!(site = cfg.site_id(), %addr, startup_ms = started.elapsed().as_millis() as u64, "wms-edge listening");
     on_listening(addr);
-    axum::serve(listener, api::router(state))
+    let discovery_stop = wms_hardware::CancellationToken::new();
+    let discovery =
+        crate::discovery::Discovery::start(&cfg, addr, candidates, discovery_stop.clone());
+    let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| Error::Internal(format!("http server: {e}")))?;
+        .map_err(|e| Error::Internal(format!("http server: {e}")));
+    discovery_stop.cancel();
+    if let Some(d) = discovery {
+        d.shutdown().await;
+    }
+    devices.shutdown().await;
+    served?;
     tracing::info!("wms-edge stopped");
     Ok(())
 }

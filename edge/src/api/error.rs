@@ -96,6 +96,9 @@ impl From<Error> for ApiError {
             .with_details(details),
             Error::NotFound(m) => Self::not_found(m),
             Error::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            Error::DeviceUnavailable(m) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "device_unavailable", m)
+            }
             Error::StoreClosed(m) => {
                 tracing::error!(error = %m, "store unavailable");
                 Self::new(

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod inventory;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub openapi_json: Arc<String>,
     /// Live events for `GET /v1/events`.
     pub events: crate::events::EventBus,
+    /// Configured devices and discovered candidates.
+    pub devices: crate::devices::DeviceManager,
 }
 
 #[derive(OpenApi)]
@@ -88,6 +91,14 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::list_inventory))
         .routes(routes!(inventory::create_adjustment))
         .routes(routes!(inventory::create_count))
+        .routes(routes!(devices::list_devices))
+        .routes(routes!(devices::list_discovered))
+        .routes(routes!(devices::get_device))
+        .routes(routes!(devices::test_print))
+        .routes(routes!(devices::weight))
+        .routes(routes!(devices::tare))
+        .routes(routes!(devices::zero))
+        .routes(routes!(devices::post_scan))
 }
 
 /// The OpenAPI document as served (and as kept in the repo at `edge/openapi.json`).

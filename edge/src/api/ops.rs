@@ -51,18 +51,21 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
         .await
         .is_ok();
     let sync = sync_state(&st);
+    let (online, offline) = st.devices.counts();
     Json(Health {
-        status: if db_ok { "healthy" } else { "degraded" }.into(),
+        status: if db_ok && offline == 0 {
+            "healthy"
+        } else {
+            "degraded"
+        }
+        .into(),
         version: env!("CARGO_PKG_VERSION").into(),
         site_id: st.site_id.to_string(),
         uptime_s: st.started.elapsed().as_secs(),
         services: Services {
             database: if db_ok { "ok" } else { "down" }.into(),
             sync: sync.into(),
-            devices: DeviceCounts {
-                online: 0,
-                offline: 0,
-            },
+            devices: DeviceCounts { online, offline },
         },
     })
 }

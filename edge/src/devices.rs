@@ -1,0 +1,453 @@
+//! The device manager: starts every `[[devices]]` entry with the hardware crate, keeps the
+//! registry the device endpoints read, routes every scan (serial, MQTT or `POST /v1/scans`)
+//! through one path to its station, and turns device state changes into `device.state` events.
+//!
+//! Until the station workflow exists a scan is only interpreted (as `scan parse` does),
+//! answered good/bad on the scanner and published as a `scan` event; nothing is stored.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Mutex};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+use wms_hardware::device::Feedback;
+use wms_hardware::mqtt::{MqttHub, MqttIdentity};
+use wms_hardware::profiles::DeviceKind;
+use wms_hardware::{CancellationToken, Device, DeviceContext, DeviceState, DeviceStatus, Scan};
+
+use crate::config::Config;
+use crate::discovery::Candidates;
+use crate::error::{Error, Result};
+use crate::events::EventBus;
+
+/// Scans waiting for the router; a burst larger than this holds the scanner tasks back
+/// rather than growing memory.
+const SCAN_QUEUE: usize = 1024;
+
+/// How long the router waits for a scanner to take its feedback before giving up on it:
+/// a stuck scanner must not stall every other station.
+const FEEDBACK_TIMEOUT: Duration = Duration::from_millis(500);
+
+impl From<wms_hardware::Error> for Error {
+    fn from(e: wms_hardware::Error) -> Self {
+        use wms_hardware::Error as H;
+        match e {
+            H::Motion | H::Overload | H::Underload | H::Busy | H::Rejected(_) => {
+                Error::Conflict(e.to_string())
+            }
+            H::Offline(_) | H::Timeout(_) | H::Stopped => Error::DeviceUnavailable(e.to_string()),
+            H::Unsupported(m) => Error::validation("id", m),
+            H::Config(m) => Error::Config(m),
+            H::UnknownProfile(_) | H::Profile { .. } => Error::Config(e.to_string()),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// One configured device: its entry and its running handle.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub config: wms_hardware::DeviceConfig,
+    /// The profile actually used (the kind's generic one when the entry names none).
+    pub profile: String,
+    pub device: Device,
+}
+
+impl Entry {
+    pub fn status(&self) -> DeviceStatus {
+        self.device.status().borrow().clone()
+    }
+}
+
+/// How a scan was answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanOutcome {
+    /// `accepted` or `rejected`.
+    pub result: &'static str,
+    /// `good` or `bad`.
+    pub feedback: &'static str,
+    pub prompt: String,
+    /// What the scan was read as, for the handheld's screen.
+    pub context: Value,
+}
+
+struct Inner {
+    entries: BTreeMap<String, Entry>,
+    events: EventBus,
+    shutdown: CancellationToken,
+    mqtt: Option<MqttHub>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    discovered: Candidates,
+}
+
+/// Cheap to clone; shared by the HTTP handlers.
+#[derive(Clone)]
+pub struct DeviceManager {
+    inner: Arc<Inner>,
+}
+
+impl Default for DeviceManager {
+    fn default() -> Self {
+        Self::empty(EventBus::default())
+    }
+}
+
+impl DeviceManager {
+    /// A manager with no devices (nodes built without starting hardware, e.g. benches).
+    pub fn empty(events: EventBus) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                entries: BTreeMap::new(),
+                events,
+                shutdown: CancellationToken::new(),
+                mqtt: None,
+                tasks: Mutex::new(Vec::new()),
+                discovered: Candidates::default(),
+            }),
+        }
+    }
+
+    /// Starts every configured device (and the MQTT hub when `[mqtt]` is set), the scan router
+    /// and one state watcher per device. Must run inside the tokio runtime.
+    pub fn start(cfg: &Config, events: EventBus, discovered: Candidates) -> Result<Self> {
+        let shutdown = CancellationToken::new();
+        let mqtt = match &cfg.mqtt {
+            Some(m) => Some(MqttHub::new(
+                &m.to_hardware(),
+                &MqttIdentity {
+                    site_id: cfg.site_id().to_string(),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                },
+            )?),
+            None => None,
+        };
+        let (scan_tx, scan_rx) = mpsc::channel(SCAN_QUEUE);
+        let ctx = DeviceContext {
+            shutdown: shutdown.clone(),
+            scans: scan_tx,
+            spool_dir: spool_dir(cfg),
+            mqtt: mqtt.clone(),
+        };
+        let mut entries = BTreeMap::new();
+        for d in &cfg.devices {
+            let hw = d.to_hardware();
+            let profile = hw.resolve_profile()?.name.clone();
+            let device = match wms_hardware::spawn(&hw, &ctx) {
+                Ok(dev) => dev,
+                Err(e) => {
+                    // Stop what was already started before reporting.
+                    shutdown.cancel();
+                    return Err(Error::Config(format!("device {}: {e}", hw.id)));
+                }
+            };
+            tracing::info!(device = %hw.id, kind = hw.kind.as_str(), profile = %profile,
+                station = hw.station.as_deref().unwrap_or(""), "device started");
+            entries.insert(
+                hw.id.clone(),
+                Entry {
+                    config: hw,
+                    profile,
+                    device,
+                },
+            );
+        }
+        if let Some(hub) = &mqtt {
+            hub.start(shutdown.clone())?;
+        }
+        let mgr = DeviceManager {
+            inner: Arc::new(Inner {
+                entries,
+                events,
+                shutdown: shutdown.clone(),
+                mqtt,
+                tasks: Mutex::new(Vec::new()),
+                discovered,
+            }),
+        };
+        let mut tasks = vec![tokio::spawn(mgr.clone().route_scans(scan_rx))];
+        for e in mgr.inner.entries.values() {
+            let span = tracing::info_span!("device_state", device = %e.config.id,
+                station = e.config.station.as_deref().unwrap_or(""));
+            tasks.push(tokio::spawn(
+                mgr.clone().watch_state(e.clone()).instrument(span),
+            ));
+        }
+        if let Ok(mut t) = mgr.inner.tasks.try_lock() {
+            t.extend(tasks);
+        }
+        Ok(mgr)
+    }
+
+    /// Cancels every device task and waits for them (spools are left consistent).
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        for e in self.inner.entries.values() {
+            e.device.join().await;
+        }
+        if let Some(hub) = &self.inner.mqtt {
+            hub.join().await;
+        }
+        let tasks = std::mem::take(&mut *self.inner.tasks.lock().await);
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.inner.entries.values()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Entry> {
+        self.inner.entries.get(id)
+    }
+
+    /// Printers found on the network (never added to the config by the node itself).
+    pub fn discovered(&self) -> &Candidates {
+        &self.inner.discovered
+    }
+
+    /// `(online, offline)` for `/health`; a device reporting a fault is reachable, so online.
+    pub fn counts(&self) -> (u32, u32) {
+        self.entries().fold((0, 0), |(on, off), e| {
+            if e.status().state == DeviceState::Offline {
+                (on, off + 1)
+            } else {
+                (on + 1, off)
+            }
+        })
+    }
+
+    /// Prometheus lines: one gauge per device state.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::from(
+            "# HELP wms_edge_device_up Device reachable (1) or offline (0).\n# TYPE wms_edge_device_up gauge\n",
+        );
+        for e in self.entries() {
+            let up = u8::from(e.status().state != DeviceState::Offline);
+            out.push_str(&format!(
+                "wms_edge_device_up{{device=\"{}\",kind=\"{}\"}} {up}\n",
+                e.config.id,
+                e.config.kind.as_str()
+            ));
+        }
+        out
+    }
+
+    /// A scan typed into `POST /v1/scans`: framed and split like a serial scan, then the same
+    /// path. Unknown devices and non-scanners are refused.
+    pub async fn submit_http_scan(&self, device_id: &str, data: &str) -> Result<ScanOutcome> {
+        let entry = self.get(device_id).ok_or_else(|| {
+            Error::validation("device_id", format!("unknown device \"{device_id}\""))
+        })?;
+        if entry.config.kind != DeviceKind::Scanner {
+            return Err(Error::validation(
+                "device_id",
+                format!(
+                    "device \"{device_id}\" is a {}, not a scanner",
+                    entry.config.kind.as_str()
+                ),
+            ));
+        }
+        let framed = wms_labels::scan::strip_framing(data.as_bytes());
+        if framed.is_empty() {
+            return Err(Error::validation("data", "must not be empty"));
+        }
+        let (aim, payload) = wms_labels::scan::split_aim(framed);
+        let scan = Scan {
+            device_id: device_id.to_string(),
+            station: entry.config.station.clone(),
+            data: String::from_utf8_lossy(payload).into_owned(),
+            symbology: aim.map(str::to_string),
+            raw: framed.to_vec(),
+            received_at: chrono::Utc::now(),
+            received: std::time::Instant::now(),
+        };
+        Ok(self.handle_scan(scan).await)
+    }
+
+    /// The one path every scan takes: interpret, answer the scanner, publish.
+    pub async fn handle_scan(&self, scan: Scan) -> ScanOutcome {
+        let parsed = wms_labels::scan::interpret(&scan.raw);
+        let secret = is_pin(&parsed, &scan.data);
+        let shown = if secret {
+            "PIN:****".to_string()
+        } else {
+            scan.data.clone()
+        };
+        let kind = parsed.kind.as_str();
+        let ok = parsed.ok();
+        let prompt = match (ok, secret) {
+            (true, _) => format!("{kind} read"),
+            (false, true) => "PIN rejected: must be 4 to 12 digits".to_string(),
+            (false, false) => parsed.errors.join("; "),
+        };
+        let outcome = ScanOutcome {
+            result: if ok { "accepted" } else { "rejected" },
+            feedback: if ok { "good" } else { "bad" },
+            prompt,
+            context: context(&parsed, &scan, secret),
+        };
+        let station = scan.station.as_deref().unwrap_or("");
+        tracing::info!(device = %scan.device_id, station, kind, data = %shown,
+            result = outcome.result, "scan");
+        if let Some(Device::Scanner(h)) = self.get(&scan.device_id).map(|e| &e.device) {
+            let fb = Feedback {
+                feedback: ok,
+                prompt: outcome.prompt.clone(),
+            };
+            match tokio::time::timeout(FEEDBACK_TIMEOUT, h.feedback(fb)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(device = %scan.device_id, error = %e, "scanner feedback failed")
+                }
+                Err(_) => tracing::warn!(device = %scan.device_id, "scanner feedback timed out"),
+            }
+        }
+        self.inner.events.publish(
+            "scan",
+            json!({
+                "device_id": scan.device_id,
+                "station": scan.station,
+                "data": shown,
+                "symbology": scan.symbology,
+                "kind": kind,
+                "result": outcome.result,
+                "feedback": outcome.feedback,
+                "prompt": outcome.prompt,
+                "scanned_at": crate::domain::time::format(scan.received_at),
+            }),
+        );
+        outcome
+    }
+
+    async fn route_scans(self, mut rx: mpsc::Receiver<Scan>) {
+        loop {
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => break,
+                s = rx.recv() => match s {
+                    Some(scan) => {
+                        let span = tracing::info_span!("scan", device = %scan.device_id,
+                            station = scan.station.as_deref().unwrap_or(""));
+                        self.handle_scan(scan).instrument(span).await;
+                    }
+                    None => break,
+                },
+            }
+        }
+    }
+
+    async fn watch_state(self, entry: Entry) {
+        let mut rx = entry.device.status();
+        let mut last = rx.borrow_and_update().state;
+        loop {
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => break,
+                r = rx.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                    let st = rx.borrow_and_update().clone();
+                    if st.state == last {
+                        continue;
+                    }
+                    tracing::info!(from = state_str(last), to = state_str(st.state),
+                        error = st.last_error.as_deref().unwrap_or(""), "device state");
+                    self.inner.events.publish(
+                        "device.state",
+                        json!({
+                            "device_id": entry.config.id,
+                            "kind": entry.config.kind.as_str(),
+                            "station": entry.config.station,
+                            "state": st.state,
+                            "previous": last,
+                            "last_error": st.last_error,
+                        }),
+                    );
+                    last = st.state;
+                }
+            }
+        }
+    }
+}
+
+/// `data_dir/spool`: each printer keeps its durable jobs under `<spool>/<device id>`.
+pub fn spool_dir(cfg: &Config) -> PathBuf {
+    cfg.data_dir().join("spool")
+}
+
+pub fn state_str(s: DeviceState) -> &'static str {
+    match s {
+        DeviceState::Online => "online",
+        DeviceState::Offline => "offline",
+        DeviceState::Error => "error",
+    }
+}
+
+/// PINs are secrets typed on a scanner: never shown in events, logs or answers.
+fn is_pin(parsed: &wms_labels::scan::Scan, data: &str) -> bool {
+    parsed.code.as_ref().is_some_and(|c| c.prefix == "PIN")
+        || data
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("PIN:"))
+}
+
+fn context(parsed: &wms_labels::scan::Scan, scan: &Scan, secret: bool) -> Value {
+    json!({
+        "station": scan.station,
+        "kind": parsed.kind.as_str(),
+        "gtin": parsed.gtin,
+        "sscc": parsed.sscc,
+        "code": parsed.code.as_ref().map(|c| json!({
+            "prefix": c.prefix,
+            "value": if secret { "****".to_string() } else { c.value.clone() },
+        })),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(data: &str) -> Scan {
+        Scan {
+            device_id: "s1".into(),
+            station: Some("pack-1".into()),
+            data: data.into(),
+            symbology: None,
+            raw: data.as_bytes().to_vec(),
+            received_at: chrono::Utc::now(),
+            received: std::time::Instant::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pin_never_reaches_the_event_stream() {
+        let bus = EventBus::new(8);
+        let mut rx = bus.subscribe();
+        let mgr = DeviceManager::empty(bus);
+        let out = mgr.handle_scan(scan("PIN:4711")).await;
+        assert_eq!(out.result, "accepted");
+        assert_eq!(out.context["code"]["value"], "****");
+        let ev = rx.recv().await.expect("event");
+        assert_eq!(ev.data["data"], "PIN:****");
+        assert!(!ev.data.values().any(|v| v.to_string().contains("4711")));
+        let out = mgr.handle_scan(scan("PIN:47a1")).await;
+        assert_eq!((out.result, out.feedback), ("rejected", "bad"));
+        assert!(!out.prompt.contains("47a1"));
+    }
+
+    #[tokio::test]
+    async fn a_bad_check_digit_is_rejected_with_the_reason() {
+        let mgr = DeviceManager::empty(EventBus::new(8));
+        let out = mgr.handle_scan(scan("00012345600013")).await;
+        assert_eq!((out.result, out.feedback), ("rejected", "bad"));
+        assert!(!out.prompt.is_empty());
+        let out = mgr.handle_scan(scan("00012345600012")).await;
+        assert_eq!((out.result, out.feedback), ("accepted", "good"));
+        assert_eq!(out.context["gtin"], "00012345600012");
+    }
+}
