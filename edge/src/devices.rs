@@ -271,12 +271,15 @@ impl DeviceManager {
 
     /// The one path every scan takes: interpret, answer the scanner, publish.
     pub async fn handle_scan(&self, scan: Scan) -> ScanOutcome {
+        // Interpreted from the raw frame, so the AIM prefix is split off the same way whether
+        // or not the profile announces AIM identifiers.
         let parsed = wms_labels::scan::interpret(&scan.raw);
+        let symbology = parsed.symbology.clone().or_else(|| scan.symbology.clone());
         let secret = is_pin(&parsed, &scan.data);
         let shown = if secret {
             "PIN:****".to_string()
         } else {
-            scan.data.clone()
+            parsed.data.clone()
         };
         let kind = parsed.kind.as_str();
         let ok = parsed.ok();
@@ -313,7 +316,7 @@ impl DeviceManager {
                 "device_id": scan.device_id,
                 "station": scan.station,
                 "data": shown,
-                "symbology": scan.symbology,
+                "symbology": symbology,
                 "kind": kind,
                 "result": outcome.result,
                 "feedback": outcome.feedback,

@@ -1,0 +1,80 @@
+//! The `wms-edge` binary as operators run it: `config check` exit codes and messages.
+
+use std::process::Command;
+
+const GOOD: &str = r#"[site]
+id = "wh-east-1"
+timezone = "America/New_York"
+data_dir = "/tmp/wms-edge-cli-test"
+
+[[stations]]
+id = "pack-1"
+kind = "pack"
+
+[[devices]]
+id = "printer-1"
+kind = "label_printer"
+profile = "zebra-zpl-300"
+station = "pack-1"
+transport = { tcp = { host = "10.1.2.3" } }
+
+[[devices]]
+id = "handheld-1"
+kind = "scanner"
+station = "pack-1"
+transport = { http = {} }
+"#;
+
+fn check(text: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("edge.toml");
+    std::fs::write(&path, text).expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .expect("run wms-edge");
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace(&path.display().to_string(), "edge.toml");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
+}
+
+#[test]
+fn a_good_config_passes() {
+    let (code, stdout, stderr) = check(GOOD);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(
+        stdout.contains("ok (site wh-east-1, 2 devices, 1 stations"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_unknown_profile_fails_with_its_line() {
+    let (code, stdout, stderr) = check(&GOOD.replace("zebra-zpl-300", "zebra-zpl-600"));
+    assert_eq!(code, 2, "stdout: {stdout}");
+    assert_eq!(
+        stderr.trim_end(),
+        "edge.toml:13: unknown profile \"zebra-zpl-600\" (did you mean \"zebra-zpl-300\"?)"
+    );
+}
+
+#[test]
+fn a_profile_of_the_wrong_kind_and_a_misplaced_key_fail() {
+    let (code, _, stderr) = check(&GOOD.replace("zebra-zpl-300", "mettler-toledo-sics"));
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr.trim_end(),
+        "edge.toml:13: device \"printer-1\": profile \"mettler-toledo-sics\" is for a scale, not a label_printer"
+    );
+    let (code, _, stderr) = check(&GOOD.replace("host = \"10.1.2.3\"", "hots = \"10.1.2.3\""));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("edge.toml:15: unknown key \"hots\""),
+        "{stderr}"
+    );
+}
