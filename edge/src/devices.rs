@@ -156,7 +156,10 @@ impl DeviceManager {
             );
         }
         if let Some(hub) = &mqtt {
-            hub.start(shutdown.clone())?;
+            if let Err(e) = hub.start(shutdown.clone()) {
+                shutdown.cancel();
+                return Err(e.into());
+            }
         }
         let mgr = DeviceManager {
             inner: Arc::new(Inner {

@@ -34,9 +34,10 @@ struct Sims {
 struct Node {
     base: String,
     http: Client,
-    sims: Sims,
-    _dir: tempfile::TempDir,
+    sims: Arc<Sims>,
+    dir: Arc<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Node {
@@ -65,7 +66,15 @@ async fn start() -> Node {
         escpos: TcpSim::start(escpos).await.expect("escpos sim"),
         escpos_state,
     };
-    let dir = tempfile::tempdir().expect("tempdir");
+    boot(
+        Arc::new(sims),
+        Arc::new(tempfile::tempdir().expect("tempdir")),
+    )
+    .await
+}
+
+/// Starts a node on `dir` with the devices of `sims` (again, for a restart).
+async fn boot(sims: Arc<Sims>, dir: Arc<tempfile::TempDir>) -> Node {
     let mut toml = format!(
         "[site]\nid = \"wh-dev\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[discovery]\nenabled = false\n",
         dir.path().display()
@@ -98,7 +107,7 @@ async fn start() -> Node {
     let cfg = wms_edge::config::parse("test.toml", &toml).expect("config");
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (addr_tx, addr_rx) = oneshot::channel::<SocketAddr>();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let shutdown = async {
             let _ = stop_rx.await;
         };
@@ -113,12 +122,27 @@ async fn start() -> Node {
         base: format!("http://{addr}"),
         http: Client::new(),
         sims,
-        _dir: dir,
+        dir,
         stop: Some(stop_tx),
+        task: Some(task),
     }
 }
 
 impl Node {
+    /// Stops the node and waits until it has shut every device down.
+    async fn shutdown(mut self) -> (Arc<Sims>, Arc<tempfile::TempDir>) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(DEADLINE, t)
+                .await
+                .expect("node stops in time")
+                .expect("node task");
+        }
+        (self.sims.clone(), self.dir.clone())
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -557,4 +581,35 @@ async fn discovered_printers_start_empty_without_multicast() {
         .call(Method::GET, "/v1/devices/discovered", PACKER, None)
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_job_survives_a_restart_and_prints_once() {
+    let node = start().await;
+    node.wait_state("zpl-1", "online").await;
+    lock(&node.sims.zpl_state).set(true, false, false);
+    node.wait_state("zpl-1", "error").await;
+    let (s, job) = node
+        .call(Method::POST, "/v1/devices/zpl-1/test-print", ADMIN, None)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let (sims, dir) = node.shutdown().await;
+    assert_eq!(lock(&sims.zpl_state).printed, 0);
+    assert!(lock(&sims.zpl_state).formats.is_empty());
+
+    let node = boot(sims, dir).await;
+    node.wait_state("zpl-1", "error").await;
+    lock(&node.sims.zpl_state).set(false, false, false);
+    eventually("held label printed after the restart", || {
+        lock(&node.sims.zpl_state).printed == 1
+    })
+    .await;
+    node.wait_state("zpl-1", "online").await;
+    let polled = lock(&node.sims.zpl_state).hs_queries;
+    eventually("more status polls", || {
+        lock(&node.sims.zpl_state).hs_queries >= polled + 3
+    })
+    .await;
+    let st = lock(&node.sims.zpl_state).clone();
+    assert_eq!((st.printed, st.formats.len()), (1, 1), "printed once");
 }
