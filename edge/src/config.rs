@@ -82,6 +82,12 @@ pub struct CentralConfig {
     pub api_key: String,
     pub signing_secret: String,
     pub webhook_secret: Option<String>,
+    /// First retry delay of the sync client (default 500 ms); full jitter, doubling to the cap.
+    pub retry_base_ms: Option<u64>,
+    /// Longest retry delay (default 60 000 ms).
+    pub retry_cap_ms: Option<u64>,
+    /// Time a push or status request may take before it counts as failed (default 30 000 ms).
+    pub request_timeout_ms: Option<u64>,
 }
 
 /// Device kinds and transports are the hardware crate's own serde types, so what `config check`

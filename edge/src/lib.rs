@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod node;
 pub mod pin;
 pub mod store;
+pub mod sync_glue;
 
 pub use error::{Error, Result};

@@ -53,6 +53,27 @@ enum Command {
     },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Sync with the central platform: recovery tools.
+    Sync {
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Recover from the `diverged` state (database restored from a backup): renumber the events
+    /// committed since past the central's acked_through. Stop the node first.
+    ResetSequence {
+        #[arg(long, default_value = "/etc/wms-edge/edge.toml")]
+        config: PathBuf,
+        /// The central's acked_through (asked from the central when absent).
+        #[arg(long)]
+        central_acked_through: Option<u64>,
+        /// Keep events up to this seq as they are (default: recorded when divergence was seen).
+        #[arg(long)]
+        keep_through: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -192,6 +213,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("wms-edge listening on http://{addr}");
                 },
             ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync {
+            command:
+                SyncCommand::ResetSequence {
+                    config,
+                    central_acked_through,
+                    keep_through,
+                },
+        } => {
+            let cfg = load_config(&config)?;
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let r = rt.block_on(wms_edge::sync_glue::reset_sequence(
+                &cfg,
+                central_acked_through,
+                keep_through,
+            ))?;
+            println!(
+                "renumbered {} events; highest seq is now {}; start the node again",
+                r.renumbered, r.highest
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {

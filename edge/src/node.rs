@@ -67,6 +67,7 @@ pub fn app_state(cfg: &Config, store: Store) -> AppState {
         openapi_json: Arc::new(api::openapi_json()),
         events: crate::events::EventBus::default(),
         devices: crate::devices::DeviceManager::default(),
+        sync: None,
     }
 }
 
@@ -91,6 +92,8 @@ pub async fn serve(
     state.devices =
         crate::devices::DeviceManager::start(&cfg, state.events.clone(), candidates.clone())?;
     let devices = state.devices.clone();
+    state.sync = crate::sync_glue::start(&cfg, &state.store, &state.events)?;
+    let sync = state.sync.clone();
     tracing::info!(site = cfg.site_id(), %addr, startup_ms = started.elapsed().as_millis() as u64, "wms-edge listening");
     on_listening(addr);
     let discovery_stop = wms_hardware::CancellationToken::new();
@@ -105,6 +108,7 @@ pub async fn serve(
         d.shutdown().await;
     }
     devices.shutdown().await;
+    crate::sync_glue::stop(sync).await;
     served?;
     tracing::info!("wms-edge stopped");
     Ok(())

@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod ops;
 pub mod orders;
 pub mod page;
+pub mod sync;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub events: crate::events::EventBus,
     /// Configured devices and discovered candidates.
     pub devices: crate::devices::DeviceManager,
+    /// The running sync client (`None` when no `[central]` is configured).
+    pub sync: Option<Arc<crate::sync_glue::SyncLink>>,
 }
 
 #[derive(OpenApi)]
@@ -75,6 +78,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::health))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::sync_status))
+        .routes(routes!(sync::webhook))
+        .routes(routes!(sync::list_dead_letters))
+        .routes(routes!(sync::retry_dead_letter))
+        .routes(routes!(sync::discard_dead_letter))
         .routes(routes!(ops::audit))
         .routes(routes!(ops::events))
         .routes(routes!(catalog::list_products))

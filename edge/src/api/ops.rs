@@ -53,7 +53,7 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
     let sync = sync_state(&st);
     let (online, offline) = st.devices.counts();
     Json(Health {
-        status: if db_ok && offline == 0 {
+        status: if db_ok && offline == 0 && !super::sync::is_down(&st) {
             "healthy"
         } else {
             "degraded"
@@ -64,18 +64,14 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
         uptime_s: st.started.elapsed().as_secs(),
         services: Services {
             database: if db_ok { "ok" } else { "down" }.into(),
-            sync: sync.into(),
+            sync,
             devices: DeviceCounts { online, offline },
         },
     })
 }
 
-fn sync_state(st: &AppState) -> &'static str {
-    if st.central_configured {
-        "offline"
-    } else {
-        "disabled"
-    }
+fn sync_state(st: &AppState) -> String {
+    super::sync::state_name(st)
 }
 
 /// Prometheus metrics.
@@ -84,7 +80,8 @@ fn sync_state(st: &AppState) -> &'static str {
 pub async fn metrics(caller: Caller, State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
     caller.require(Role::Admin)?;
     let figures = st.store.read(outbox::figures).await?;
-    let text = st.metrics.render(&figures, &st.store.stats);
+    let mut text = st.metrics.render(&figures, &st.store.stats);
+    super::sync::append_metrics(&st, &mut text);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -121,14 +118,18 @@ pub async fn sync_status(
         .as_deref()
         .and_then(time::parse)
         .map(|t| (chrono::Utc::now() - t).num_seconds().max(0) as u64);
+    let live = st.sync.as_ref().map(|l| l.handle.status());
     Ok(Json(SyncStatus {
-        state: sync_state(&st).into(),
+        state: sync_state(&st),
         queue_depth: f.depth,
         oldest_pending_age_s: age,
         acked_through: f.acked_through,
-        last_success_at: None,
+        last_success_at: live
+            .as_ref()
+            .and_then(|s| s.last_success_at)
+            .map(time::format),
         dead_letters: f.dead_letters,
-        last_error: None,
+        last_error: live.and_then(|s| s.last_error),
     }))
 }
 

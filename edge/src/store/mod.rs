@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod orders;
 pub mod outbox;
 pub mod schema;
+pub mod sync;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ use crate::error::{Error, Result};
 type Deliver = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+type CommitHook = Box<dyn Fn() + Send + Sync>;
 
 /// Tuning for the store; defaults suit a small edge box.
 #[derive(Debug, Clone)]
@@ -67,6 +69,8 @@ pub struct Store {
     readers: mpsc::Sender<ReadJob>,
     path: Arc<PathBuf>,
     pub stats: Arc<StoreStats>,
+    /// Called after every successful write (the sync pump's wake-up; see [`Store::on_commit`]).
+    on_commit: Arc<std::sync::OnceLock<CommitHook>>,
     #[cfg(test)]
     fail_commits: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -163,6 +167,7 @@ impl Store {
             readers: rtx,
             path: Arc::new(path.to_path_buf()),
             stats,
+            on_commit: Arc::new(std::sync::OnceLock::new()),
             #[cfg(test)]
             fail_commits,
         })
@@ -170,6 +175,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Installs the hook run after every committed write (set once; later calls are ignored).
+    /// Any write may have appended outbox rows, so the sync pump is woken after each: cheaper and
+    /// harder to forget than a call in every handler. It must not block.
+    pub fn on_commit(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_commit.set(Box::new(hook));
     }
 
     /// Run `f` in the next group transaction; resolves only after that transaction committed (or
@@ -198,8 +210,15 @@ impl Store {
             .send(job)
             .await
             .map_err(|_| Error::StoreClosed("writer stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Commit("the write transaction could not start".into()))?
+        let out = rx
+            .await
+            .map_err(|_| Error::Commit("the write transaction could not start".into()))?;
+        if out.is_ok() {
+            if let Some(hook) = self.on_commit.get() {
+                hook();
+            }
+        }
+        out
     }
 
     /// Run a query on one of the read-only connections.

@@ -180,7 +180,7 @@ fn check_opt_text(field: &str, v: &Option<String>, max: usize) -> Result<()> {
 }
 
 impl OrderInput {
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         check_ident("id", &self.id)?;
         check_ident("tenant_id", &self.tenant_id)?;
         if self.lines.is_empty() {
@@ -237,7 +237,10 @@ impl OrderInput {
     }
 }
 
-fn status_of(conn: &Connection, id: &str) -> Result<Option<(Status, Option<Status>, String)>> {
+pub(crate) fn status_of(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<(Status, Option<Status>, String)>> {
     let row: Option<(String, Option<String>, String)> = conn
         .prepare_cached("SELECT status, held_from, tenant_id FROM orders WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -262,18 +265,18 @@ pub struct Ctx<'a> {
 }
 
 /// One status change of one order.
-struct Change<'a> {
-    order_id: &'a str,
-    tenant_id: &'a str,
-    from: Option<Status>,
-    to: Status,
+pub(crate) struct Change<'a> {
+    pub order_id: &'a str,
+    pub tenant_id: &'a str,
+    pub from: Option<Status>,
+    pub to: Status,
     /// Where a hold returns to (set only when `to` is on hold).
-    held_from: Option<Status>,
-    note: Option<&'a str>,
+    pub held_from: Option<Status>,
+    pub note: Option<&'a str>,
 }
 
 /// Record a status change: the order row, its timeline, and the upstream event.
-fn set_status(cx: &Ctx<'_>, ch: Change<'_>) -> Result<()> {
+pub(crate) fn set_status(cx: &Ctx<'_>, ch: Change<'_>) -> Result<()> {
     let (conn, site, origin, now) = (cx.conn, cx.site, cx.origin, cx.now);
     let Change {
         order_id,
@@ -324,7 +327,7 @@ fn set_status(cx: &Ctx<'_>, ch: Change<'_>) -> Result<()> {
 
 /// Reserve stock for every line, or for none (the order is then backordered explicitly).
 /// Candidates are taken in pick-sequence order, then location code and lot.
-fn try_allocate(
+pub(crate) fn try_allocate(
     conn: &Connection,
     order_id: &str,
     tenant: &str,
@@ -389,7 +392,7 @@ fn try_allocate(
 }
 
 /// Give back every reservation of an order.
-fn release_reservations(conn: &Connection, order_id: &str) -> Result<()> {
+pub(crate) fn release_reservations(conn: &Connection, order_id: &str) -> Result<()> {
     let rows: Vec<(i64, String, String, String, String, i64)> = conn
         .prepare_cached(
             "SELECT id, tenant_id, sku, location, lot, qty FROM reservations WHERE order_id = ?1",
@@ -542,6 +545,19 @@ pub fn act(
     what: SupervisorAction,
     reason: Option<String>,
 ) -> Result<OrderDetail> {
+    act_as(cx, order_id, tenant_scope, what, reason, true)
+}
+
+/// [`act`] for a local user (`upstream_audit`: holds and cancels also travel upstream as
+/// `audit.recorded`) or for the central's own hold/release/cancel (no echo upstream).
+pub(crate) fn act_as(
+    cx: &Ctx<'_>,
+    order_id: &str,
+    tenant_scope: Option<&str>,
+    what: SupervisorAction,
+    reason: Option<String>,
+    upstream_audit: bool,
+) -> Result<OrderDetail> {
     let (conn, site, origin, now) = (cx.conn, cx.site, cx.origin, cx.now);
     check_opt_text("reason", &reason, 500)?;
     let (from, held_from, tenant) = status_of(conn, order_id)?
@@ -590,7 +606,7 @@ pub fn act(
         &changes,
     )?;
     // Holds and cancels by a local user are security-relevant: they travel upstream too.
-    if matches!(what, SupervisorAction::Hold | SupervisorAction::Cancel) {
+    if upstream_audit && matches!(what, SupervisorAction::Hold | SupervisorAction::Cancel) {
         outbox::append(
             conn,
             site,

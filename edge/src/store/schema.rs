@@ -3,7 +3,8 @@
 
 /// Each entry is one migration, applied in its own transaction, in order. Never edit a released
 /// entry: append a new one.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -186,4 +187,54 @@ CREATE TABLE outbox (
     done_at     TEXT
 ) STRICT;
 CREATE INDEX outbox_by_state ON outbox(state, seq);
-"#];
+"#,
+    // 2: sync with the central platform (`sync-api.md`).
+    r#"
+-- Key/value state of the sync client, written in the same transaction as what it describes:
+-- `cursor` (down-sync position), `acked_through`, `dead_generation` (bumped on every dead-letter
+-- change), `id_leases` (JSON of the ID-block leases), `diverged_at_seq` (highest local seq when
+-- the central was first seen ahead of this database).
+CREATE TABLE sync_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+-- History of dead letters. The outbox row itself carries `state = 'dead'` while one is open;
+-- a discarded event is closed as `done` there (never sent again) and recorded here.
+CREATE TABLE sync_dead_letters (
+    id          INTEGER PRIMARY KEY,
+    seq         INTEGER NOT NULL,
+    event_id    TEXT NOT NULL,
+    aggregate   TEXT NOT NULL,
+    code        TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    dead_at     TEXT NOT NULL,
+    resolution  TEXT CHECK (resolution IN ('retried', 'discarded')),
+    resolved_at TEXT,
+    resolved_by TEXT
+) STRICT;
+CREATE UNIQUE INDEX sync_dead_letters_open ON sync_dead_letters(seq) WHERE resolution IS NULL;
+
+-- The version held per synced object (`order:O-1`, `product:acme/SKU-1`, `location:A-1`,
+-- `user:u1`): one counter per object shared by all its change types.
+CREATE TABLE sync_versions (
+    object  TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+) STRICT;
+
+-- Down-sync changes that were not applied: unknown types, malformed objects, and objects the
+-- site refused (unknown sku, bad field). Kept for operators and a later upgrade.
+CREATE TABLE sync_skipped_changes (
+    id        INTEGER PRIMARY KEY,
+    change_id INTEGER NOT NULL,
+    type      TEXT NOT NULL,
+    object    TEXT NOT NULL,
+    error     TEXT NOT NULL,
+    at        TEXT NOT NULL
+) STRICT;
+
+-- Set by the pack workflow when a shipping label is printed for the order; an address change
+-- from the central after that sends the order to `exception` (`sync-api.md`, conflicts).
+ALTER TABLE orders ADD COLUMN label_printed_at TEXT;
+"#,
+];

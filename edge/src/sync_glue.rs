@@ -1,0 +1,184 @@
+//! Starts and stops the `wms_sync` client for a node with a `[central]` section: builds its
+//! configuration, wires the store's commit hook to the push pump, publishes sync state changes on
+//! the event bus, and stamps a divergence in the store for the recovery command.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use wms_sync::{Credentials, SyncConfig, SyncHandle, SyncState};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::events::EventBus;
+use crate::store::sync::{self as sync_store, SyncStore};
+use crate::store::Store;
+
+/// The running sync client of a node, shared by the HTTP handlers.
+pub struct SyncLink {
+    /// Live status, metrics and wake-ups.
+    pub handle: SyncHandle,
+    /// The store as the sync loops see it (dead-letter actions go through it).
+    pub store: SyncStore,
+    /// `[central] webhook_secret`; without it the doorbell endpoint answers 404.
+    pub webhook_secret: Option<Vec<u8>>,
+}
+
+/// The client configuration for a `[central]` section (`None` without one).
+pub fn sync_config(cfg: &Config) -> Option<SyncConfig> {
+    let c = cfg.central.as_ref()?;
+    let mut sc = SyncConfig::new(Credentials {
+        central_url: c.url.get_ref().clone(),
+        site_id: cfg.site_id().to_string(),
+        api_key: c.api_key.clone(),
+        signing_secret: c.signing_secret.as_bytes().to_vec(),
+    });
+    if let Some(ms) = c.retry_base_ms {
+        sc.timings.backoff_base = Duration::from_millis(ms.max(1));
+    }
+    if let Some(ms) = c.retry_cap_ms {
+        sc.timings.backoff_cap = Duration::from_millis(ms.max(1));
+    }
+    if let Some(ms) = c.request_timeout_ms {
+        sc.timings.push_timeout = Duration::from_millis(ms.max(1));
+        sc.timings.request_timeout = Duration::from_millis(ms.max(1));
+    }
+    Some(sc)
+}
+
+/// Starts sync when `[central]` is configured (on the current runtime). The store's commit hook
+/// wakes the pump after every committed write.
+pub fn start(cfg: &Config, store: &Store, events: &EventBus) -> Result<Option<Arc<SyncLink>>> {
+    let Some(sc) = sync_config(cfg) else {
+        return Ok(None);
+    };
+    start_with(
+        sc,
+        cfg.central.as_ref().and_then(|c| c.webhook_secret.clone()),
+        store,
+        events,
+    )
+    .map(Some)
+}
+
+/// [`start`] with an explicit client configuration (tests tune timings and limits).
+pub fn start_with(
+    sc: SyncConfig,
+    webhook_secret: Option<String>,
+    store: &Store,
+    events: &EventBus,
+) -> Result<Arc<SyncLink>> {
+    let sync_store = SyncStore::new(store.clone(), &sc.credentials.site_id);
+    let handle = wms_sync::start(sc, Arc::new(sync_store.clone()))
+        .map_err(|e| Error::Config(format!("sync: {e}")))?;
+    let mut status = handle.subscribe();
+    let link = Arc::new(SyncLink {
+        handle,
+        store: sync_store,
+        webhook_secret: webhook_secret.map(String::into_bytes),
+    });
+    let weak: Weak<SyncLink> = Arc::downgrade(&link);
+    store.on_commit(move || {
+        if let Some(l) = weak.upgrade() {
+            l.handle.events_committed();
+        }
+    });
+    let events = events.clone();
+    let store = store.clone();
+    tokio::spawn(async move {
+        let mut last = status.borrow().state;
+        while status.changed().await.is_ok() {
+            let s = status.borrow_and_update().clone();
+            if s.state == last {
+                continue;
+            }
+            last = s.state;
+            tracing::info!(state = ?s.state, last_error = ?s.last_error, "sync state changed");
+            events.publish(
+                "sync.state",
+                serde_json::json!({"state": s.state, "last_error": s.last_error,
+                                   "queue_depth": s.queue_depth, "dead_letters": s.dead_letters}),
+            );
+            if s.state == SyncState::Diverged {
+                if let Err(e) = store.write(sync_store::mark_diverged).await {
+                    tracing::error!(error = %e, "could not record the divergence");
+                }
+            }
+        }
+    });
+    Ok(link)
+}
+
+/// Stops the loops and waits for them when this is the last reference (otherwise dropping the
+/// handle still signals them to stop).
+pub async fn stop(link: Option<Arc<SyncLink>>) {
+    if let Some(link) = link {
+        match Arc::try_unwrap(link) {
+            Ok(l) => l.handle.shutdown().await,
+            Err(_) => tracing::warn!("sync still referenced at shutdown; loops signalled to stop"),
+        }
+    }
+}
+
+/// `wms-edge sync reset-sequence`: recovery from `diverged`. Run with the node stopped. Asks the
+/// central for its `acked_through` unless given, keeps the events up to `keep_through` (default:
+/// the highest seq recorded when the divergence was first seen, i.e. the restored backup's own
+/// events, which the central already has), renumbers every later not-yet-done event past the
+/// central's mark and moves the counter there; one transaction, audited.
+pub async fn reset_sequence(
+    cfg: &Config,
+    central_acked_through: Option<u64>,
+    keep_through: Option<u64>,
+) -> Result<sync_store::Reseq> {
+    let acked = match central_acked_through {
+        Some(a) => a,
+        None => {
+            let sc = sync_config(cfg).ok_or_else(|| {
+                Error::Config("no [central] section: pass --central-acked-through".into())
+            })?;
+            let client = wms_sync::CentralClient::new(sc.credentials)
+                .map_err(|e| Error::Config(format!("sync: {e}")))?;
+            client
+                .site_status(Duration::from_secs(30))
+                .await
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "cannot ask the central for its acked_through ({e}); pass --central-acked-through"
+                    ))
+                })?
+                .acked_through
+        }
+    };
+    let path = cfg.db_path();
+    let site = cfg.site_id().to_string();
+    tokio::task::spawn_blocking(move || -> Result<sync_store::Reseq> {
+        let conn = crate::store::open_and_migrate(&path)?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let res = (|| {
+            let keep = match keep_through {
+                Some(k) => k,
+                None => sync_store::state_get(&conn, sync_store::KEY_DIVERGED_AT)?
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| {
+                        Error::Config(
+                            "this database never saw the central ahead of it; pass --keep-through \
+                             <highest seq of the restored backup>"
+                                .into(),
+                        )
+                    })?,
+            };
+            sync_store::reset_sequence(&conn, &site, acked, keep)
+        })();
+        match res {
+            Ok(r) => {
+                conn.execute_batch("COMMIT")?;
+                Ok(r)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("reset task: {e}")))?
+}

@@ -1,0 +1,963 @@
+//! The edge side of sync end to end: a real node (SQLite file, HTTP on loopback) talking to the
+//! fault-injecting central simulator of `wms_sync` on loopback. Push (exactly once, per-aggregate
+//! order), pull (orders, holds, cancels, conflicts), the doorbell webhook, dead letters and a long
+//! outage drained through the real outbox.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use wms_edge::store::sync::SyncStore;
+use wms_edge::store::{outbox, Store, StoreOptions};
+use wms_sync::central_sim::{CentralSim, Faults, SimConfig};
+use wms_sync::wire::{Change, ChangeRecord, RawChange};
+use wms_sync::{ChangeSink, SyncConfig};
+
+const SITE: &str = "wh-sync";
+const ADMIN: &str = "sync-test-admin-key";
+const SUPERVISOR: &str = "sync-test-supervisor-key";
+const HOOK_SECRET: &str = "doorbell-secret";
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct Node {
+    base: String,
+    http: Client,
+    db: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn sim_config(faults: Faults, seed: u64) -> SimConfig {
+    let mut c = SimConfig::new(SITE);
+    c.faults = faults;
+    c.seed = seed;
+    c
+}
+
+fn node_toml(dir: &Path, central_url: Option<&str>) -> String {
+    let mut t = format!(
+        "[site]\nid = \"{SITE}\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [[api_keys]]\nname = \"admin\"\nrole = \"admin\"\nkey = \"{ADMIN}\"\n\
+         [[api_keys]]\nname = \"sup\"\nrole = \"supervisor\"\nkey = \"{SUPERVISOR}\"\n\
+         [log]\nlevel = \"warn\"\n",
+        dir.join("data").display()
+    );
+    if let Some(url) = central_url {
+        t.push_str(&format!(
+            "[central]\nurl = \"{url}\"\napi_key = \"test-key\"\nsigning_secret = \"test-signing-secret\"\n\
+             webhook_secret = \"{HOOK_SECRET}\"\nretry_base_ms = 5\nretry_cap_ms = 100\nrequest_timeout_ms = 400\n"
+        ));
+    }
+    t
+}
+
+async fn start_node(central_url: Option<&str>) -> Node {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = wms_edge::config::parse("sync-test.toml", &node_toml(dir.path(), central_url))
+        .expect("config");
+    let db = cfg.db_path();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = oneshot::channel::<SocketAddr>();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stop_rx.await;
+        };
+        wms_edge::node::serve(cfg, shutdown, move |a| {
+            let _ = addr_tx.send(a);
+        })
+        .await
+        .expect("serve");
+        let _ = done_tx.send(());
+    });
+    let addr = addr_rx.await.expect("listening");
+    Node {
+        base: format!("http://{addr}"),
+        http: Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client"),
+        db,
+        stop: Some(stop_tx),
+        done: Some(done_rx),
+        _dir: dir,
+    }
+}
+
+impl Node {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (s, v) = self.call(method, path, ADMIN, body).await;
+        assert!(s.is_success(), "{path}: {s} {v}");
+        v
+    }
+
+    async fn status(&self) -> Value {
+        self.call(Method::GET, "/v1/sync/status", SUPERVISOR, None)
+            .await
+            .1
+    }
+
+    /// Stops the node and waits until it has shut down (sync loops included).
+    async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(d) = self.done.take() {
+            let _ = tokio::time::timeout(DEADLINE, d).await;
+        }
+    }
+
+    async fn catalog(&self, skus: &[&str]) {
+        for sku in skus {
+            self.ok(
+                Method::PUT,
+                &format!("/v1/products/acme/{sku}"),
+                Some(json!({"name": sku})),
+            )
+            .await;
+        }
+        self.ok(
+            Method::PUT,
+            "/v1/locations/A-01",
+            Some(json!({"pick_sequence": 1})),
+        )
+        .await;
+    }
+
+    async fn adjust(&self, sku: &str, delta: i64) {
+        self.ok(
+            Method::POST,
+            "/v1/inventory/adjustments",
+            Some(json!({"tenant_id": "acme", "sku": sku, "location": "A-01", "delta": delta, "reason": "received"})),
+        )
+        .await;
+    }
+}
+
+/// Polls `f` until it holds or the deadline passes; returns whether it held.
+async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + limit;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn local_highest_seq(db: &Path) -> u64 {
+    let c = rusqlite::Connection::open(db).expect("open db");
+    c.busy_timeout(Duration::from_secs(5)).expect("busy");
+    c.query_row("SELECT coalesce(max(seq), 0) FROM outbox", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .expect("max seq") as u64
+}
+
+/// Every applied id once, seqs 1..=n without a gap, and per-aggregate order kept.
+fn assert_exactly_once(sim: &CentralSim, n: u64) {
+    let applied = sim.applied();
+    let ids: HashSet<&str> = applied.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids.len(), applied.len(), "an event was applied twice");
+    let mut seqs: Vec<u64> = applied.iter().map(|a| a.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=n).collect::<Vec<_>>(),
+        "applied seqs are not 1..={n}"
+    );
+    for a in &applied {
+        assert_eq!(a.id, format!("{SITE}:{:012}", a.seq));
+    }
+    let mut last: HashMap<&str, u64> = HashMap::new();
+    for a in &applied {
+        let prev = last.insert(a.aggregate.as_str(), a.seq).unwrap_or(0);
+        assert!(prev < a.seq, "{} applied out of order", a.aggregate);
+    }
+    assert_eq!(sim.stats().order_violations, 0);
+}
+
+/// (a) Events committed through the API reach the central exactly once, in per-aggregate order,
+/// while a fifth of the requests fail (5xx, 429, hangs, resets, lost answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_events_reach_the_central_exactly_once_under_faults() {
+    let sim = CentralSim::start(sim_config(
+        Faults::chaos(0.04, Duration::from_millis(600)),
+        7,
+    ))
+    .await
+    .expect("sim");
+    let node = Arc::new(start_node(Some(&sim.url())).await);
+    let skus = ["SKU-1", "SKU-2", "SKU-3", "SKU-4"];
+    node.catalog(&skus).await;
+    let mut tasks = Vec::new();
+    for c in 0..6usize {
+        let node = node.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..30usize {
+                node.adjust(skus[(c + i) % 4], 1).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client");
+    }
+    // A few order aggregates too: accept (2 events each), hold, release.
+    for o in 0..3 {
+        let id = format!("O-{o}");
+        node.ok(
+            Method::POST,
+            "/v1/orders",
+            Some(json!({"id": id, "tenant_id": "acme",
+            "lines": [{"line_id": "1", "sku": "SKU-1", "qty": 1}]})),
+        )
+        .await;
+        node.ok(
+            Method::POST,
+            &format!("/v1/orders/{id}/hold"),
+            Some(json!({"reason": "check"})),
+        )
+        .await;
+        node.ok(
+            Method::POST,
+            &format!("/v1/orders/{id}/release"),
+            Some(json!({})),
+        )
+        .await;
+    }
+    let n = local_highest_seq(&node.db);
+    assert!(n >= 180 + 3 * 5, "{n} events");
+    let drained = eventually(DEADLINE, || async {
+        let s = node.status().await;
+        s["queue_depth"] == 0 && sim.acked_through() >= n
+    })
+    .await;
+    assert!(
+        drained,
+        "not drained: {} {:?}",
+        node.status().await,
+        sim.stats()
+    );
+    assert_exactly_once(&sim, n);
+    let faults: u64 = sim.stats().faults.values().sum();
+    assert!(faults > 0, "no faults were injected");
+    // The central's stock per sku equals the edge's.
+    let mut central: HashMap<String, i64> = HashMap::new();
+    for a in sim.applied() {
+        if let Some((sku, d)) = a.sku_delta {
+            *central.entry(sku).or_default() += d;
+        }
+    }
+    let inv = node
+        .ok(Method::GET, "/v1/inventory?tenant_id=acme", None)
+        .await;
+    for row in inv["data"].as_array().expect("rows") {
+        let sku = row["sku"].as_str().expect("sku");
+        assert_eq!(central.get(sku).copied(), row["on_hand"].as_i64(), "{sku}");
+    }
+    let s = node.status().await;
+    assert_eq!(s["state"], "online", "{s}");
+    assert!(s["last_success_at"].is_string(), "{s}");
+    let (_, health) = node.call(Method::GET, "/health", ADMIN, None).await;
+    assert_eq!(health["services"]["sync"], "online");
+    let (_, metrics) = node.call(Method::GET, "/metrics", ADMIN, None).await;
+    let text = metrics.as_str().unwrap_or_default();
+    assert!(text.contains("wms_edge_sync_events_done_total"), "{text}");
+    assert!(
+        text.contains("wms_edge_sync_state{state=\"online\"} 1"),
+        "{text}"
+    );
+    Arc::try_unwrap(node)
+        .ok()
+        .expect("one owner")
+        .shutdown()
+        .await;
+    sim.shutdown().await;
+}
+
+fn order_object(id: &str, version: u64, qty: i64) -> Value {
+    json!({"id": id, "tenant_id": "acme", "channel": "web", "created_at": "2026-11-22T08:00:00.000Z",
+           "ship_by": "2026-11-22T17:00:00.000Z", "priority": "standard",
+           "shipping": {"carrier": "ups", "service": "ground"},
+           "ship_to": {"name": "Ada", "company": null, "street1": "1 Main St", "street2": null, "city": "Springfield",
+                       "region": "IL", "postal_code": "62701", "country": "US", "phone": null},
+           "lines": [{"line_id": "1", "sku": "SKU-1", "qty": qty}], "notes": null, "gift_message": null,
+           "branding": null, "version": version})
+}
+
+async fn order(node: &Node, id: &str) -> Option<Value> {
+    let (s, v) = node
+        .call(Method::GET, &format!("/v1/orders/{id}"), ADMIN, None)
+        .await;
+    (s == StatusCode::OK).then_some(v)
+}
+
+async fn wait_order(node: &Node, id: &str, status: &str) -> Value {
+    let end = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let o = order(node, id).await;
+        if let Some(o) = &o {
+            if o["status"] == status {
+                return o.clone();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "order {id} never reached {status}: {o:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// (c) Down-sync through the real pull loop: an order from the central is accepted with stock
+/// reserved; hold then cancel follow the local state machine; a cancel after shipment becomes an
+/// upstream `order.exception` `conflict`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_from_the_central_are_accepted_held_cancelled_and_conflicts_reported() {
+    let sim = CentralSim::start(sim_config(Faults::none(), 3))
+        .await
+        .expect("sim");
+    let node = start_node(Some(&sim.url())).await;
+    sim.push_change("product.upsert", json!({"tenant_id": "acme", "sku": "SKU-1", "name": "Shirt",
+        "barcodes": ["00012345600012"], "weight": {"value": "0.250", "unit": "kg"}, "dimensions": null,
+        "tracking": "none", "price": {"amount": 1999, "currency": "USD"}, "price_tiers": [], "tax_code": null, "version": 1}));
+    sim.push_change(
+        "location.upsert",
+        json!({"code": "A-01", "zone": "A", "pick_sequence": 1, "kind": "pick", "version": 1}),
+    );
+    let synced = eventually(DEADLINE, || async {
+        node.call(Method::GET, "/v1/locations/A-01", ADMIN, None)
+            .await
+            .0
+            == StatusCode::OK
+    })
+    .await;
+    assert!(synced, "catalog never arrived");
+    node.adjust("SKU-1", 10).await;
+
+    sim.push_change("order.upsert", order_object("O-100", 1, 3));
+    let o = wait_order(&node, "O-100", "allocated").await;
+    assert_eq!(o["lines"][0]["reserved"], 3, "{o}");
+    assert_eq!(o["version"], 1);
+    let inv = node
+        .ok(Method::GET, "/v1/inventory?tenant_id=acme", None)
+        .await;
+    assert_eq!(inv["data"][0]["reserved"], 3, "{inv}");
+
+    sim.push_change(
+        "order.hold",
+        json!({"id": "O-100", "reason": "fraud check", "version": 2}),
+    );
+    wait_order(&node, "O-100", "on_hold").await;
+    sim.push_change(
+        "order.cancel",
+        json!({"id": "O-100", "reason": "customer", "version": 3}),
+    );
+    let o = wait_order(&node, "O-100", "cancelled").await;
+    assert_eq!(o["lines"][0]["reserved"], 0, "{o}");
+    // A stale hold (version 2 again) changes nothing.
+    sim.push_change(
+        "order.hold",
+        json!({"id": "O-100", "reason": "late", "version": 2}),
+    );
+
+    sim.push_change("order.upsert", order_object("O-200", 1, 1));
+    wait_order(&node, "O-200", "allocated").await;
+    {
+        let db = node.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let c = rusqlite::Connection::open(db).expect("db");
+            c.busy_timeout(Duration::from_secs(5)).expect("busy");
+            c.execute(
+                "UPDATE orders SET status = 'shipped' WHERE id = 'O-200'",
+                [],
+            )
+            .expect("ship");
+        })
+        .await
+        .expect("ship task");
+    }
+    sim.push_change(
+        "order.cancel",
+        json!({"id": "O-200", "reason": "too late", "version": 2}),
+    );
+    let conflict = eventually(DEADLINE, || async {
+        sim.applied()
+            .iter()
+            .any(|a| a.kind == "order.exception" && a.aggregate == "order:O-200")
+    })
+    .await;
+    assert!(conflict, "no order.exception reached the central");
+    let o = order(&node, "O-200").await.expect("O-200");
+    assert_eq!(o["status"], "shipped");
+    let body: String = {
+        let db = node.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let c = rusqlite::Connection::open(db).expect("db");
+            c.query_row(
+                "SELECT body FROM outbox WHERE type = 'order.exception'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("exception event")
+        })
+        .await
+        .expect("read task")
+    };
+    let ev: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(ev["data"]["code"], "conflict");
+    assert_eq!(ev["data"]["order_id"], "O-200");
+    let o100 = order(&node, "O-100").await.expect("O-100");
+    assert_eq!(
+        o100["status"], "cancelled",
+        "the stale hold must be ignored"
+    );
+    // Changes are audited with the central as the actor.
+    let audit = node
+        .ok(Method::GET, "/v1/audit?api_key=central&limit=200", None)
+        .await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for a in [
+        "product.create",
+        "location.create",
+        "order.accept",
+        "order.hold",
+        "order.cancel",
+        "order.sync_conflict",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    node.shutdown().await;
+    sim.shutdown().await;
+}
+
+fn record(id: u64, kind: &str, object: Value) -> ChangeRecord {
+    Change::from_raw(RawChange {
+        change_id: id,
+        kind: kind.into(),
+        object,
+    })
+}
+
+async fn store_in(dir: &Path) -> (Store, SyncStore) {
+    let path = dir.join("edge.db");
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, StoreOptions::default()))
+        .await
+        .expect("open task")
+        .expect("store");
+    (store.clone(), SyncStore::new(store, SITE))
+}
+
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    store
+        .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .await
+        .expect(sql)
+}
+
+/// (c) Replaying a page changes nothing; address changes follow the label rule; unknown and
+/// refused changes are kept and skipped without blocking the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_page_is_idempotent_and_address_changes_follow_the_label_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, sink) = store_in(dir.path()).await;
+    let page = vec![
+        record(
+            1,
+            "product.upsert",
+            json!({"tenant_id": "acme", "sku": "SKU-1", "name": "Shirt", "tracking": "none", "version": 1}),
+        ),
+        record(
+            2,
+            "location.upsert",
+            json!({"code": "A-01", "zone": null, "pick_sequence": 1, "kind": "pick", "version": 1}),
+        ),
+        record(
+            3,
+            "user.upsert",
+            json!({"id": "u1", "tenant_id": null, "name": "Ann", "badge": "B1",
+            "pin_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "roles": ["picker"], "active": true, "version": 4}),
+        ),
+        record(4, "order.upsert", order_object("O-1", 1, 1)),
+        record(5, "order.upsert", order_object("O-2", 1, 1)),
+        record(
+            6,
+            "id_block.granted",
+            json!({"kind": "sscc", "prefix": "0614141", "first": 1, "last": 1000}),
+        ),
+        record(
+            7,
+            "order.upsert",
+            json!({"id": "O-3", "tenant_id": "acme", "priority": "standard",
+            "lines": [{"line_id": "1", "sku": "NOPE", "qty": 1}], "version": 1}),
+        ),
+        record(8, "warehouse.teleport", json!({"x": 1})),
+    ];
+    sink.apply_changes(page.clone(), "c8".into())
+        .await
+        .expect("apply");
+    let tables =
+        "SELECT (SELECT count(*) FROM outbox) * 1000000 + (SELECT count(*) FROM audit) * 1000
+                  + (SELECT count(*) FROM sync_skipped_changes)";
+    let before = count(&store, tables).await;
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM sync_skipped_changes").await,
+        2
+    );
+    assert_eq!(count(&store, "SELECT count(*) FROM orders").await, 2);
+    assert_eq!(
+        count(&store, "SELECT version FROM users WHERE id = 'u1'").await,
+        4
+    );
+    sink.apply_changes(page, "c8".into()).await.expect("replay");
+    // Replay: the versioned changes are ignored; only the two refused ones are noted again.
+    let after = count(&store, tables).await;
+    assert_eq!(
+        after - before,
+        1000 * 2 + 2,
+        "replay changed more than the skip log"
+    );
+    assert_eq!(sink.cursor().await.expect("cursor").as_deref(), Some("c8"));
+
+    // O-1: no label yet, the address is just replaced.
+    let mut to = order_object("O-1", 1, 1)["ship_to"].clone();
+    to["street1"] = json!("2 New Rd");
+    sink.apply_changes(
+        vec![record(
+            9,
+            "order.address_changed",
+            json!({"id": "O-1", "ship_to": to, "version": 2}),
+        )],
+        "c9".into(),
+    )
+    .await
+    .expect("address");
+    let o1: String = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT status || ' ' || ship_to FROM orders WHERE id = 'O-1'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("o1");
+    assert!(
+        o1.starts_with("received ") || o1.starts_with("backordered "),
+        "{o1}"
+    );
+    assert!(o1.contains("2 New Rd"), "{o1}");
+    // O-2: label printed, so the change sends the order to exception and reports it.
+    store
+        .write(|c| {
+            Ok(c.execute(
+                "UPDATE orders SET label_printed_at = '2026-11-22T09:00:00.000Z' WHERE id = 'O-2'",
+                [],
+            )?)
+        })
+        .await
+        .expect("label");
+    sink.apply_changes(
+        vec![record(
+            10,
+            "order.address_changed",
+            json!({"id": "O-2", "ship_to": to, "version": 2}),
+        )],
+        "c10".into(),
+    )
+    .await
+    .expect("address after label");
+    let o2: String = store
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT status FROM orders WHERE id = 'O-2'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+        .expect("o2");
+    assert_eq!(o2, "exception");
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM outbox WHERE type = 'order.exception'"
+        )
+        .await,
+        1
+    );
+    // A stale address change (version 2 again) is ignored.
+    let n = count(&store, "SELECT count(*) FROM audit").await;
+    sink.apply_changes(
+        vec![record(
+            11,
+            "order.address_changed",
+            json!({"id": "O-2", "ship_to": to, "version": 2}),
+        )],
+        "c11".into(),
+    )
+    .await
+    .expect("stale");
+    assert_eq!(count(&store, "SELECT count(*) FROM audit").await, n);
+    // The granted block is usable and a replayed grant is a no-op.
+    let id = store
+        .write(|c| wms_edge::store::sync::take_id(c, "sscc"))
+        .await
+        .expect("take");
+    assert_eq!(id.serial, 1);
+}
+
+fn sign(body: &str) -> String {
+    wms_sync::sign::sign_webhook(HOOK_SECRET.as_bytes(), body.as_bytes()).expect("sign")
+}
+
+/// (d) The doorbell: 204 with a good signature, 401 with the error object otherwise, 404 without
+/// a central.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_checks_its_signature() {
+    let sim = CentralSim::start(sim_config(Faults::none(), 5))
+        .await
+        .expect("sim");
+    let node = start_node(Some(&sim.url())).await;
+    let body = json!({"type": "changes.available", "site_id": SITE}).to_string();
+    let url = format!("{}/v1/sync/webhook", node.base);
+    let good = node
+        .http
+        .post(&url)
+        .header("x-webhook-signature", sign(&body))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(good.status(), StatusCode::NO_CONTENT);
+    for sig in [Some(sign("{}")), Some("zz".to_string()), None] {
+        let mut req = node.http.post(&url).body(body.clone());
+        if let Some(s) = sig {
+            req = req.header("x-webhook-signature", s);
+        }
+        let r = req.send().await.expect("post");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let v: Value = r.json().await.expect("error object");
+        assert_eq!(v["error"]["code"], "authentication_error", "{v}");
+    }
+    let plain = start_node(None).await;
+    let r = plain
+        .http
+        .post(format!("{}/v1/sync/webhook", plain.base))
+        .header("x-webhook-signature", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let s = plain.status().await;
+    assert_eq!(s["state"], "disabled", "{s}");
+    let (_, h) = plain.call(Method::GET, "/health", ADMIN, None).await;
+    assert_eq!(h["services"]["sync"], "disabled");
+    node.shutdown().await;
+    plain.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// (e) A rejected event is listed, holds back only its own aggregate, and is retried or discarded
+/// by a supervisor with an audit entry that also travels upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_hold_back_only_their_aggregate_and_are_resolved_with_audit() {
+    let sim = CentralSim::start(sim_config(Faults::none(), 11))
+        .await
+        .expect("sim");
+    sim.set_reject_skus(&["BAD", "WORSE"]);
+    let node = start_node(Some(&sim.url())).await;
+    node.catalog(&["SKU-1", "BAD", "WORSE"]).await;
+    node.adjust("BAD", 5).await;
+    let dead = eventually(DEADLINE, || async {
+        node.status().await["dead_letters"] == 1
+    })
+    .await;
+    assert!(dead, "{}", node.status().await);
+    node.adjust("BAD", 2).await; // held back behind the dead letter
+    node.adjust("SKU-1", 1).await; // another aggregate: goes through
+    let other = eventually(DEADLINE, || async {
+        sim.applied()
+            .iter()
+            .any(|a| a.sku_delta.as_ref().is_some_and(|(s, _)| s == "SKU-1"))
+    })
+    .await;
+    assert!(other, "the other aggregate was held back too");
+    assert!(!sim
+        .applied()
+        .iter()
+        .any(|a| a.sku_delta.as_ref().is_some_and(|(s, _)| s == "BAD")));
+    let (s, list) = node
+        .call(Method::GET, "/v1/sync/dead-letters", SUPERVISOR, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let letters = list["data"].as_array().expect("list");
+    assert_eq!(letters.len(), 1, "{list}");
+    assert_eq!(letters[0]["code"], "validation_error");
+    assert_eq!(letters[0]["aggregate"], "stock:acme/BAD/A-01/");
+    let id = letters[0]["id"].as_str().expect("id").to_string();
+    // The central has the SKU-1 event; once its result is recorded, dead + held remain.
+    let depth = eventually(DEADLINE, || async {
+        node.status().await["queue_depth"] == 2
+    })
+    .await;
+    assert!(depth, "dead + held: {}", node.status().await);
+    // An unknown id is 404.
+    let (s, _) = node
+        .call(
+            Method::POST,
+            "/v1/sync/dead-letters/nope/retry",
+            SUPERVISOR,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    sim.set_reject_skus(&["WORSE"]);
+    let (s, v) = node
+        .call(
+            Method::POST,
+            &format!("/v1/sync/dead-letters/{id}/retry"),
+            SUPERVISOR,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["resolution"], "retried");
+    let both = eventually(DEADLINE, || async {
+        sim.applied()
+            .iter()
+            .filter(|a| a.aggregate == "stock:acme/BAD/A-01/")
+            .count()
+            == 2
+    })
+    .await;
+    assert!(both, "retried event and the held one did not arrive");
+    let bad: Vec<u64> = sim
+        .applied()
+        .iter()
+        .filter(|a| a.aggregate == "stock:acme/BAD/A-01/")
+        .map(|a| a.seq)
+        .collect();
+    assert!(
+        bad[0] < bad[1],
+        "held event overtook the retried one: {bad:?}"
+    );
+
+    // Discard: the event is never sent, its aggregate is released.
+    node.adjust("WORSE", 1).await;
+    let dead = eventually(DEADLINE, || async {
+        node.status().await["dead_letters"] == 1
+    })
+    .await;
+    assert!(dead);
+    node.adjust("WORSE", 3).await;
+    let (_, list) = node
+        .call(Method::GET, "/v1/sync/dead-letters", SUPERVISOR, None)
+        .await;
+    let id2 = list["data"][0]["id"].as_str().expect("id").to_string();
+    sim.set_reject_skus(&[]);
+    let (s, v) = node
+        .call(
+            Method::POST,
+            &format!("/v1/sync/dead-letters/{id2}/discard"),
+            SUPERVISOR,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = node
+        .call(
+            Method::POST,
+            &format!("/v1/sync/dead-letters/{id2}/discard"),
+            SUPERVISOR,
+            None,
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "a closed dead letter cannot be discarded twice"
+    );
+    let drained = eventually(DEADLINE, || async {
+        let s = node.status().await;
+        s["queue_depth"] == 0 && s["dead_letters"] == 0
+    })
+    .await;
+    assert!(drained, "{}", node.status().await);
+    let worse: Vec<(String, i64)> = sim
+        .applied()
+        .iter()
+        .filter_map(|a| a.sku_delta.clone())
+        .filter(|(s, _)| s == "WORSE")
+        .collect();
+    assert_eq!(
+        worse,
+        vec![("WORSE".to_string(), 3)],
+        "the discarded event must never arrive"
+    );
+    // Audited locally and upstream.
+    for action in ["sync.dead_letter.retry", "sync.dead_letter.discard"] {
+        let a = node
+            .ok(Method::GET, &format!("/v1/audit?action={action}"), None)
+            .await;
+        let rows = a["data"].as_array().expect("rows");
+        assert_eq!(rows.len(), 1, "{action}: {a}");
+        assert_eq!(rows[0]["actor"]["api_key"], "sup");
+    }
+    let upstream = sim
+        .applied()
+        .iter()
+        .filter(|a| a.kind == "audit.recorded")
+        .count();
+    assert_eq!(upstream, 2);
+    assert_exactly_once_ids(&sim);
+    node.shutdown().await;
+    sim.shutdown().await;
+}
+
+fn assert_exactly_once_ids(sim: &CentralSim) {
+    let applied = sim.applied();
+    let ids: HashSet<&str> = applied.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids.len(), applied.len());
+    assert_eq!(sim.stats().order_violations, 0);
+}
+
+/// (f) A long outage: N events (`WMS_OUTAGE_EVENTS`, default 20000) queue in the real SQLite
+/// outbox while the central is unreachable, then drain fully once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_outage_drains_fully_through_the_sqlite_outbox() {
+    let n: u64 = std::env::var("WMS_OUTAGE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    // A port with nobody listening: the central is down.
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, sink) = store_in(dir.path()).await;
+    let mut sc = SyncConfig::new(wms_sync::Credentials {
+        central_url: format!("http://{addr}/v2"),
+        site_id: SITE.into(),
+        api_key: "test-key".into(),
+        signing_secret: b"test-signing-secret".to_vec(),
+    });
+    sc.pull = false;
+    sc.id_blocks = false;
+    sc.timings.backoff_base = Duration::from_millis(5);
+    sc.timings.backoff_cap = Duration::from_millis(50);
+    sc.timings.idle_poll = Duration::from_millis(50);
+    let handle = wms_sync::start(sc, Arc::new(sink)).expect("start");
+    let skus = 50u64;
+    let mut queued = 0u64;
+    while queued < n {
+        let take = (n - queued).min(2000);
+        store
+            .write(move |c| {
+                let actor = wms_edge::domain::Actor::default();
+                let now = wms_edge::domain::time::now();
+                for i in queued..queued + take {
+                    let sku = format!("SKU-{}", i % skus);
+                    outbox::append(c, SITE, outbox::NewEvent {
+                        kind: "inventory.adjusted",
+                        aggregate_type: "stock",
+                        aggregate_id: format!("acme/{sku}/A-01/"),
+                        occurred_at: &now,
+                        actor: &actor,
+                        data: json!({"tenant_id": "acme", "sku": sku, "location": "A-01", "lot": null,
+                                     "delta": 1, "reason": "received", "ref": {}, "on_hand_after": i / skus + 1}),
+                    })?;
+                }
+                Ok(())
+            })
+            .await
+            .expect("queue");
+        queued += take;
+    }
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM outbox WHERE state = 'pending'"
+        )
+        .await as u64,
+        n
+    );
+    let sim = CentralSim::start_on(addr, sim_config(Faults::none(), 13))
+        .await
+        .expect("sim on the old port");
+    let t0 = Instant::now();
+    handle.events_committed();
+    let limit = Duration::from_secs(60 + n / 1000);
+    let drained = eventually(limit, || async { sim.acked_through() >= n }).await;
+    let took = t0.elapsed();
+    assert!(drained, "drained only {} of {n}", sim.acked_through());
+    let done = eventually(DEADLINE, || async {
+        count(
+            &store,
+            "SELECT count(*) FROM outbox WHERE state = 'pending'",
+        )
+        .await
+            == 0
+    })
+    .await;
+    assert!(done, "the outbox still has pending rows");
+    assert_exactly_once(&sim, n);
+    println!(
+        "edge-sync drain: {n} events in {:.2}s ({:.0} events/s)",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+    handle.shutdown().await;
+    sim.shutdown().await;
+}
