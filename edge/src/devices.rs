@@ -224,20 +224,44 @@ impl DeviceManager {
         })
     }
 
-    /// Prometheus lines: one gauge per device state.
-    pub fn metrics_text(&self) -> String {
-        let mut out = String::from(
-            "# HELP wms_edge_device_up Device reachable (1) or offline (0).\n# TYPE wms_edge_device_up gauge\n",
-        );
-        for e in self.entries() {
-            let up = u8::from(e.status().state != DeviceState::Offline);
-            out.push_str(&format!(
-                "wms_edge_device_up{{device=\"{}\",kind=\"{}\"}} {up}\n",
-                e.config.id,
-                e.config.kind.as_str()
-            ));
+    /// Adds per-device gauges to a Prometheus/OpenMetrics text, keeping `# EOF` last:
+    /// `wms_edge_device_up` (1 reachable, 0 offline) and `wms_edge_device_error` (1 while
+    /// the device reports a fault).
+    pub fn append_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        if self.inner.entries.is_empty() {
+            return;
         }
-        out
+        let had_eof = match out.trim_end().strip_suffix("# EOF").map(str::len) {
+            Some(n) => {
+                out.truncate(n);
+                true
+            }
+            None => false,
+        };
+        for (name, help) in [
+            ("up", "Device reachable (1) or offline (0)"),
+            ("error", "Device reachable but reporting a fault (1)"),
+        ] {
+            let _ = writeln!(out, "# HELP wms_edge_device_{name} {help}.");
+            let _ = writeln!(out, "# TYPE wms_edge_device_{name} gauge");
+            for e in self.entries() {
+                let state = e.status().state;
+                let v = match name {
+                    "up" => u8::from(state != DeviceState::Offline),
+                    _ => u8::from(state == DeviceState::Error),
+                };
+                let _ = writeln!(
+                    out,
+                    "wms_edge_device_{name}{{device=\"{}\",kind=\"{}\"}} {v}",
+                    e.config.id,
+                    e.config.kind.as_str()
+                );
+            }
+        }
+        if had_eof {
+            out.push_str("# EOF\n");
+        }
     }
 
     /// A scan typed into `POST /v1/scans`: framed and split like a serial scan, then the same

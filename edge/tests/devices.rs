@@ -290,6 +290,15 @@ async fn devices_come_online_and_scans_reach_the_event_stream() {
         json!({"online": 5, "offline": 0})
     );
     assert_eq!(health["status"], "healthy");
+    let (s, metrics) = node.call(Method::GET, "/metrics", ADMIN, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let metrics = metrics.as_str().unwrap_or("").to_string();
+    assert!(
+        metrics.contains("wms_edge_device_up{device=\"zpl-1\",kind=\"label_printer\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("wms_edge_device_error{device=\"scale-1\",kind=\"scale\"} 0"));
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
 
     let mut events = node.events("scan").await;
     node.sims

@@ -82,6 +82,7 @@ pub async fn metrics(caller: Caller, State(st): State<AppState>) -> ApiResult<im
     let figures = st.store.read(outbox::figures).await?;
     let mut text = st.metrics.render(&figures, &st.store.stats);
     super::sync::append_metrics(&st, &mut text);
+    st.devices.append_metrics(&mut text);
     Ok((
         [(
             header::CONTENT_TYPE,
