@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// One event: its type and a JSON object that also carries `"type"`.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,8 @@ impl Event {
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
+    /// Set at shutdown: open streams end, so graceful shutdown is not held up by screens.
+    closed: Arc<watch::Sender<bool>>,
 }
 
 impl Default for EventBus {
@@ -36,6 +38,7 @@ impl EventBus {
     pub fn new(capacity: usize) -> Self {
         Self {
             tx: broadcast::channel(capacity.max(1)).0,
+            closed: Arc::new(watch::channel(false).0),
         }
     }
 
@@ -59,6 +62,17 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// Ends every open event stream (the node is stopping).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// Resolves once [`EventBus::close`] has been called.
+    pub async fn closed(&self) {
+        let mut rx = self.closed.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
     }
 }
 

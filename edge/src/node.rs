@@ -99,6 +99,12 @@ pub async fn serve(
     let discovery_stop = wms_hardware::CancellationToken::new();
     let discovery =
         crate::discovery::Discovery::start(&cfg, addr, candidates, discovery_stop.clone());
+    // Open event streams never end by themselves: close them when shutdown starts.
+    let bus = state.events.clone();
+    let shutdown = async move {
+        shutdown.await;
+        bus.close();
+    };
     let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await

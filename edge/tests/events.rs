@@ -117,3 +117,44 @@ async fn holding_an_order_is_published_on_the_event_stream() {
     assert_eq!(data["to"], "on_hold");
     let _ = stop_tx.send(());
 }
+
+#[tokio::test]
+async fn an_open_event_stream_does_not_hold_up_shutdown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[site]\nid = \"wh-ev2\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[discovery]\nenabled = false\n[[api_keys]]\nname = \"ops\"\nrole = \"admin\"\nkey = \"{ADMIN}\"\n",
+        dir.path().display()
+    );
+    let cfg = wms_edge::config::parse("test.toml", &toml).expect("config");
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = oneshot::channel::<SocketAddr>();
+    let node = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stop_rx.await;
+        };
+        wms_edge::node::serve(cfg, shutdown, move |a| {
+            let _ = addr_tx.send(a);
+        })
+        .await
+    });
+    let base = format!("http://{}", addr_rx.await.expect("listening"));
+    let mut stream = Client::new()
+        .get(format!("{base}/v1/events"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(stream.status(), StatusCode::OK);
+    let _ = stop_tx.send(());
+    tokio::time::timeout(DEADLINE, node)
+        .await
+        .expect("node stopped with a screen connected")
+        .expect("node task")
+        .expect("serve");
+    // The screen sees its stream end rather than hang.
+    let end = tokio::time::Instant::now() + DEADLINE;
+    while let Ok(Some(_)) = tokio::time::timeout_at(end, stream.chunk())
+        .await
+        .expect("stream ended")
+    {}
+}

@@ -225,12 +225,18 @@ pub async fn events(
     });
     let tenant = caller.tenant().map(str::to_string);
     let rx = st.events.subscribe();
+    let bus = st.events.clone();
     let stream = futures_util::stream::unfold(rx, move |mut rx| {
         let wanted = wanted.clone();
         let tenant = tenant.clone();
+        let bus = bus.clone();
         async move {
             loop {
-                match rx.recv().await {
+                let next = tokio::select! {
+                    r = rx.recv() => r,
+                    _ = bus.closed() => return None,
+                };
+                match next {
                     Ok(ev) => {
                         if wanted
                             .as_ref()
