@@ -85,23 +85,29 @@ pub fn start_with(
     let events = events.clone();
     let store = store.clone();
     tokio::spawn(async move {
-        let mut last = status.borrow().state;
-        while status.changed().await.is_ok() {
+        // The current value is looked at first: the pump may have changed state before this
+        // task ran (a divergence is found by the very first status check).
+        let mut last: Option<SyncState> = None;
+        loop {
             let s = status.borrow_and_update().clone();
-            if s.state == last {
-                continue;
-            }
-            last = s.state;
-            tracing::info!(state = ?s.state, last_error = ?s.last_error, "sync state changed");
-            events.publish(
-                "sync.state",
-                serde_json::json!({"state": s.state, "last_error": s.last_error,
-                                   "queue_depth": s.queue_depth, "dead_letters": s.dead_letters}),
-            );
-            if s.state == SyncState::Diverged {
-                if let Err(e) = store.write(sync_store::mark_diverged).await {
-                    tracing::error!(error = %e, "could not record the divergence");
+            if last != Some(s.state) {
+                if last.is_some() || s.state != SyncState::Offline {
+                    tracing::info!(state = ?s.state, last_error = ?s.last_error, "sync state changed");
+                    events.publish(
+                        "sync.state",
+                        serde_json::json!({"state": s.state, "last_error": s.last_error,
+                                           "queue_depth": s.queue_depth, "dead_letters": s.dead_letters}),
+                    );
                 }
+                last = Some(s.state);
+                if s.state == SyncState::Diverged {
+                    if let Err(e) = store.write(sync_store::mark_diverged).await {
+                        tracing::error!(error = %e, "could not record the divergence");
+                    }
+                }
+            }
+            if status.changed().await.is_err() {
+                break;
             }
         }
     });

@@ -30,7 +30,7 @@ struct Node {
     db: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     done: Option<oneshot::Receiver<()>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Node {
@@ -67,8 +67,16 @@ fn node_toml(dir: &Path, central_url: Option<&str>) -> String {
 
 async fn start_node(central_url: Option<&str>) -> Node {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = wms_edge::config::parse("sync-test.toml", &node_toml(dir.path(), central_url))
-        .expect("config");
+    let mut node = start_node_in(dir.path(), central_url).await;
+    node._dir = Some(dir);
+    node
+}
+
+/// A node whose config file and data live in `dir` (restarts keep the database).
+async fn start_node_in(dir: &Path, central_url: Option<&str>) -> Node {
+    let text = node_toml(dir, central_url);
+    std::fs::write(dir.join("edge.toml"), &text).expect("config file");
+    let cfg = wms_edge::config::parse("sync-test.toml", &text).expect("config");
     let db = cfg.db_path();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (addr_tx, addr_rx) = oneshot::channel::<SocketAddr>();
@@ -94,7 +102,7 @@ async fn start_node(central_url: Option<&str>) -> Node {
         db,
         stop: Some(stop_tx),
         done: Some(done_rx),
-        _dir: dir,
+        _dir: None,
     }
 }
 
@@ -959,5 +967,95 @@ async fn a_long_outage_drains_fully_through_the_sqlite_outbox() {
         n as f64 / took.as_secs_f64()
     );
     handle.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// `diverged` and its recovery: a central that has seen more than this database ever assigned
+/// stops pushing (health degraded); `wms-edge sync reset-sequence` renumbers the events committed
+/// since past the central's mark, and the restarted node drains them under fresh ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diverged_is_detected_and_reset_sequence_recovers() {
+    let sim = CentralSim::start(sim_config(Faults::none(), 17))
+        .await
+        .expect("sim");
+    sim.force_acked_through(50);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = start_node_in(dir.path(), Some(&sim.url())).await;
+    let db = node.db.clone();
+    let marked = eventually(DEADLINE, || {
+        let db = db.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let c = rusqlite::Connection::open(db).ok()?;
+                c.query_row(
+                    "SELECT value FROM sync_state WHERE key = 'diverged_at_seq'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .ok()
+            })
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        }
+    })
+    .await;
+    assert!(marked, "divergence never recorded: {}", node.status().await);
+    let s = node.status().await;
+    assert_eq!(s["state"], "diverged", "{s}");
+    let (_, h) = node.call(Method::GET, "/health", ADMIN, None).await;
+    assert_eq!(h["status"], "degraded", "{h}");
+    node.catalog(&["SKU-1"]).await;
+    for _ in 0..3 {
+        node.adjust("SKU-1", 1).await;
+    }
+    assert_eq!(sim.applied_count(), 0, "a diverged node must not push");
+    node.shutdown().await;
+
+    let out = tokio::task::spawn_blocking({
+        let cfg = dir.path().join("edge.toml");
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_wms-edge"))
+                .args(["sync", "reset-sequence", "--config"])
+                .arg(cfg)
+                .output()
+                .expect("run reset-sequence")
+        }
+    })
+    .await
+    .expect("cli task");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("renumbered 3 events; highest seq is now 53"),
+        "{stdout}"
+    );
+
+    let node = start_node_in(dir.path(), Some(&sim.url())).await;
+    let drained = eventually(DEADLINE, || async { sim.applied_count() == 3 }).await;
+    assert!(drained, "{}", node.status().await);
+    let seqs: Vec<u64> = sim.applied().iter().map(|a| a.seq).collect();
+    assert_eq!(seqs, vec![51, 52, 53]);
+    let online = eventually(DEADLINE, || async {
+        node.status().await["state"] == "online"
+    })
+    .await;
+    assert!(online, "{}", node.status().await);
+    let a = node
+        .ok(Method::GET, "/v1/audit?action=sync.reset_sequence", None)
+        .await;
+    assert_eq!(a["data"].as_array().map(Vec::len), Some(1), "{a}");
+    node.adjust("SKU-1", 1).await;
+    let next = eventually(DEADLINE, || async {
+        sim.applied().iter().any(|a| a.seq == 54)
+    })
+    .await;
+    assert!(next, "the counter did not move past the central's mark");
+    node.shutdown().await;
     sim.shutdown().await;
 }
