@@ -13,6 +13,9 @@ use crate::events::EventBus;
 use crate::store::sync::{self as sync_store, SyncStore};
 use crate::store::Store;
 
+/// ID kinds leased from the central on every site.
+pub const ID_KINDS: [&str; 2] = ["sscc", "receipt"];
+
 /// The running sync client of a node, shared by the HTTP handlers.
 pub struct SyncLink {
     /// Live status, metrics and wake-ups.
@@ -82,6 +85,30 @@ pub fn start_with(
             l.handle.events_committed();
         }
     });
+    // The kinds every site numbers: blocks are leased ahead, so labelling and receipts go on
+    // through an outage. Carrier tracking kinds are added by the workflows that use them.
+    {
+        let store = store.clone();
+        let weak = Arc::downgrade(&link);
+        tokio::spawn(async move {
+            let tracked = store
+                .write(|c| {
+                    for kind in ID_KINDS {
+                        sync_store::track_id_kind(c, kind)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            match tracked {
+                Ok(()) => {
+                    if let Some(l) = weak.upgrade() {
+                        l.handle.id_blocks_low();
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not register the ID kinds"),
+            }
+        });
+    }
     let events = events.clone();
     let store = store.clone();
     tokio::spawn(async move {

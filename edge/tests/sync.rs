@@ -464,6 +464,20 @@ async fn orders_from_the_central_are_accepted_held_cancelled_and_conflicts_repor
         o100["status"], "cancelled",
         "the stale hold must be ignored"
     );
+    // SSCC and receipt blocks were leased ahead, without asking.
+    let leased = eventually(DEADLINE, || async {
+        let s = node.status().await;
+        let kinds = s["id_blocks"].as_array().cloned().unwrap_or_default();
+        ["sscc", "receipt"].iter().all(|k| {
+            kinds.iter().any(|b| {
+                b["kind"] == *k
+                    && b["remaining"].as_u64().unwrap_or(0) > 0
+                    && b["exhausted"] == false
+            })
+        })
+    })
+    .await;
+    assert!(leased, "{} / {:?}", node.status().await, sim.grants());
     // Changes are audited with the central as the actor.
     let audit = node
         .ok(Method::GET, "/v1/audit?api_key=central&limit=200", None)

@@ -103,6 +103,8 @@ pub struct SyncStatus {
     pub last_success_at: Option<String>,
     pub dead_letters: u64,
     pub last_error: Option<String>,
+    /// ID-block leases per kind (`sscc`, `receipt`, `tracking:<carrier>`).
+    pub id_blocks: Vec<super::sync::IdKindStatus>,
 }
 
 /// The upstream queue: depth, age and state.
@@ -131,6 +133,7 @@ pub async fn sync_status(
             .map(time::format),
         dead_letters: f.dead_letters,
         last_error: live.and_then(|s| s.last_error),
+        id_blocks: super::sync::id_blocks(&st).await?,
     }))
 }
 

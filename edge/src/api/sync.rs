@@ -272,3 +272,35 @@ pub fn append_metrics(st: &AppState, out: &mut String) {
         out.push_str("# EOF\n");
     }
 }
+
+/// One ID kind's lease state in `/v1/sync/status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdKindStatus {
+    pub kind: String,
+    /// Serials left across all granted blocks.
+    pub remaining: u64,
+    /// Percent used of the current block (100 when there is none).
+    pub current_used_percent: u64,
+    /// Granted blocks not used up.
+    pub blocks: u64,
+    /// Nothing left: numbering of this kind stops until a block arrives (alert).
+    pub exhausted: bool,
+    /// A new block is being asked for.
+    pub needs_block: bool,
+}
+
+/// The ID-block leases, read from the store.
+pub async fn id_blocks(st: &AppState) -> ApiResult<Vec<IdKindStatus>> {
+    let kinds = st.store.read(sync_store::id_status).await?;
+    Ok(kinds
+        .into_iter()
+        .map(|k| IdKindStatus {
+            kind: k.kind,
+            remaining: k.remaining,
+            current_used_percent: k.current_used_percent,
+            blocks: k.blocks as u64,
+            exhausted: k.exhausted,
+            needs_block: k.needs_block,
+        })
+        .collect())
+}

@@ -306,6 +306,11 @@ pub fn take_id(conn: &Connection, kind: &str) -> Result<IssuedId> {
     Ok(id)
 }
 
+/// Per-kind lease figures (remaining serials, use of the current block, exhausted) for status.
+pub fn id_status(conn: &Connection) -> Result<Vec<wms_sync::idblock::KindStatus>> {
+    Ok(load_leases(conn)?.status())
+}
+
 /// Registers an ID kind the site will use, so a block is requested before the first number.
 pub fn track_id_kind(conn: &Connection, kind: &str) -> Result<()> {
     let mut leases = load_leases(conn)?;
