@@ -3,6 +3,7 @@
 
 pub mod order;
 pub mod role;
+pub mod station;
 pub mod stock;
 pub mod time;
 

@@ -1,0 +1,643 @@
+//! The pack station: `ORD:` or `TOTE:` takes an order, one item scan per unit verifies it against
+//! the order (a wrong item or one unit too many is refused — zero mis-packs), a stable scale
+//! reading is checked against the catalog weight plus the carton tare, and only then do the label
+//! and slip print; `CMD:DONE` confirms the shipment. Out of tolerance nothing prints: the packer
+//! fixes the carton and scans `CMD:WEIGH`, or a supervisor overrides with badge + PIN (audited).
+//! A held or cancelled order is refused at every step with "put tote aside".
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::item::{products_for, read_item};
+use super::view::{Block, FloorView, OrderView};
+use super::{
+    code_of, is_item, qty_of, show_weight, Command, Ctx, ScaleReading, ShippedLine, StationInput,
+    Step,
+};
+use crate::domain::order::Status;
+use crate::domain::role::Role;
+
+/// The pack station's work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum PackWork {
+    Idle,
+    Order(PackOrder),
+}
+
+/// The order on the bench.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackOrder {
+    pub order_id: String,
+    pub tenant_id: String,
+    pub tote: Option<String>,
+    pub lines: Vec<PackLine>,
+    /// `QTY:n` waiting for its item scan.
+    pub pending_qty: Option<u32>,
+    pub step: PackStage,
+}
+
+/// One order line and how many of its units the packer has verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackLine {
+    pub line_id: String,
+    pub sku: String,
+    pub qty: u32,
+    pub verified: u32,
+}
+
+/// Where the order is on the bench.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum PackStage {
+    /// Scanning units.
+    Verifying,
+    /// Every unit verified; waiting for a stable weight.
+    Weighing,
+    /// The last stable weight was out of tolerance; nothing printed. `supervisor` is set once a
+    /// supervisor badge was scanned for an override and the PIN is awaited.
+    OutOfTolerance {
+        measured_mg: i64,
+        expected_mg: i64,
+        allowed_mg: i64,
+        supervisor: Option<String>,
+    },
+    /// Label and slip printed; `CMD:DONE` ships.
+    Labelled {
+        weight_mg: i64,
+        override_by: Option<String>,
+    },
+}
+
+impl PackOrder {
+    fn units(&self) -> (u32, u32) {
+        let verified = self.lines.iter().map(|l| l.verified).sum();
+        let total = self.lines.iter().map(|l| l.qty).sum();
+        (verified, total)
+    }
+
+    fn label_printed(&self) -> bool {
+        matches!(self.step, PackStage::Labelled { .. })
+    }
+
+    fn prompt(&self) -> String {
+        match &self.step {
+            PackStage::Verifying => {
+                let (verified, total) = self.units();
+                format!(
+                    "Order {}: scan items ({verified} of {total} verified)",
+                    self.order_id
+                )
+            }
+            PackStage::Weighing => "Place the carton on the scale (CMD:WEIGH to read)".into(),
+            PackStage::OutOfTolerance { supervisor, .. } => match supervisor {
+                Some(_) => "Supervisor: scan your PIN to override".into(),
+                None => "Fix the carton and scan CMD:WEIGH, or supervisor badge to override".into(),
+            },
+            PackStage::Labelled { .. } => {
+                format!(
+                    "Order {}: label printed — scan CMD:DONE to ship",
+                    self.order_id
+                )
+            }
+        }
+    }
+}
+
+impl PackWork {
+    /// The order returns to the pack queue when the session ends.
+    pub(crate) fn abandon(&self) -> Vec<Command> {
+        match self {
+            PackWork::Idle => Vec::new(),
+            PackWork::Order(order) => vec![Command::ReleaseOrder {
+                order_id: order.order_id.clone(),
+                label_printed: order.label_printed(),
+            }],
+        }
+    }
+
+    pub(crate) fn context(&self, map: &mut Map<String, Value>) {
+        match self {
+            PackWork::Idle => {
+                map.insert("stage".into(), json!("await_order"));
+            }
+            PackWork::Order(order) => {
+                let stage = match order.step {
+                    PackStage::Verifying => "verifying",
+                    PackStage::Weighing => "weighing",
+                    PackStage::OutOfTolerance { .. } => "weight_out_of_tolerance",
+                    PackStage::Labelled { .. } => "labelled",
+                };
+                map.insert("stage".into(), json!(stage));
+                // The node reads the station's scale while this is true.
+                map.insert(
+                    "read_scale".into(),
+                    json!(matches!(order.step, PackStage::Weighing)),
+                );
+                let lines: Vec<Value> = order
+                    .lines
+                    .iter()
+                    .map(|l| json!({"line_id": l.line_id, "sku": l.sku, "qty": l.qty, "verified": l.verified}))
+                    .collect();
+                map.insert(
+                    "order".into(),
+                    json!({"order_id": order.order_id, "tote": order.tote, "lines": lines}),
+                );
+                if let PackStage::OutOfTolerance {
+                    measured_mg,
+                    expected_mg,
+                    allowed_mg,
+                    ..
+                } = order.step
+                {
+                    map.insert(
+                        "weight".into(),
+                        json!({"measured_mg": measured_mg, "expected_mg": expected_mg, "allowed_mg": allowed_mg}),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn blocked_prompt(order: &PackOrder, block: Block) -> String {
+    let what = match block {
+        Block::OnHold => "on hold",
+        Block::Cancelled => "cancelled",
+    };
+    if order.label_printed() {
+        format!(
+            "Order {} {what} — void the label, put tote aside for re-stock (CMD:CANCEL)",
+            order.order_id
+        )
+    } else {
+        format!(
+            "Order {} {what} — put tote aside (CMD:CANCEL)",
+            order.order_id
+        )
+    }
+}
+
+pub(crate) fn on_input(
+    ctx: &Ctx,
+    work: &PackWork,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    let code = match input {
+        StationInput::Scan(scan) => code_of(scan),
+        StationInput::Weight(_) => None,
+    };
+    let order = match work {
+        PackWork::Idle => {
+            return match (input, code) {
+                (_, Some(("ORD", id))) => take_order(ctx, work, id, None, view, Vec::new()),
+                (_, Some(("TOTE", tote))) => take_tote(ctx, work, tote, view, Vec::new()),
+                (StationInput::Weight(_), _) => {
+                    Step::reject(work, "No order on the bench — scan an order (ORD:)")
+                }
+                _ => Step::reject(work, "Scan an order (ORD:) or tote (TOTE:)"),
+            };
+        }
+        PackWork::Order(order) => order,
+    };
+    let release = Command::ReleaseOrder {
+        order_id: order.order_id.clone(),
+        label_printed: order.label_printed(),
+    };
+    // Hold and cancel before anything else: a held order takes no step at this bench.
+    let block = match view.order(&order.order_id) {
+        Some(current) => current.block(),
+        None => Some(Block::Cancelled),
+    };
+    if let Some(block) = block {
+        return match code {
+            Some(("CMD", "CANCEL")) => {
+                let prompt = format!("Order {} set aside — scan the next order", order.order_id);
+                Step::accept(PackWork::Idle, vec![release], prompt)
+            }
+            // Setting the tote aside and scanning the next one is the natural move.
+            Some(("ORD", id)) if id != order.order_id => {
+                take_order(ctx, work, id, None, view, vec![release])
+            }
+            Some(("TOTE", tote)) if Some(tote) != order.tote.as_deref() => {
+                take_tote(ctx, work, tote, view, vec![release])
+            }
+            _ => Step::reject(work, blocked_prompt(order, block)),
+        };
+    }
+    match code {
+        Some(("CMD", "CANCEL")) => {
+            let prompt = format!(
+                "Order {} returned to the pack queue — scan the next order",
+                order.order_id
+            );
+            return Step::accept(PackWork::Idle, vec![release], prompt);
+        }
+        Some(("ORD" | "TOTE", _)) => {
+            return Step::reject(
+                work,
+                format!(
+                    "Finish order {} or scan CMD:CANCEL — {}",
+                    order.order_id,
+                    order.prompt()
+                ),
+            )
+        }
+        _ => {}
+    }
+    match &order.step {
+        PackStage::Verifying => verifying(ctx, work, order, input, view),
+        PackStage::Weighing => match (input, code) {
+            (StationInput::Weight(reading), _) => weigh(ctx, work, order, *reading, view),
+            (_, Some(("CMD", "WEIGH"))) => {
+                Step::accept(work.clone(), Vec::new(), "Reading the scale — hold still")
+            }
+            _ => Step::reject(work, order.prompt()),
+        },
+        PackStage::OutOfTolerance {
+            measured_mg,
+            expected_mg,
+            allowed_mg,
+            supervisor,
+        } => match (input, code) {
+            (StationInput::Weight(reading), _) => weigh(ctx, work, order, *reading, view),
+            (_, Some(("CMD", "WEIGH"))) => {
+                let mut next = order.clone();
+                next.step = PackStage::Weighing;
+                Step::accept(
+                    PackWork::Order(next),
+                    Vec::new(),
+                    "Reading the scale — hold still",
+                )
+            }
+            (_, Some(("EMP", badge))) => match view.user_by_badge(badge) {
+                Some(user) if user.can(Role::Supervisor) => {
+                    let mut next = order.clone();
+                    next.step = PackStage::OutOfTolerance {
+                        measured_mg: *measured_mg,
+                        expected_mg: *expected_mg,
+                        allowed_mg: *allowed_mg,
+                        supervisor: Some(user.user_id.clone()),
+                    };
+                    let prompt = format!("{}: scan your PIN to override the weight", user.name);
+                    Step::accept(PackWork::Order(next), Vec::new(), prompt)
+                }
+                _ => Step::reject(work, "Override needs a supervisor badge"),
+            },
+            (_, Some(("PIN", pin))) => {
+                let Some(supervisor) = supervisor else {
+                    return Step::reject(work, "Scan the supervisor badge first");
+                };
+                if !view.verify_pin(supervisor, pin) {
+                    return Step::reject(work, "Wrong PIN — supervisor: scan your PIN again");
+                }
+                let audit = Command::Audit {
+                    action: "pack.weight_override".into(),
+                    target: format!("order:{}", order.order_id),
+                    by_user: supervisor.clone(),
+                    changes: json!({
+                        "measured_mg": measured_mg,
+                        "expected_mg": expected_mg,
+                        "allowed_mg": allowed_mg,
+                        "packer": ctx.user.user_id,
+                        "station": ctx.config.station_id,
+                    }),
+                };
+                print(
+                    order,
+                    *measured_mg,
+                    Some(supervisor.clone()),
+                    vec![audit],
+                    "Weight overridden",
+                )
+            }
+            _ => Step::reject(work, order.prompt()),
+        },
+        PackStage::Labelled { weight_mg, .. } => match code {
+            Some(("CMD", "DONE")) => {
+                let lines = order
+                    .lines
+                    .iter()
+                    .map(|l| ShippedLine {
+                        line_id: l.line_id.clone(),
+                        sku: l.sku.clone(),
+                        qty: l.verified,
+                    })
+                    .collect();
+                let commands = vec![Command::ConfirmShipment {
+                    order_id: order.order_id.clone(),
+                    weight_mg: *weight_mg,
+                    lines,
+                }];
+                let prompt = format!("Order {} shipped — scan the next order", order.order_id);
+                Step::accept(PackWork::Idle, commands, prompt)
+            }
+            Some(("CMD", "REPRINT")) => Step::accept(
+                work.clone(),
+                vec![Command::Reprint {
+                    order_id: order.order_id.clone(),
+                }],
+                format!(
+                    "Label for {} reprinted — scan CMD:DONE to ship",
+                    order.order_id
+                ),
+            ),
+            _ => Step::reject(work, order.prompt()),
+        },
+    }
+}
+
+fn take_tote(
+    ctx: &Ctx,
+    work: &PackWork,
+    tote: &str,
+    view: &impl FloorView,
+    before: Vec<Command>,
+) -> Step<PackWork> {
+    let orders: Vec<String> = view
+        .orders_in_tote(tote)
+        .into_iter()
+        .filter(|id| {
+            view.order(id)
+                .is_some_and(|o| ctx.user.sees_tenant(&o.tenant_id) && !o.status.has_shipped())
+        })
+        .collect();
+    match orders.as_slice() {
+        [] => Step::reject(
+            work,
+            format!("Tote {tote} has no order to pack — scan ORD:"),
+        ),
+        [only] => take_order(ctx, work, only, Some(tote), view, before),
+        many => Step::reject(
+            work,
+            format!(
+                "Tote {tote} holds {} orders — scan the order (ORD:)",
+                many.len()
+            ),
+        ),
+    }
+}
+
+fn take_order(
+    ctx: &Ctx,
+    work: &PackWork,
+    order_id: &str,
+    tote: Option<&str>,
+    view: &impl FloorView,
+    before: Vec<Command>,
+) -> Step<PackWork> {
+    // Another tenant's order is "unknown" to a tenant's own staff: nothing leaks.
+    let Some(order) = view
+        .order(order_id)
+        .filter(|o| ctx.user.sees_tenant(&o.tenant_id))
+    else {
+        return Step::reject(work, format!("Unknown order {order_id}"));
+    };
+    if let Some(block) = order.block() {
+        let what = match block {
+            Block::OnHold => "on hold",
+            Block::Cancelled => "cancelled",
+        };
+        return Step::reject(work, format!("Order {order_id} {what} — put tote aside"));
+    }
+    if !matches!(
+        order.status,
+        Status::Picked | Status::Packing | Status::Packed
+    ) {
+        return Step::reject(
+            work,
+            format!(
+                "Order {order_id} is {}, not ready to pack",
+                order.status.as_str()
+            ),
+        );
+    }
+    let mut commands = before;
+    commands.push(Command::StartPacking {
+        order_id: order_id.to_string(),
+        tote: tote.map(str::to_string),
+    });
+    let bench = bench_for(&order, tote);
+    let prompt = bench.prompt();
+    Step::accept(PackWork::Order(bench), commands, prompt)
+}
+
+fn bench_for(order: &OrderView, tote: Option<&str>) -> PackOrder {
+    PackOrder {
+        order_id: order.order_id.clone(),
+        tenant_id: order.tenant_id.clone(),
+        tote: tote.map(str::to_string),
+        lines: order
+            .lines
+            .iter()
+            .map(|l| PackLine {
+                line_id: l.line_id.clone(),
+                sku: l.sku.clone(),
+                qty: l.qty,
+                verified: 0,
+            })
+            .collect(),
+        pending_qty: None,
+        step: PackStage::Verifying,
+    }
+}
+
+fn verifying(
+    ctx: &Ctx,
+    work: &PackWork,
+    order: &PackOrder,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    let _ = ctx;
+    let StationInput::Scan(scan) = input else {
+        return Step::reject(work, format!("Not yet — {}", order.prompt()));
+    };
+    match code_of(scan) {
+        Some(("QTY", value)) => {
+            let Some(qty) = qty_of(value) else {
+                return Step::reject(work, "Quantity not understood");
+            };
+            let mut next = order.clone();
+            next.pending_qty = Some(qty);
+            return Step::accept(
+                PackWork::Order(next),
+                Vec::new(),
+                format!("Quantity {qty}: scan the item"),
+            );
+        }
+        Some(("CMD", "DONE")) => {
+            let (verified, total) = order.units();
+            return Step::reject(
+                work,
+                format!(
+                    "{} items left to verify — {}",
+                    total - verified,
+                    order.prompt()
+                ),
+            );
+        }
+        Some(_) => return Step::reject(work, order.prompt()),
+        None if !is_item(scan) => return Step::reject(work, order.prompt()),
+        None => {}
+    }
+    let Some(item) = read_item(scan) else {
+        return Step::reject(work, format!("Not a product — {}", order.prompt()));
+    };
+    let products = products_for(view, &item, |t| t == order.tenant_id);
+    let Some(product) = products
+        .iter()
+        .find(|p| order.lines.iter().any(|l| l.sku == p.sku))
+    else {
+        return match products.first() {
+            None => Step::reject(work, format!("Unknown barcode {}", item.shown)),
+            Some(p) => Step::reject(
+                work,
+                format!(
+                    "Wrong item: SKU {} is not in order {} — take it out",
+                    p.sku, order.order_id
+                ),
+            ),
+        };
+    };
+    let sku = &product.sku;
+    let (done, wanted) = order
+        .lines
+        .iter()
+        .filter(|l| &l.sku == sku)
+        .fold((0, 0), |(d, w), l| (d + l.verified, w + l.qty));
+    let qty = order.pending_qty.unwrap_or(1);
+    if done + qty > wanted {
+        return Step::reject(
+            work,
+            format!(
+                "Over-scan: SKU {sku} needs {} more ({done} of {wanted} verified) — take it out",
+                wanted - done
+            ),
+        );
+    }
+    let mut next = order.clone();
+    next.pending_qty = None;
+    let mut left = qty;
+    for line in next.lines.iter_mut().filter(|l| &l.sku == sku) {
+        let take = left.min(line.qty - line.verified);
+        line.verified += take;
+        left -= take;
+    }
+    let (verified, total) = next.units();
+    let prompt = if verified == total {
+        next.step = PackStage::Weighing;
+        format!("All {total} items verified — place the carton on the scale")
+    } else {
+        format!("Verified {sku} ({verified} of {total}) — scan the next item")
+    };
+    Step::accept(PackWork::Order(next), Vec::new(), prompt)
+}
+
+/// Expected carton weight: catalog weight of every unit plus the station's carton tare. `None`
+/// when a product has no catalog weight (the check cannot be made).
+fn expected_weight(ctx: &Ctx, order: &PackOrder, view: &impl FloorView) -> Option<i64> {
+    let mut total = ctx.config.carton_tare_mg;
+    for line in &order.lines {
+        let unit = view.product(&order.tenant_id, &line.sku)?.weight_mg?;
+        total = total.checked_add(unit.checked_mul(i64::from(line.verified))?)?;
+    }
+    Some(total)
+}
+
+/// The allowed deviation: the larger of the percentage and the floor.
+pub fn allowed_deviation(expected_mg: i64, pct: u32, min_mg: i64) -> i64 {
+    let by_pct = i128::from(expected_mg.abs()) * i128::from(pct) / 100;
+    i64::try_from(by_pct).unwrap_or(i64::MAX).max(min_mg)
+}
+
+fn weigh(
+    ctx: &Ctx,
+    work: &PackWork,
+    order: &PackOrder,
+    reading: ScaleReading,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    if !reading.stable {
+        return Step::reject(work, "Weight not stable — hold still");
+    }
+    if reading.milligrams <= 0 {
+        return Step::reject(work, "Scale reads nothing — place the carton on the scale");
+    }
+    let Some(expected) = expected_weight(ctx, order, view) else {
+        // Without catalog weights the check cannot be made; say so in the audit log rather than
+        // block the floor. Item verification has already caught wrong and extra units.
+        let audit = Command::Audit {
+            action: "pack.weight_unchecked".into(),
+            target: format!("order:{}", order.order_id),
+            by_user: ctx.user.user_id.clone(),
+            changes: json!({"measured_mg": reading.milligrams, "reason": "no catalog weight"}),
+        };
+        return print(
+            order,
+            reading.milligrams,
+            None,
+            vec![audit],
+            "No catalog weight — not checked",
+        );
+    };
+    let allowed = allowed_deviation(
+        expected,
+        ctx.config.weight_tolerance_pct,
+        ctx.config.weight_tolerance_min_mg,
+    );
+    let off = reading.milligrams.abs_diff(expected);
+    if off <= allowed.unsigned_abs() {
+        return print(
+            order,
+            reading.milligrams,
+            None,
+            Vec::new(),
+            &format!("Weight {} OK", show_weight(reading.milligrams)),
+        );
+    }
+    let mut next = order.clone();
+    next.step = PackStage::OutOfTolerance {
+        measured_mg: reading.milligrams,
+        expected_mg: expected,
+        allowed_mg: allowed,
+        supervisor: None,
+    };
+    let prompt = format!(
+        "Weight {} out of tolerance (expected {} ± {}) — nothing printed. Fix the carton and scan CMD:WEIGH, or supervisor badge to override",
+        show_weight(reading.milligrams),
+        show_weight(expected),
+        show_weight(allowed)
+    );
+    Step {
+        work: PackWork::Order(next),
+        commands: Vec::new(),
+        good: false,
+        prompt,
+    }
+}
+
+fn print(
+    order: &PackOrder,
+    weight_mg: i64,
+    override_by: Option<String>,
+    mut commands: Vec<Command>,
+    note: &str,
+) -> Step<PackWork> {
+    commands.push(Command::PrintLabel {
+        order_id: order.order_id.clone(),
+        carton: 1,
+        weight_mg,
+    });
+    commands.push(Command::PrintSlip {
+        order_id: order.order_id.clone(),
+    });
+    let mut next = order.clone();
+    next.step = PackStage::Labelled {
+        weight_mg,
+        override_by,
+    };
+    let prompt = format!("{note} — label printed, scan CMD:DONE to ship");
+    Step::accept(PackWork::Order(next), commands, prompt)
+}

@@ -1,0 +1,483 @@
+//! The pick station: `TOTE:` opens a tote, then for each task the station hands out, `LOC:` (must
+//! be the task's location) and one item scan per unit (or `QTY:n` + one scan), `CMD:SHORT` in
+//! place of an item when the location is short, and `CMD:DONE` closes the tote once its tasks are
+//! done. Each accepted unit is a [`Command::Pick`] at once, so a picked unit is on the books the
+//! moment the picker hears the good beep.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::item::{products_for, read_item};
+use super::view::{Block, FloorView, PickTask};
+use super::{code_of, is_item, qty_of, Command, Ctx, StationInput, Step};
+
+/// The pick station's work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per station, cloned once per scan; boxing buys nothing"
+)]
+pub enum PickWork {
+    /// Logged in, no tote open.
+    Idle,
+    Tote(ToteWork),
+}
+
+/// An open tote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToteWork {
+    pub tote: String,
+    /// The task being picked; `None` when the tote's tasks are done.
+    pub task: Option<TaskInHand>,
+    /// Tasks put off with `CMD:SKIP` (still claimed; offered again when nothing else is left).
+    pub skipped: Vec<PickTask>,
+    /// Tasks handed back with `CMD:CANCEL` or finished here: not offered again to this tote.
+    pub passed: Vec<String>,
+    /// Orders with units picked into this tote.
+    pub orders: Vec<String>,
+}
+
+/// The task in the picker's hands and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInHand {
+    pub task: PickTask,
+    /// Units picked so far (already committed as `Pick` commands).
+    pub picked: u32,
+    /// The picker scanned the task's location.
+    pub at_location: bool,
+    /// `QTY:n` waiting for its item scan.
+    pub pending_qty: Option<u32>,
+}
+
+impl TaskInHand {
+    fn new(task: PickTask) -> Self {
+        TaskInHand {
+            task,
+            picked: 0,
+            at_location: false,
+            pending_qty: None,
+        }
+    }
+
+    fn left(&self) -> u32 {
+        self.task.qty.saturating_sub(self.picked)
+    }
+
+    fn prompt(&self) -> String {
+        if self.at_location {
+            format!(
+                "Scan item {}{} ({} of {} picked)",
+                self.task.sku,
+                lot_note(&self.task),
+                self.picked,
+                self.task.qty
+            )
+        } else {
+            format!(
+                "Scan location {} ({} × {})",
+                self.task.location,
+                self.left(),
+                self.task.sku
+            )
+        }
+    }
+}
+
+fn lot_note(task: &PickTask) -> String {
+    task.lot
+        .as_ref()
+        .map(|lot| format!(" lot {lot}"))
+        .unwrap_or_default()
+}
+
+impl PickWork {
+    /// Claimed tasks go back to the queue when the session ends.
+    pub(crate) fn abandon(&self) -> Vec<Command> {
+        let PickWork::Tote(tote) = self else {
+            return Vec::new();
+        };
+        let mut commands = Vec::new();
+        if let Some(hand) = &tote.task {
+            commands.push(release(&hand.task));
+        }
+        for task in &tote.skipped {
+            commands.push(release(task));
+        }
+        commands
+    }
+
+    pub(crate) fn context(&self, map: &mut Map<String, Value>) {
+        match self {
+            PickWork::Idle => {
+                map.insert("stage".into(), json!("await_tote"));
+            }
+            PickWork::Tote(tote) => {
+                map.insert("tote".into(), json!(tote.tote));
+                match &tote.task {
+                    None => {
+                        map.insert("stage".into(), json!("tote_complete"));
+                    }
+                    Some(hand) => {
+                        let stage = if hand.at_location {
+                            "await_item"
+                        } else {
+                            "await_location"
+                        };
+                        map.insert("stage".into(), json!(stage));
+                        map.insert(
+                            "task".into(),
+                            json!({
+                                "task_id": hand.task.task_id,
+                                "order_id": hand.task.order_id,
+                                "location": hand.task.location,
+                                "sku": hand.task.sku,
+                                "qty": hand.left(),
+                                "lot": hand.task.lot,
+                                "picked": hand.picked,
+                            }),
+                        );
+                        if let Some(q) = hand.pending_qty {
+                            map.insert("pending_qty".into(), json!(q));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn release(task: &PickTask) -> Command {
+    Command::ReleaseTask {
+        task_id: task.task_id.clone(),
+        order_id: task.order_id.clone(),
+    }
+}
+
+fn block_of(view: &impl FloorView, order_id: &str) -> Option<Block> {
+    match view.order(order_id) {
+        Some(order) => order.block(),
+        // An order that vanished is as good as cancelled for the floor.
+        None => Some(Block::Cancelled),
+    }
+}
+
+fn blocked_prompt(order_id: &str, block: Block) -> String {
+    let what = match block {
+        Block::OnHold => "on hold",
+        Block::Cancelled => "cancelled",
+    };
+    format!("Order {order_id} {what} — put its items back, then scan CMD:SKIP")
+}
+
+/// The next task for this tote: a fresh one first, then the skipped ones again. Tasks of held or
+/// cancelled orders are not handed out.
+fn next_task(
+    ctx: &Ctx,
+    view: &impl FloorView,
+    tote: &ToteWork,
+    exclude: &str,
+) -> (Option<PickTask>, Vec<PickTask>) {
+    let offered: Vec<PickTask> = view
+        .pick_tasks(&ctx.user.user_id, &tote.tote)
+        .into_iter()
+        .filter(|t| {
+            t.task_id != exclude
+                && t.qty > 0
+                && !tote.passed.contains(&t.task_id)
+                && ctx.user.sees_tenant(&t.tenant_id)
+                && block_of(view, &t.order_id).is_none()
+        })
+        .collect();
+    let was_skipped = |t: &PickTask| tote.skipped.iter().any(|s| s.task_id == t.task_id);
+    if let Some(fresh) = offered.iter().find(|t| !was_skipped(t)) {
+        return (Some(fresh.clone()), tote.skipped.clone());
+    }
+    // Only skipped tasks are left: offer the oldest skip again.
+    for (i, skipped) in tote.skipped.iter().enumerate() {
+        if let Some(t) = offered.iter().find(|t| t.task_id == skipped.task_id) {
+            let mut skipped = tote.skipped.clone();
+            skipped.remove(i);
+            return (Some(t.clone()), skipped);
+        }
+    }
+    (None, Vec::new())
+}
+
+/// Move on to the next task after the current one is finished, shorted, skipped or handed back.
+fn advance(
+    ctx: &Ctx,
+    view: &impl FloorView,
+    mut tote: ToteWork,
+    mut commands: Vec<Command>,
+    done_prompt: String,
+) -> Step<PickWork> {
+    let exclude = tote
+        .task
+        .as_ref()
+        .map(|h| h.task.task_id.clone())
+        .unwrap_or_default();
+    let (next, skipped) = next_task(ctx, view, &tote, &exclude);
+    tote.skipped = skipped;
+    let prompt = match &next {
+        Some(task) => {
+            // Claiming a task this user already holds is a no-op for the store; it also re-checks
+            // the order's hold and cancel.
+            commands.push(Command::ClaimTask {
+                task_id: task.task_id.clone(),
+                order_id: task.order_id.clone(),
+                tote: tote.tote.clone(),
+            });
+            let hand = TaskInHand::new(task.clone());
+            format!("{done_prompt}. {}", hand.prompt())
+        }
+        None => format!("{done_prompt}. Tote {} complete — scan CMD:DONE", tote.tote),
+    };
+    tote.task = next.map(TaskInHand::new);
+    Step::accept(PickWork::Tote(tote), commands, prompt)
+}
+
+pub(crate) fn on_input(
+    ctx: &Ctx,
+    work: &PickWork,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PickWork> {
+    let StationInput::Scan(scan) = input else {
+        return Step::reject(work, "No scale step at a pick station");
+    };
+    let code = code_of(scan);
+    let tote = match work {
+        PickWork::Idle => {
+            return match code {
+                Some(("TOTE", id)) => open_tote(ctx, work, id, view),
+                _ => Step::reject(work, "Scan a tote (TOTE:)"),
+            };
+        }
+        PickWork::Tote(tote) => tote,
+    };
+    let Some(hand) = &tote.task else {
+        return match code {
+            Some(("CMD", "DONE")) => {
+                let commands = vec![Command::CloseTote {
+                    tote: tote.tote.clone(),
+                    order_ids: tote.orders.clone(),
+                }];
+                let prompt = format!("Tote {} closed — scan the next tote", tote.tote);
+                Step::accept(PickWork::Idle, commands, prompt)
+            }
+            _ => Step::reject(work, format!("Tote {} complete — scan CMD:DONE", tote.tote)),
+        };
+    };
+    // Hold and cancel first: nothing moves for a held order, the picker is told to put back.
+    if let Some(block) = block_of(view, &hand.task.order_id) {
+        return match code {
+            Some(("CMD", "SKIP" | "CANCEL")) => {
+                let mut next = tote.clone();
+                next.passed.push(hand.task.task_id.clone());
+                let prompt = format!("Order {} set aside", hand.task.order_id);
+                advance(ctx, view, next, vec![release(&hand.task)], prompt)
+            }
+            _ => Step::reject(work, blocked_prompt(&hand.task.order_id, block)),
+        };
+    }
+    match code {
+        Some(("LOC", location)) => {
+            if location != hand.task.location {
+                return Step::reject(
+                    work,
+                    format!("Wrong location: scan LOC {}", hand.task.location),
+                );
+            }
+            if hand.at_location {
+                return Step::reject(work, hand.prompt());
+            }
+            let mut next = tote.clone();
+            let mut hand = hand.clone();
+            hand.at_location = true;
+            let prompt = hand.prompt();
+            next.task = Some(hand);
+            Step::accept(PickWork::Tote(next), Vec::new(), prompt)
+        }
+        Some(("QTY", value)) => {
+            if !hand.at_location {
+                return Step::reject(work, format!("First {}", hand.prompt()));
+            }
+            let Some(qty) = qty_of(value) else {
+                return Step::reject(work, "Quantity not understood");
+            };
+            if qty > hand.left() {
+                return Step::reject(
+                    work,
+                    format!("Over-pick: only {} left for this task", hand.left()),
+                );
+            }
+            let mut next = tote.clone();
+            let mut hand = hand.clone();
+            hand.pending_qty = Some(qty);
+            next.task = Some(hand);
+            let prompt = format!("Quantity {qty}: scan item {}", hand_sku(&next));
+            Step::accept(PickWork::Tote(next), Vec::new(), prompt)
+        }
+        Some(("CMD", "SHORT")) => {
+            if !hand.at_location {
+                return Step::reject(work, format!("First {}", hand.prompt()));
+            }
+            let task = &hand.task;
+            let commands = vec![Command::ShortPick {
+                task_id: task.task_id.clone(),
+                order_id: task.order_id.clone(),
+                line_id: task.line_id.clone(),
+                tenant_id: task.tenant_id.clone(),
+                sku: task.sku.clone(),
+                location: task.location.clone(),
+                lot: task.lot.clone(),
+                short_qty: hand.left(),
+            }];
+            let mut next = tote.clone();
+            next.passed.push(task.task_id.clone());
+            let prompt = format!("Short pick of {} × {} recorded", hand.left(), task.sku);
+            advance(ctx, view, next, commands, prompt)
+        }
+        Some(("CMD", "SKIP")) => {
+            let (other, _) = next_task(ctx, view, tote, &hand.task.task_id);
+            if other.is_none() {
+                return Step::reject(work, format!("Nothing else to pick — {}", hand.prompt()));
+            }
+            let mut next = tote.clone();
+            next.skipped.push(hand.task.clone());
+            advance(ctx, view, next, Vec::new(), "Skipped".into())
+        }
+        Some(("CMD", "CANCEL")) => {
+            let mut next = tote.clone();
+            next.passed.push(hand.task.task_id.clone());
+            let prompt = format!("Task for order {} returned", hand.task.order_id);
+            advance(ctx, view, next, vec![release(&hand.task)], prompt)
+        }
+        Some(("CMD", "DONE")) => Step::reject(
+            work,
+            format!("Task not finished — {} or CMD:SHORT", hand.prompt()),
+        ),
+        Some(("TOTE", id)) if id == tote.tote => Step::reject(work, hand.prompt()),
+        Some(("TOTE", _)) => Step::reject(
+            work,
+            format!("Finish tote {} first — {}", tote.tote, hand.prompt()),
+        ),
+        Some(_) => Step::reject(work, hand.prompt()),
+        None if is_item(scan) => pick_item(ctx, work, tote, hand, scan, view),
+        None => Step::reject(work, hand.prompt()),
+    }
+}
+
+fn hand_sku(tote: &ToteWork) -> String {
+    tote.task
+        .as_ref()
+        .map(|h| h.task.sku.clone())
+        .unwrap_or_default()
+}
+
+fn open_tote(ctx: &Ctx, work: &PickWork, id: &str, view: &impl FloorView) -> Step<PickWork> {
+    let fresh = ToteWork {
+        tote: id.to_string(),
+        task: None,
+        skipped: Vec::new(),
+        passed: Vec::new(),
+        orders: Vec::new(),
+    };
+    let (task, _) = next_task(ctx, view, &fresh, "");
+    let Some(task) = task else {
+        return Step::reject(work, "No pick tasks for you — see supervisor");
+    };
+    let commands = vec![Command::ClaimTask {
+        task_id: task.task_id.clone(),
+        order_id: task.order_id.clone(),
+        tote: id.to_string(),
+    }];
+    let hand = TaskInHand::new(task);
+    let prompt = format!("Tote {id} open. {}", hand.prompt());
+    let tote = ToteWork {
+        task: Some(hand),
+        ..fresh
+    };
+    Step::accept(PickWork::Tote(tote), commands, prompt)
+}
+
+fn pick_item(
+    ctx: &Ctx,
+    work: &PickWork,
+    tote: &ToteWork,
+    hand: &TaskInHand,
+    scan: &wms_labels::scan::Scan,
+    view: &impl FloorView,
+) -> Step<PickWork> {
+    if !hand.at_location {
+        return Step::reject(work, format!("First {}", hand.prompt()));
+    }
+    let task = &hand.task;
+    let Some(item) = read_item(scan) else {
+        return Step::reject(work, format!("Not a product — scan item {}", task.sku));
+    };
+    let products = products_for(view, &item, |t| t == task.tenant_id);
+    if products.is_empty() {
+        return Step::reject(
+            work,
+            format!("Unknown barcode {} — scan item {}", item.shown, task.sku),
+        );
+    }
+    if !products.iter().any(|p| p.sku == task.sku) {
+        return Step::reject(work, format!("Wrong item: expected SKU {}", task.sku));
+    }
+    if let Some(lot) = &task.lot {
+        match &item.lot {
+            None => {
+                return Step::reject(
+                    work,
+                    format!("Scan the GS1 label: lot {lot} expected for {}", task.sku),
+                )
+            }
+            Some(scanned) if scanned != lot => {
+                return Step::reject(work, format!("Wrong lot {scanned}: expected lot {lot}"))
+            }
+            Some(_) => {}
+        }
+    }
+    if let (Some(expected), Some(scanned)) = (&task.expiry, &item.expiry) {
+        if expected != scanned {
+            return Step::reject(work, format!("Wrong expiry {scanned}: expected {expected}"));
+        }
+    }
+    let qty = hand.pending_qty.unwrap_or(1);
+    if qty > hand.left() {
+        return Step::reject(
+            work,
+            format!("Over-pick: only {} left for this task", hand.left()),
+        );
+    }
+    let commands = vec![Command::Pick {
+        task_id: task.task_id.clone(),
+        order_id: task.order_id.clone(),
+        line_id: task.line_id.clone(),
+        tenant_id: task.tenant_id.clone(),
+        sku: task.sku.clone(),
+        location: task.location.clone(),
+        lot: task.lot.clone(),
+        qty,
+        tote: tote.tote.clone(),
+    }];
+    let mut next = tote.clone();
+    if !next.orders.contains(&task.order_id) {
+        next.orders.push(task.order_id.clone());
+    }
+    let mut hand = hand.clone();
+    hand.picked += qty;
+    hand.pending_qty = None;
+    if hand.left() == 0 {
+        next.passed.push(task.task_id.clone());
+        next.task = Some(hand);
+        let prompt = format!("Picked {qty} × {}", task.sku);
+        return advance(ctx, view, next, commands, prompt);
+    }
+    let prompt = format!("Picked {qty}. {}", hand.prompt());
+    next.task = Some(hand);
+    Step::accept(PickWork::Tote(next), commands, prompt)
+}

@@ -1,0 +1,728 @@
+//! An in-memory site for the station tests: it answers [`FloorView`] and executes [`Command`]s the
+//! way the store must — all of an outcome or nothing, hold and cancel re-checked through
+//! `order::next` at commit time — and keeps the books the invariants are asserted on.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use wms_labels::gs1::Options;
+use wms_labels::scan::{interpret_with, Scan};
+
+use super::*;
+use crate::domain::order::{next as order_next, Action, Status};
+use crate::domain::{LocationKind, Tracking};
+
+/// A scan as the floor reads it, with 2026 as the reference year for GS1 dates.
+pub fn scan(text: &str) -> Scan {
+    interpret_with(
+        text.as_bytes(),
+        &Options {
+            reference_year: 2026,
+        },
+    )
+}
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+pub const TSHIRT_GTIN: &str = "05901234123457";
+pub const MUG_GTIN: &str = "09501101530003";
+/// GS1 element string of a mug of lot L1, expiry 2027-03-31.
+pub const MUG_L1: &str = "]C1010950110153000317270331\x1D10L1";
+pub const MUG_L2: &str = "]C1010950110153000317270331\x1D10L2";
+
+/// A task of the model: the reservation behind a [`PickTask`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    pub task: PickTask,
+    pub claimed_by: Option<(String, String)>,
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRow {
+    pub view: OrderView,
+    pub held_from: Option<Status>,
+    /// Units picked per line (in some tote).
+    pub picked: BTreeMap<String, u32>,
+    pub shipped_lines: Vec<ShippedLine>,
+}
+
+type StockKey = (String, String, String, Option<String>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Floor {
+    pub users: Vec<(String, UserView, String)>,
+    pub products: Vec<(ProductView, Vec<String>)>,
+    pub locations: Vec<LocationView>,
+    /// On hand per (location, tenant, sku, lot).
+    pub stock: BTreeMap<StockKey, i64>,
+    /// Units in totes per (tote, order, sku, lot).
+    pub totes: BTreeMap<(String, String, String, Option<String>), i64>,
+    pub orders: BTreeMap<String, OrderRow>,
+    pub tasks: Vec<TaskRow>,
+    /// Units that left the site.
+    pub shipped_units: i64,
+    pub received_units: i64,
+    /// Sum of stock adjustments (short picks, counts).
+    pub adjusted_units: i64,
+    pub initial_units: i64,
+    pub labels_printed: Vec<String>,
+    pub shipments: Vec<String>,
+    pub audit: Vec<Command>,
+    next_task_id: u32,
+}
+
+impl Floor {
+    /// Users, products, locations, stock and two allocated orders with their pick tasks.
+    pub fn sample() -> Floor {
+        let user = |id: &str, name: &str, roles: Vec<Role>| UserView {
+            user_id: id.into(),
+            name: name.into(),
+            tenant_id: None,
+            roles,
+        };
+        let product = |sku: &str, tracking, grams: i64| ProductView {
+            tenant_id: "acme".into(),
+            sku: sku.into(),
+            tracking,
+            weight_mg: Some(grams * 1000),
+        };
+        let loc = |code: &str, kind| LocationView {
+            code: code.into(),
+            kind,
+        };
+        let mut floor = Floor {
+            users: vec![
+                (
+                    "100".into(),
+                    user("u-pia", "Pia", vec![Role::Picker]),
+                    String::new(),
+                ),
+                (
+                    "200".into(),
+                    user("u-pat", "Pat", vec![Role::Packer]),
+                    String::new(),
+                ),
+                (
+                    "900".into(),
+                    user("u-sue", "Sue", vec![Role::Supervisor]),
+                    "4321".into(),
+                ),
+                (
+                    "500".into(),
+                    user("u-cas", "Cas", vec![Role::Cashier]),
+                    "1111".into(),
+                ),
+            ],
+            products: vec![
+                (
+                    product("TSHIRT-M", Tracking::None, 200),
+                    vec![TSHIRT_GTIN.into(), "TSHIRT-M".into()],
+                ),
+                (
+                    product("MUG", Tracking::LotExpiry, 350),
+                    vec![MUG_GTIN.into(), "MUG".into()],
+                ),
+                (
+                    product("CAP", Tracking::None, 100),
+                    vec!["CAP-BLUE".into(), "CAP".into()],
+                ),
+            ],
+            locations: vec![
+                loc("A-03-2", LocationKind::Pick),
+                loc("A-04-1", LocationKind::Pick),
+                loc("B-01-1", LocationKind::Pick),
+                loc("C-02-1", LocationKind::Pick),
+                loc("D-01-1", LocationKind::Bulk),
+                loc("RCV-1", LocationKind::Receiving),
+            ],
+            stock: BTreeMap::new(),
+            totes: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            tasks: Vec::new(),
+            shipped_units: 0,
+            received_units: 0,
+            adjusted_units: 0,
+            initial_units: 0,
+            labels_printed: Vec::new(),
+            shipments: Vec::new(),
+            audit: Vec::new(),
+            next_task_id: 1,
+        };
+        for (location, sku, lot, qty) in [
+            ("A-03-2", "TSHIRT-M", None, 10),
+            ("A-04-1", "TSHIRT-M", None, 4),
+            ("B-01-1", "MUG", Some("L1"), 5),
+            ("C-02-1", "CAP", None, 3),
+        ] {
+            floor.stock.insert(
+                (
+                    location.into(),
+                    "acme".into(),
+                    sku.into(),
+                    lot.map(Into::into),
+                ),
+                qty,
+            );
+        }
+        floor.add_order(
+            "SO-1",
+            &[
+                ("L1", "TSHIRT-M", 2, "A-03-2", None),
+                ("L2", "MUG", 1, "B-01-1", Some("L1")),
+            ],
+        );
+        floor.add_order("SO-2", &[("L1", "CAP", 1, "C-02-1", None)]);
+        floor.initial_units = floor.total_units();
+        floor
+    }
+
+    /// An allocated order with one pick task per line.
+    pub fn add_order(&mut self, id: &str, lines: &[(&str, &str, u32, &str, Option<&str>)]) {
+        let view = OrderView {
+            order_id: id.into(),
+            tenant_id: "acme".into(),
+            status: Status::Allocated,
+            lines: lines
+                .iter()
+                .map(|(line, sku, qty, _, _)| OrderLineView {
+                    line_id: (*line).into(),
+                    sku: (*sku).into(),
+                    qty: *qty,
+                })
+                .collect(),
+            label_printed: false,
+        };
+        for (line, sku, qty, location, lot) in lines {
+            self.add_task(id, line, sku, *qty, location, lot.map(Into::into));
+        }
+        self.orders.insert(
+            id.into(),
+            OrderRow {
+                view,
+                held_from: None,
+                picked: BTreeMap::new(),
+                shipped_lines: Vec::new(),
+            },
+        );
+    }
+
+    fn add_task(
+        &mut self,
+        order: &str,
+        line: &str,
+        sku: &str,
+        qty: u32,
+        location: &str,
+        lot: Option<String>,
+    ) {
+        let expiry = lot.as_ref().map(|_| "2027-03-31".to_string());
+        self.tasks.push(TaskRow {
+            task: PickTask {
+                task_id: format!("T{}", self.next_task_id),
+                order_id: order.into(),
+                line_id: line.into(),
+                tenant_id: "acme".into(),
+                sku: sku.into(),
+                location: location.into(),
+                lot,
+                expiry,
+                qty,
+            },
+            claimed_by: None,
+            open: true,
+        });
+        self.next_task_id += 1;
+    }
+
+    /// Every unit on the site or shipped: bins, totes and what left.
+    pub fn total_units(&self) -> i64 {
+        self.stock.values().sum::<i64>() + self.totes.values().sum::<i64>() + self.shipped_units
+    }
+
+    pub fn status(&self, order: &str) -> Option<Status> {
+        self.orders.get(order).map(|o| o.view.status)
+    }
+
+    /// A hold from the central or a supervisor, in its own transaction: the order stops, its
+    /// open pick tasks are withdrawn (the allocation is released; put-back is the store's task).
+    pub fn hold(&mut self, order: &str) -> bool {
+        self.stop(order, Action::Hold)
+    }
+
+    pub fn cancel(&mut self, order: &str) -> bool {
+        self.stop(order, Action::Cancel)
+    }
+
+    fn stop(&mut self, order: &str, action: Action) -> bool {
+        let Some(row) = self.orders.get_mut(order) else {
+            return false;
+        };
+        let Ok(status) = order_next(row.view.status, action) else {
+            return false;
+        };
+        if action == Action::Hold {
+            row.held_from = Some(row.view.status);
+        }
+        row.view.status = status;
+        for t in self.tasks.iter_mut().filter(|t| t.task.order_id == order) {
+            t.open = false;
+        }
+        true
+    }
+
+    pub fn release(&mut self, order: &str) -> bool {
+        let Some(row) = self.orders.get_mut(order) else {
+            return false;
+        };
+        let Some(held_from) = row.held_from else {
+            return false;
+        };
+        match order_next(row.view.status, Action::Release { held_from }) {
+            Ok(status) => {
+                row.view.status = status;
+                row.held_from = None;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Execute an outcome's commands as one transaction: all or nothing.
+    pub fn execute(&mut self, user: Option<&str>, commands: &[Command]) -> Result<(), String> {
+        let mut trial = self.clone();
+        for c in commands {
+            trial.apply(user, c)?;
+        }
+        *self = trial;
+        Ok(())
+    }
+
+    fn move_order(&mut self, order: &str, action: Action) -> Result<(), String> {
+        let row = self
+            .orders
+            .get_mut(order)
+            .ok_or_else(|| format!("unknown order {order}"))?;
+        row.view.status = order_next(row.view.status, action).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// The store's re-check: no forward step for a held or cancelled order.
+    fn recheck(&self, order: &str) -> Result<&OrderRow, String> {
+        let row = self
+            .orders
+            .get(order)
+            .ok_or_else(|| format!("unknown order {order}"))?;
+        match row.view.block() {
+            Some(Block::OnHold) => Err(format!("order {order} is on hold")),
+            Some(Block::Cancelled) => Err(format!("order {order} is cancelled")),
+            None => Ok(row),
+        }
+    }
+
+    fn task_mut(&mut self, id: &str) -> Result<&mut TaskRow, String> {
+        self.tasks
+            .iter_mut()
+            .find(|t| t.task.task_id == id)
+            .ok_or_else(|| format!("unknown task {id}"))
+    }
+
+    fn apply(&mut self, user: Option<&str>, command: &Command) -> Result<(), String> {
+        if let Some(order) = command.order_moved_on() {
+            self.recheck(order)?;
+        }
+        let me = user.unwrap_or("").to_string();
+        match command {
+            Command::SessionStarted { .. }
+            | Command::SessionEnded { .. }
+            | Command::Audit { .. } => self.audit.push(command.clone()),
+            Command::ClaimTask {
+                task_id,
+                order_id,
+                tote,
+            } => {
+                let task = self.task_mut(task_id)?;
+                if !task.open {
+                    return Err(format!("task {task_id} is closed"));
+                }
+                if let Some((holder, _)) = &task.claimed_by {
+                    if *holder != me {
+                        return Err(format!("task {task_id} is claimed by {holder}"));
+                    }
+                }
+                task.claimed_by = Some((me, tote.clone()));
+                if self.status(order_id) == Some(Status::Allocated) {
+                    self.move_order(order_id, Action::StartPicking)?;
+                }
+            }
+            Command::ReleaseTask { task_id, .. } => {
+                let task = self.task_mut(task_id)?;
+                task.claimed_by = None;
+            }
+            Command::Pick {
+                task_id,
+                order_id,
+                line_id,
+                tenant_id,
+                sku,
+                location,
+                lot,
+                qty,
+                tote,
+            } => {
+                let task = self.task_mut(task_id)?;
+                if !task.open || task.task.qty < *qty || *qty == 0 {
+                    return Err(format!("task {task_id} has not {qty} left"));
+                }
+                task.task.qty -= qty;
+                task.open = task.task.qty > 0;
+                let key = (
+                    location.clone(),
+                    tenant_id.clone(),
+                    sku.clone(),
+                    lot.clone(),
+                );
+                let on_hand = self.stock.get(&key).copied().unwrap_or(0);
+                if on_hand < i64::from(*qty) {
+                    return Err(format!("location {location} is short"));
+                }
+                self.stock.insert(key, on_hand - i64::from(*qty));
+                *self
+                    .totes
+                    .entry((tote.clone(), order_id.clone(), sku.clone(), lot.clone()))
+                    .or_default() += i64::from(*qty);
+                let row = self.orders.get_mut(order_id).ok_or("unknown order")?;
+                let line_qty = row
+                    .view
+                    .lines
+                    .iter()
+                    .find(|l| &l.line_id == line_id)
+                    .map_or(0, |l| l.qty);
+                let picked = row.picked.entry(line_id.clone()).or_default();
+                *picked += qty;
+                if *picked > line_qty {
+                    return Err(format!("over-pick of {order_id}/{line_id}"));
+                }
+                if row.view.status == Status::Allocated {
+                    self.move_order(order_id, Action::StartPicking)?;
+                }
+            }
+            Command::ShortPick {
+                task_id,
+                order_id,
+                line_id,
+                tenant_id,
+                sku,
+                location,
+                lot,
+                short_qty,
+            } => {
+                let task = self.task_mut(task_id)?;
+                if !task.open || task.task.qty != *short_qty {
+                    return Err(format!("task {task_id} does not lack {short_qty}"));
+                }
+                task.open = false;
+                let key = (
+                    location.clone(),
+                    tenant_id.clone(),
+                    sku.clone(),
+                    lot.clone(),
+                );
+                let on_hand = self.stock.remove(&key).unwrap_or(0);
+                self.adjusted_units -= on_hand;
+                // Re-allocate from another location with enough of the same sku and lot.
+                let other = self
+                    .stock
+                    .iter()
+                    .find(|((l, t, s, lt), q)| {
+                        l != location
+                            && t == tenant_id
+                            && s == sku
+                            && lt == lot
+                            && **q >= i64::from(*short_qty)
+                    })
+                    .map(|((l, ..), _)| l.clone());
+                match other {
+                    Some(l) => self.add_task(order_id, line_id, sku, *short_qty, &l, lot.clone()),
+                    None => self.move_order(order_id, Action::RaiseException)?,
+                }
+            }
+            Command::CloseTote { order_ids, .. } => {
+                for id in order_ids {
+                    let Some(row) = self.orders.get(id) else {
+                        continue;
+                    };
+                    let complete = row
+                        .view
+                        .lines
+                        .iter()
+                        .all(|l| row.picked.get(&l.line_id).copied().unwrap_or(0) == l.qty);
+                    if complete && row.view.status == Status::Picking {
+                        self.move_order(id, Action::FinishPicking)?;
+                    }
+                }
+            }
+            Command::StartPacking { order_id, .. } => {
+                if self.status(order_id) == Some(Status::Picked) {
+                    self.move_order(order_id, Action::StartPacking)?;
+                }
+            }
+            Command::ReleaseOrder {
+                order_id,
+                label_printed,
+            } => {
+                if *label_printed {
+                    if let Some(row) = self.orders.get_mut(order_id) {
+                        row.view.label_printed = false;
+                    }
+                }
+            }
+            Command::PrintLabel { order_id, .. } => {
+                if self.status(order_id) == Some(Status::Packing) {
+                    self.move_order(order_id, Action::FinishPacking)?;
+                }
+                let row = self.orders.get_mut(order_id).ok_or("unknown order")?;
+                row.view.label_printed = true;
+                self.labels_printed.push(order_id.clone());
+            }
+            Command::PrintSlip { .. } => {}
+            Command::Reprint { order_id } => {
+                if !self.recheck(order_id)?.view.label_printed {
+                    return Err("no label to reprint".into());
+                }
+            }
+            Command::ConfirmShipment {
+                order_id, lines, ..
+            } => {
+                let row = self.recheck(order_id)?.clone();
+                if !row.view.label_printed {
+                    return Err(format!("order {order_id} has no label"));
+                }
+                for l in &row.view.lines {
+                    let picked = row.picked.get(&l.line_id).copied().unwrap_or(0);
+                    let shipping: u32 = lines
+                        .iter()
+                        .filter(|s| s.line_id == l.line_id)
+                        .map(|s| s.qty)
+                        .sum();
+                    if picked != l.qty || shipping != l.qty {
+                        return Err(format!(
+                            "order {order_id} line {} does not match",
+                            l.line_id
+                        ));
+                    }
+                }
+                self.move_order(order_id, Action::Ship)?;
+                let in_totes: Vec<_> = self
+                    .totes
+                    .keys()
+                    .filter(|(_, o, _, _)| o == order_id)
+                    .cloned()
+                    .collect();
+                for key in in_totes {
+                    self.shipped_units += self.totes.remove(&key).unwrap_or(0);
+                }
+                let row = self.orders.get_mut(order_id).ok_or("unknown order")?;
+                row.shipped_lines = lines.clone();
+                self.shipments.push(order_id.clone());
+            }
+            Command::Count {
+                location,
+                tenant_id,
+                sku,
+                lot,
+                counted,
+                ..
+            } => {
+                let key = (
+                    location.clone(),
+                    tenant_id.clone(),
+                    sku.clone(),
+                    lot.clone(),
+                );
+                let before = self.stock.get(&key).copied().unwrap_or(0);
+                self.adjusted_units += i64::from(*counted) - before;
+                self.stock.insert(key, i64::from(*counted));
+            }
+            Command::Receive {
+                location,
+                tenant_id,
+                sku,
+                lot,
+                qty,
+                ..
+            } => {
+                let key = (
+                    location.clone(),
+                    tenant_id.clone(),
+                    sku.clone(),
+                    lot.clone(),
+                );
+                *self.stock.entry(key).or_default() += i64::from(*qty);
+                self.received_units += i64::from(*qty);
+            }
+            Command::Move {
+                tenant_id,
+                sku,
+                lot,
+                from,
+                to,
+                qty,
+            } => {
+                let from_key = (from.clone(), tenant_id.clone(), sku.clone(), lot.clone());
+                let on_hand = self.stock.get(&from_key).copied().unwrap_or(0);
+                if on_hand < i64::from(*qty) {
+                    return Err(format!("only {on_hand} at {from}"));
+                }
+                self.stock.insert(from_key, on_hand - i64::from(*qty));
+                let to_key = (to.clone(), tenant_id.clone(), sku.clone(), lot.clone());
+                *self.stock.entry(to_key).or_default() += i64::from(*qty);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FloorView for Floor {
+    fn user_by_badge(&self, badge: &str) -> Option<UserView> {
+        self.users
+            .iter()
+            .find(|(b, _, _)| b == badge)
+            .map(|(_, u, _)| u.clone())
+    }
+
+    fn verify_pin(&self, user_id: &str, pin: &str) -> bool {
+        self.users
+            .iter()
+            .any(|(_, u, p)| u.user_id == user_id && !p.is_empty() && p == pin)
+    }
+
+    fn products_by_code(&self, code: &str) -> Vec<ProductView> {
+        self.products
+            .iter()
+            .filter(|(_, codes)| codes.iter().any(|c| c == code))
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    fn product(&self, tenant_id: &str, sku: &str) -> Option<ProductView> {
+        self.products
+            .iter()
+            .map(|(p, _)| p)
+            .find(|p| p.tenant_id == tenant_id && p.sku == sku)
+            .cloned()
+    }
+
+    fn order(&self, order_id: &str) -> Option<OrderView> {
+        self.orders.get(order_id).map(|o| o.view.clone())
+    }
+
+    fn orders_in_tote(&self, tote: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .totes
+            .iter()
+            .filter(|((t, _, _, _), q)| t == tote && **q > 0)
+            .map(|((_, o, _, _), _)| o.clone())
+            .collect();
+        ids.dedup();
+        ids
+    }
+
+    fn pick_tasks(&self, user_id: &str, _tote: &str) -> Vec<PickTask> {
+        let mine = self
+            .tasks
+            .iter()
+            .filter(|t| t.open && t.claimed_by.as_ref().is_some_and(|(u, _)| u == user_id));
+        let free = self
+            .tasks
+            .iter()
+            .filter(|t| t.open && t.claimed_by.is_none());
+        mine.chain(free).map(|t| t.task.clone()).collect()
+    }
+
+    fn location(&self, code: &str) -> Option<LocationView> {
+        self.locations.iter().find(|l| l.code == code).cloned()
+    }
+
+    fn stock_at(&self, location: &str) -> Vec<StockView> {
+        self.stock
+            .iter()
+            .filter(|((l, ..), q)| l == location && **q != 0)
+            .map(|((_, tenant, sku, lot), q)| StockView {
+                tenant_id: tenant.clone(),
+                sku: sku.clone(),
+                lot: lot.clone(),
+                on_hand: *q,
+            })
+            .collect()
+    }
+}
+
+/// One station on the in-memory floor, driven the way the node drives it: input, outcome,
+/// commands executed as one transaction, state kept only if they all applied.
+pub struct Bench {
+    pub config: StationConfig,
+    pub state: StationState,
+    pub now: DateTime<Utc>,
+}
+
+impl Bench {
+    pub fn new(station_id: &str, kind: StationKind) -> Bench {
+        let mut config = StationConfig::new(station_id, kind);
+        config.receiving_location = Some("RCV-1".into());
+        Bench {
+            config,
+            state: StationState::default(),
+            now: t0(),
+        }
+    }
+
+    /// Run one input against `floor`. A refused transaction keeps the old state and turns the
+    /// feedback bad with the store's reason.
+    pub fn input(&mut self, floor: &mut Floor, input: StationInput) -> Outcome {
+        self.now += chrono::Duration::seconds(2);
+        let mut out = on_input(&self.config, &self.state, &input, &*floor, self.now);
+        match floor.execute(out.actor.user.as_deref(), &out.commands) {
+            Ok(()) => self.state = out.next.clone(),
+            Err(why) => {
+                out.feedback = Feedback {
+                    good: false,
+                    prompt: format!("Refused: {why}"),
+                };
+                out.commands.clear();
+                out.next = self.state.clone();
+            }
+        }
+        out
+    }
+
+    pub fn scan(&mut self, floor: &mut Floor, text: &str) -> Outcome {
+        self.input(floor, StationInput::Scan(scan(text)))
+    }
+
+    pub fn weigh(&mut self, floor: &mut Floor, grams: i64) -> Outcome {
+        self.input(
+            floor,
+            StationInput::Weight(ScaleReading {
+                milligrams: grams * 1000,
+                stable: true,
+            }),
+        )
+    }
+
+    /// Scan each text, asserting every one is accepted.
+    pub fn all_good(&mut self, floor: &mut Floor, texts: &[&str]) -> Vec<Outcome> {
+        texts
+            .iter()
+            .map(|t| {
+                let out = self.scan(floor, t);
+                assert!(out.feedback.good, "{t}: {}", out.feedback.prompt);
+                out
+            })
+            .collect()
+    }
+}
