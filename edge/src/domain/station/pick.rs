@@ -154,6 +154,20 @@ fn release(task: &PickTask) -> Command {
     }
 }
 
+fn withdrawn_prompt(hand: &TaskInHand) -> String {
+    if hand.picked > 0 {
+        format!(
+            "Task for order {} withdrawn — put its {} picked back, then scan CMD:SKIP",
+            hand.task.order_id, hand.picked
+        )
+    } else {
+        format!(
+            "Task for order {} withdrawn — scan CMD:SKIP",
+            hand.task.order_id
+        )
+    }
+}
+
 fn block_of(view: &impl FloorView, order_id: &str) -> Option<Block> {
     match view.order(order_id) {
         Some(order) => order.block(),
@@ -269,8 +283,15 @@ pub(crate) fn on_input(
             _ => Step::reject(work, format!("Tote {} complete — scan CMD:DONE", tote.tote)),
         };
     };
-    // Hold and cancel first: nothing moves for a held order, the picker is told to put back.
-    if let Some(block) = block_of(view, &hand.task.order_id) {
+    // Hold and cancel first, and a task withdrawn under the picker's feet (its allocation was
+    // released or moved): nothing moves, the picker is told to put back and move on.
+    let live = view.pick_task(&hand.task.task_id);
+    let stopped = match (block_of(view, &hand.task.order_id), &live) {
+        (Some(block), _) => Some(blocked_prompt(&hand.task.order_id, block)),
+        (None, None) => Some(withdrawn_prompt(hand)),
+        (None, Some(_)) => None,
+    };
+    if let Some(prompt) = stopped {
         return match code {
             Some(("CMD", "SKIP" | "CANCEL")) => {
                 let mut next = tote.clone();
@@ -278,9 +299,16 @@ pub(crate) fn on_input(
                 let prompt = format!("Order {} set aside", hand.task.order_id);
                 advance(ctx, view, next, vec![release(&hand.task)], prompt)
             }
-            _ => Step::reject(work, blocked_prompt(&hand.task.order_id, block)),
+            _ => Step::reject(work, prompt),
         };
     }
+    // What is left is what the store says is left, if that is less than this station believes
+    // (another station picked or the allocation shrank).
+    let mut refreshed = hand.clone();
+    if let Some(live) = &live {
+        refreshed.task.qty = hand.picked + live.qty.min(hand.left());
+    }
+    let hand = &refreshed;
     match code {
         Some(("LOC", location)) => {
             if location != hand.task.location {

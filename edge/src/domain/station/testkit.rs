@@ -108,6 +108,16 @@ impl Floor {
                     String::new(),
                 ),
                 (
+                    "300".into(),
+                    user("u-cy", "Cy", vec![Role::Picker]),
+                    String::new(),
+                ),
+                (
+                    "400".into(),
+                    user("u-rob", "Rob", vec![Role::Packer]),
+                    String::new(),
+                ),
+                (
                     "900".into(),
                     user("u-sue", "Sue", vec![Role::Supervisor]),
                     "4321".into(),
@@ -642,6 +652,13 @@ impl FloorView for Floor {
             .iter()
             .filter(|t| t.open && t.claimed_by.is_none());
         mine.chain(free).map(|t| t.task.clone()).collect()
+    }
+
+    fn pick_task(&self, task_id: &str) -> Option<PickTask> {
+        self.tasks
+            .iter()
+            .find(|t| t.open && t.task.task_id == task_id)
+            .map(|t| t.task.clone())
     }
 
     fn location(&self, code: &str) -> Option<LocationView> {

@@ -39,6 +39,10 @@ pub trait FloorView {
     /// user first, then unclaimed ones. Tasks claimed by someone else are not offered.
     fn pick_tasks(&self, user_id: &str, tote: &str) -> Vec<PickTask>;
 
+    /// One pick task as it stands now; `None` once it is done or withdrawn (a hold or cancel
+    /// released its allocation, a short pick re-allocated it). `qty` is what is left to pick.
+    fn pick_task(&self, task_id: &str) -> Option<PickTask>;
+
     /// A known location.
     fn location(&self, code: &str) -> Option<LocationView>;
 
