@@ -92,7 +92,8 @@ fn lot_note(task: &PickTask) -> String {
 }
 
 impl PickWork {
-    /// Claimed tasks go back to the queue when the session ends.
+    /// When the session ends, claimed tasks go back to the queue and a tote with picked units in
+    /// it is closed, so what is in it goes on to packing instead of waiting for this picker.
     pub(crate) fn abandon(&self) -> Vec<Command> {
         let PickWork::Tote(tote) = self else {
             return Vec::new();
@@ -103,6 +104,12 @@ impl PickWork {
         }
         for task in &tote.skipped {
             commands.push(release(task));
+        }
+        if !tote.orders.is_empty() {
+            commands.push(Command::CloseTote {
+                tote: tote.tote.clone(),
+                order_ids: tote.orders.clone(),
+            });
         }
         commands
     }

@@ -648,3 +648,59 @@ fn tolerance_is_the_larger_of_the_percentage_and_the_floor() {
     assert_eq!(pack::allowed_deviation(2_000_000, 10, 50_000), 200_000);
     assert_eq!(pack::allowed_deviation(i64::MAX, 10, 0), i64::MAX / 10);
 }
+
+#[test]
+fn pick_skip_comes_back_later_and_cancel_returns_the_task_to_its_queue() {
+    let mut floor = Floor::sample();
+    let mut pick = Bench::new("pick-1", StationKind::Pick);
+    pick.all_good(&mut floor, &["EMP:100", "TOTE:T-1"]);
+    let out = pick.scan(&mut floor, "CMD:SKIP");
+    assert_eq!(out.context["task"]["location"], "B-01-1");
+    let out = pick.scan(&mut floor, "CMD:CANCEL");
+    assert!(out.feedback.good);
+    assert!(matches!(&out.commands[0], Command::ReleaseTask { task_id, .. } if task_id == "T2"));
+    assert!(floor
+        .tasks
+        .iter()
+        .any(|t| t.task.task_id == "T2" && t.open && t.claimed_by.is_none()));
+    // The order itself is untouched.
+    assert_eq!(floor.status("SO-1"), Some(Status::Picking));
+    pick.all_good(&mut floor, &["LOC:C-02-1", "CAP-BLUE"]);
+    // Only the skipped task is left: it comes back.
+    let out = pick.scan(&mut floor, "LOC:A-03-2");
+    assert!(out.feedback.good, "{}", out.feedback.prompt);
+    assert_eq!(out.context["task"]["sku"], "TSHIRT-M");
+}
+
+#[test]
+fn logging_out_mid_tote_returns_open_tasks_and_sends_the_tote_on() {
+    let mut floor = Floor::sample();
+    let mut pick = Bench::new("pick-1", StationKind::Pick);
+    pick.all_good(
+        &mut floor,
+        &["EMP:100", "TOTE:T-1", "LOC:A-03-2", TSHIRT_GTIN],
+    );
+    let out = pick.scan(&mut floor, "CMD:LOGOUT");
+    assert_eq!(
+        out.commands,
+        vec![
+            Command::ReleaseTask {
+                task_id: "T1".into(),
+                order_id: "SO-1".into()
+            },
+            Command::CloseTote {
+                tote: "T-1".into(),
+                order_ids: vec!["SO-1".into()]
+            },
+            Command::SessionEnded {
+                user_id: "u-pia".into(),
+                reason: SessionEnd::Logout
+            },
+        ]
+    );
+    // Another picker gets the unit that is left.
+    let mut other = Bench::new("pick-2", StationKind::Pick);
+    let out = other.all_good(&mut floor, &["EMP:300", "TOTE:T-2"]);
+    assert_eq!(out[1].context["task"]["qty"], 1);
+    assert_eq!(floor.total_units(), floor.initial_units);
+}
