@@ -87,13 +87,14 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Internal(format!("local addr: {e}")))?;
+    // Sync starts before the devices, so a sync configuration error leaves no device task behind.
+    state.sync = crate::sync_glue::start(&cfg, &state.store, &state.events)?;
+    let sync = state.sync.clone();
     // Devices start once the port is ours, so a failed bind leaves no device task behind.
     let candidates = crate::discovery::Candidates::default();
     state.devices =
         crate::devices::DeviceManager::start(&cfg, state.events.clone(), candidates.clone())?;
     let devices = state.devices.clone();
-    state.sync = crate::sync_glue::start(&cfg, &state.store, &state.events)?;
-    let sync = state.sync.clone();
     tracing::info!(site = cfg.site_id(), %addr, startup_ms = started.elapsed().as_millis() as u64, "wms-edge listening");
     on_listening(addr);
     let discovery_stop = wms_hardware::CancellationToken::new();
