@@ -46,7 +46,7 @@ use super::Actor;
 
 pub use count::{CountSheet, CountWork, CountedItem};
 pub use item::{read_item, ItemRead};
-pub use pack::{PackLine, PackOrder, PackStage, PackWork};
+pub use pack::{PackLine, PackOrder, PackStage, PackWork, PackedCarton};
 pub use pick::{PickWork, TaskInHand, ToteWork};
 pub use receive::{MovedItem, ReceiveWork, ReceivedItem};
 pub use view::{
@@ -380,25 +380,30 @@ pub enum Command {
         order_id: String,
         label_printed: bool,
     },
-    /// Every unit verified and the carton weighed: `Action::FinishPacking`, tracking number and
-    /// SSCC from their ID blocks, shipping label to the station's label printer, `label_printed_at`
-    /// set. Refused for held or cancelled orders.
+    /// A carton weighed within tolerance (or overridden): tracking number and SSCC from their ID
+    /// blocks, shipping label to the station's label printer, `label_printed_at` set. With
+    /// `complete` (every unit of the order is in a labelled carton) also `Action::FinishPacking`.
+    /// Refused for held or cancelled orders.
     PrintLabel {
         order_id: String,
+        /// 1, 2, … per order.
         carton: u32,
         weight_mg: i64,
+        complete: bool,
     },
     /// Packing slip (tenant branding, gift message) to the station's receipt printer, or as ZPL
     /// when it has none. Refused for held or cancelled orders.
     PrintSlip { order_id: String },
-    /// Print the order's existing label again (same tracking number and SSCC). Refused for held
+    /// Print a carton's existing label again (same tracking number and SSCC). Refused for held
     /// or cancelled orders.
-    Reprint { order_id: String },
-    /// The carton leaves: `Action::Ship`, ledger `shipped` deltas out of the tote, and
+    Reprint { order_id: String, carton: u32 },
+    /// The cartons leave: `Action::Ship`, ledger `shipped` deltas out of the tote, and
     /// `shipment.created` in the outbox. Refused for held or cancelled orders and when `lines`
     /// differ from what was picked.
     ConfirmShipment {
         order_id: String,
+        cartons: u32,
+        /// Sum of the cartons' weights.
         weight_mg: i64,
         lines: Vec<ShippedLine>,
     },
@@ -455,7 +460,7 @@ impl Command {
             | Command::StartPacking { order_id, .. }
             | Command::PrintLabel { order_id, .. }
             | Command::PrintSlip { order_id }
-            | Command::Reprint { order_id }
+            | Command::Reprint { order_id, .. }
             | Command::ConfirmShipment { order_id, .. } => Some(order_id),
             _ => None,
         }

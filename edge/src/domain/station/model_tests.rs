@@ -126,6 +126,7 @@ fn barcode(sku: &str, lot: Option<&str>) -> String {
     }
 }
 
+/// What the open carton should weigh: its units (verified, not yet in a labelled carton).
 fn expected_grams(floor: &Floor, order: &PackOrder) -> i64 {
     order
         .lines
@@ -135,7 +136,14 @@ fn expected_grams(floor: &Floor, order: &PackOrder) -> i64 {
                 .product(&order.tenant_id, &l.sku)
                 .and_then(|p| p.weight_mg)
                 .unwrap_or(0);
-            unit * i64::from(l.qty) / 1000
+            let boxed: u32 = order
+                .cartons
+                .iter()
+                .flat_map(|c| &c.lines)
+                .filter(|c| c.line_id == l.line_id)
+                .map(|c| c.qty)
+                .sum();
+            unit * i64::from(l.verified - boxed) / 1000
         })
         .sum()
 }
@@ -190,7 +198,10 @@ fn guided(i: usize, state: &StationState, floor: &Floor) -> StationInput {
                     supervisor: None, ..
                 } => s("EMP:900"),
                 PackStage::OutOfTolerance { .. } => s("PIN:4321"),
-                PackStage::Labelled { .. } => s("CMD:DONE"),
+                PackStage::Labelled => match order.lines.iter().find(|l| l.verified < l.qty) {
+                    Some(line) => s(&barcode(&line.sku, Some("L1"))),
+                    None => s("CMD:DONE"),
+                },
             }
         }
         Work::Count(CountWork::Idle) => s("LOC:A-04-1"),

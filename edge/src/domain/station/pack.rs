@@ -4,6 +4,10 @@
 //! and slip print; `CMD:DONE` confirms the shipment. Out of tolerance nothing prints: the packer
 //! fixes the carton and scans `CMD:WEIGH`, or a supervisor overrides with badge + PIN (audited).
 //! A held or cancelled order is refused at every step with "put tote aside".
+//!
+//! Multi-carton orders: `CMD:DONE` while verifying closes the carton with what is in it; it is
+//! weighed and labelled on its own, and the next item scan opens the next carton. The shipment
+//! is confirmed once every unit is in a labelled carton.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -35,9 +39,22 @@ pub struct PackOrder {
     /// `QTY:n` waiting for its item scan.
     pub pending_qty: Option<u32>,
     pub step: PackStage,
+    /// Cartons already weighed and labelled, in order.
+    #[serde(default)]
+    pub cartons: Vec<PackedCarton>,
 }
 
-/// One order line and how many of its units the packer has verified.
+/// A weighed and labelled carton.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackedCarton {
+    pub number: u32,
+    pub weight_mg: i64,
+    /// The supervisor who overrode its weight check.
+    pub override_by: Option<String>,
+    pub lines: Vec<ShippedLine>,
+}
+
+/// One order line and how many of its units the packer has verified (in every carton).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackLine {
     pub line_id: String,
@@ -52,7 +69,8 @@ pub struct PackLine {
 pub enum PackStage {
     /// Scanning units.
     Verifying,
-    /// Every unit verified; waiting for a stable weight.
+    /// The open carton is closed (every unit verified, or `CMD:DONE`); waiting for a stable
+    /// weight.
     Weighing,
     /// The last stable weight was out of tolerance; nothing printed. `supervisor` is set once a
     /// supervisor badge was scanned for an override and the PIN is awaited.
@@ -62,11 +80,9 @@ pub enum PackStage {
         allowed_mg: i64,
         supervisor: Option<String>,
     },
-    /// Label and slip printed; `CMD:DONE` ships.
-    Labelled {
-        weight_mg: i64,
-        override_by: Option<String>,
-    },
+    /// The last carton is labelled. With every unit packed `CMD:DONE` ships; otherwise the next
+    /// item scan opens the next carton.
+    Labelled,
 }
 
 impl PackOrder {
@@ -77,7 +93,33 @@ impl PackOrder {
     }
 
     fn label_printed(&self) -> bool {
-        matches!(self.step, PackStage::Labelled { .. })
+        !self.cartons.is_empty()
+    }
+
+    fn all_verified(&self) -> bool {
+        self.lines.iter().all(|l| l.verified == l.qty)
+    }
+
+    /// Units verified into the open carton, per line.
+    fn open_carton(&self) -> Vec<ShippedLine> {
+        self.lines
+            .iter()
+            .filter_map(|l| {
+                let boxed: u32 = self
+                    .cartons
+                    .iter()
+                    .flat_map(|c| &c.lines)
+                    .filter(|c| c.line_id == l.line_id)
+                    .map(|c| c.qty)
+                    .sum();
+                let qty = l.verified.saturating_sub(boxed);
+                (qty > 0).then(|| ShippedLine {
+                    line_id: l.line_id.clone(),
+                    sku: l.sku.clone(),
+                    qty,
+                })
+            })
+            .collect()
     }
 
     fn prompt(&self) -> String {
@@ -94,10 +136,18 @@ impl PackOrder {
                 Some(_) => "Supervisor: scan your PIN to override".into(),
                 None => "Fix the carton and scan CMD:WEIGH, or supervisor badge to override".into(),
             },
-            PackStage::Labelled { .. } => {
+            PackStage::Labelled if self.all_verified() => {
                 format!(
                     "Order {}: label printed — scan CMD:DONE to ship",
                     self.order_id
+                )
+            }
+            PackStage::Labelled => {
+                let (verified, total) = self.units();
+                format!(
+                    "Carton {} labelled — scan the {} items left into the next carton",
+                    self.cartons.len(),
+                    total - verified
                 )
             }
         }
@@ -126,7 +176,7 @@ impl PackWork {
                     PackStage::Verifying => "verifying",
                     PackStage::Weighing => "weighing",
                     PackStage::OutOfTolerance { .. } => "weight_out_of_tolerance",
-                    PackStage::Labelled { .. } => "labelled",
+                    PackStage::Labelled => "labelled",
                 };
                 map.insert("stage".into(), json!(stage));
                 // The node reads the station's scale while this is true.
@@ -141,7 +191,12 @@ impl PackWork {
                     .collect();
                 map.insert(
                     "order".into(),
-                    json!({"order_id": order.order_id, "tote": order.tote, "lines": lines}),
+                    json!({
+                        "order_id": order.order_id,
+                        "tote": order.tote,
+                        "lines": lines,
+                        "cartons": order.cartons.len(),
+                    }),
                 );
                 if let PackStage::OutOfTolerance {
                     measured_mg,
@@ -314,8 +369,8 @@ pub(crate) fn on_input(
             }
             _ => Step::reject(work, order.prompt()),
         },
-        PackStage::Labelled { weight_mg, .. } => match code {
-            Some(("CMD", "DONE")) => {
+        PackStage::Labelled => match code {
+            Some(("CMD", "DONE")) if order.all_verified() => {
                 let lines = order
                     .lines
                     .iter()
@@ -327,7 +382,8 @@ pub(crate) fn on_input(
                     .collect();
                 let commands = vec![Command::ConfirmShipment {
                     order_id: order.order_id.clone(),
-                    weight_mg: *weight_mg,
+                    cartons: order.cartons.len() as u32,
+                    weight_mg: order.cartons.iter().map(|c| c.weight_mg).sum(),
                     lines,
                 }];
                 let prompt = format!("Order {} shipped — scan the next order", order.order_id);
@@ -337,12 +393,21 @@ pub(crate) fn on_input(
                 work.clone(),
                 vec![Command::Reprint {
                     order_id: order.order_id.clone(),
+                    carton: order.cartons.len() as u32,
                 }],
-                format!(
-                    "Label for {} reprinted — scan CMD:DONE to ship",
-                    order.order_id
-                ),
+                format!("Label reprinted — {}", order.prompt()),
             ),
+            Some(("QTY", _)) | None if !order.all_verified() => {
+                // The next carton opens with this scan.
+                let mut opened = order.clone();
+                opened.step = PackStage::Verifying;
+                let step = verifying(ctx, &PackWork::Order(opened.clone()), &opened, input, view);
+                if step.good {
+                    step
+                } else {
+                    Step::reject(work, step.prompt)
+                }
+            }
             _ => Step::reject(work, order.prompt()),
         },
     }
@@ -440,6 +505,7 @@ fn bench_for(order: &OrderView, tote: Option<&str>) -> PackOrder {
             .collect(),
         pending_qty: None,
         step: PackStage::Verifying,
+        cartons: Vec::new(),
     }
 }
 
@@ -468,15 +534,27 @@ fn verifying(
             );
         }
         Some(("CMD", "DONE")) => {
-            let (verified, total) = order.units();
-            return Step::reject(
-                work,
-                format!(
-                    "{} items left to verify — {}",
-                    total - verified,
-                    order.prompt()
-                ),
+            // Close the carton with what is in it: it is weighed and labelled on its own.
+            let units: u32 = order.open_carton().iter().map(|l| l.qty).sum();
+            if units == 0 {
+                let (verified, total) = order.units();
+                return Step::reject(
+                    work,
+                    format!(
+                        "{} items left to verify — {}",
+                        total - verified,
+                        order.prompt()
+                    ),
+                );
+            }
+            let mut next = order.clone();
+            next.pending_qty = None;
+            next.step = PackStage::Weighing;
+            let prompt = format!(
+                "Carton {} closed with {units} items — place it on the scale",
+                order.cartons.len() + 1
             );
+            return Step::accept(PackWork::Order(next), Vec::new(), prompt);
         }
         Some(_) => return Step::reject(work, order.prompt()),
         None if !is_item(scan) => return Step::reject(work, order.prompt()),
@@ -535,13 +613,13 @@ fn verifying(
     Step::accept(PackWork::Order(next), Vec::new(), prompt)
 }
 
-/// Expected carton weight: catalog weight of every unit plus the station's carton tare. `None`
-/// when a product has no catalog weight (the check cannot be made).
+/// Expected weight of the open carton: catalog weight of every unit in it plus the station's
+/// carton tare. `None` when a product has no catalog weight (the check cannot be made).
 fn expected_weight(ctx: &Ctx, order: &PackOrder, view: &impl FloorView) -> Option<i64> {
     let mut total = ctx.config.carton_tare_mg;
-    for line in &order.lines {
+    for line in order.open_carton() {
         let unit = view.product(&order.tenant_id, &line.sku)?.weight_mg?;
-        total = total.checked_add(unit.checked_mul(i64::from(line.verified))?)?;
+        total = total.checked_add(unit.checked_mul(i64::from(line.qty))?)?;
     }
     Some(total)
 }
@@ -625,19 +703,28 @@ fn print(
     mut commands: Vec<Command>,
     note: &str,
 ) -> Step<PackWork> {
+    let number = order.cartons.len() as u32 + 1;
+    let complete = order.all_verified();
     commands.push(Command::PrintLabel {
         order_id: order.order_id.clone(),
-        carton: 1,
+        carton: number,
         weight_mg,
+        complete,
     });
-    commands.push(Command::PrintSlip {
-        order_id: order.order_id.clone(),
-    });
+    // The slip goes in the first carton.
+    if number == 1 {
+        commands.push(Command::PrintSlip {
+            order_id: order.order_id.clone(),
+        });
+    }
     let mut next = order.clone();
-    next.step = PackStage::Labelled {
+    next.cartons.push(PackedCarton {
+        number,
         weight_mg,
         override_by,
-    };
-    let prompt = format!("{note} — label printed, scan CMD:DONE to ship");
+        lines: order.open_carton(),
+    });
+    next.step = PackStage::Labelled;
+    let prompt = format!("{note} — label printed. {}", next.prompt());
     Step::accept(PackWork::Order(next), commands, prompt)
 }

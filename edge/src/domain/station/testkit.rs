@@ -491,8 +491,10 @@ impl Floor {
                     }
                 }
             }
-            Command::PrintLabel { order_id, .. } => {
-                if self.status(order_id) == Some(Status::Packing) {
+            Command::PrintLabel {
+                order_id, complete, ..
+            } => {
+                if *complete && self.status(order_id) == Some(Status::Packing) {
                     self.move_order(order_id, Action::FinishPacking)?;
                 }
                 let row = self.orders.get_mut(order_id).ok_or("unknown order")?;
@@ -500,7 +502,7 @@ impl Floor {
                 self.labels_printed.push(order_id.clone());
             }
             Command::PrintSlip { .. } => {}
-            Command::Reprint { order_id } => {
+            Command::Reprint { order_id, .. } => {
                 if !self.recheck(order_id)?.view.label_printed {
                     return Err("no label to reprint".into());
                 }

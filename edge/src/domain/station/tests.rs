@@ -704,3 +704,62 @@ fn logging_out_mid_tote_returns_open_tasks_and_sends_the_tote_on() {
     assert_eq!(out[1].context["task"]["qty"], 1);
     assert_eq!(floor.total_units(), floor.initial_units);
 }
+
+#[test]
+fn a_multi_carton_order_weighs_and_labels_each_carton_and_ships_once() {
+    let mut floor = Floor::sample();
+    picked_to_tote(&mut floor);
+    let mut pack = Bench::new("pack-1", StationKind::Pack);
+    pack.all_good(
+        &mut floor,
+        &["EMP:200", "ORD:SO-1", TSHIRT_GTIN, TSHIRT_GTIN],
+    );
+    let out = pack.scan(&mut floor, "CMD:DONE");
+    assert_eq!(
+        out.feedback.prompt,
+        "Carton 1 closed with 2 items — place it on the scale"
+    );
+    // Carton 1 holds two T-shirts: 400 g expected, not the whole order's 750 g.
+    let out = pack.weigh(&mut floor, 400);
+    assert!(out.feedback.good, "{}", out.feedback.prompt);
+    assert!(matches!(
+        &out.commands[..],
+        [
+            Command::PrintLabel {
+                carton: 1,
+                complete: false,
+                ..
+            },
+            Command::PrintSlip { .. }
+        ]
+    ));
+    assert_eq!(floor.status("SO-1"), Some(Status::Packing));
+    let out = pack.scan(&mut floor, "CMD:DONE");
+    assert_eq!(
+        out.feedback.prompt,
+        "Carton 1 labelled — scan the 1 items left into the next carton"
+    );
+    // Nothing more of what is already packed goes in.
+    assert!(!pack.scan(&mut floor, TSHIRT_GTIN).feedback.good);
+    pack.all_good(&mut floor, &[MUG_L1]);
+    let out = pack.weigh(&mut floor, 350);
+    assert!(matches!(
+        &out.commands[..],
+        [Command::PrintLabel {
+            carton: 2,
+            complete: true,
+            ..
+        }]
+    ));
+    assert_eq!(floor.status("SO-1"), Some(Status::Packed));
+    let out = pack.scan(&mut floor, "CMD:DONE");
+    assert!(matches!(
+        &out.commands[..],
+        [Command::ConfirmShipment {
+            cartons: 2,
+            weight_mg: 750_000,
+            ..
+        }]
+    ));
+    assert_eq!(floor.status("SO-1"), Some(Status::Shipped));
+}
