@@ -761,6 +761,9 @@ fn login(
     let Some(user) = view.user_by_badge(badge) else {
         return unchanged(bad("Unknown badge — see supervisor"));
     };
+    if replacing.is_some_and(|u| u.user_id == user.user_id) {
+        return unchanged(good(format!("{} is logged in here", user.name)));
+    }
     if !config.kind.admits(&user) {
         return unchanged(bad(format!(
             "{} may not work at a {} station",

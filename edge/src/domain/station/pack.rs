@@ -302,7 +302,7 @@ pub(crate) fn on_input(
         _ => {}
     }
     match &order.step {
-        PackStage::Verifying => verifying(ctx, work, order, input, view),
+        PackStage::Verifying => verifying(work, order, input, view),
         PackStage::Weighing => match (input, code) {
             (StationInput::Weight(reading), _) => weigh(ctx, work, order, *reading, view),
             (_, Some(("CMD", "WEIGH"))) => {
@@ -401,7 +401,7 @@ pub(crate) fn on_input(
                 // The next carton opens with this scan.
                 let mut opened = order.clone();
                 opened.step = PackStage::Verifying;
-                let step = verifying(ctx, &PackWork::Order(opened.clone()), &opened, input, view);
+                let step = verifying(&PackWork::Order(opened.clone()), &opened, input, view);
                 if step.good {
                     step
                 } else {
@@ -510,13 +510,11 @@ fn bench_for(order: &OrderView, tote: Option<&str>) -> PackOrder {
 }
 
 fn verifying(
-    ctx: &Ctx,
     work: &PackWork,
     order: &PackOrder,
     input: &StationInput,
     view: &impl FloorView,
 ) -> Step<PackWork> {
-    let _ = ctx;
     let StationInput::Scan(scan) = input else {
         return Step::reject(work, format!("Not yet — {}", order.prompt()));
     };

@@ -763,3 +763,29 @@ fn a_multi_carton_order_weighs_and_labels_each_carton_and_ships_once() {
     ));
     assert_eq!(floor.status("SO-1"), Some(Status::Shipped));
 }
+
+#[test]
+fn a_tenants_own_staff_never_see_another_tenants_orders() {
+    let mut floor = Floor::sample();
+    picked_to_tote(&mut floor);
+    floor.users.push((
+        "210".into(),
+        UserView {
+            user_id: "u-zed".into(),
+            name: "Zed".into(),
+            tenant_id: Some("globex".into()),
+            roles: vec![crate::domain::role::Role::Packer],
+        },
+        String::new(),
+    ));
+    let mut pack = Bench::new("pack-1", StationKind::Pack);
+    pack.all_good(&mut floor, &["EMP:210"]);
+    assert_eq!(
+        pack.scan(&mut floor, "ORD:SO-1").feedback.prompt,
+        "Unknown order SO-1"
+    );
+    assert_eq!(
+        pack.scan(&mut floor, "TOTE:T-1").feedback.prompt,
+        "Tote T-1 has no order to pack — scan ORD:"
+    );
+}
