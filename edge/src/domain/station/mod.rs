@@ -19,8 +19,15 @@
 //!
 //! **Wrong scans never change state.** A rejected scan returns the state it was given (after the
 //! idle check: a session that timed out ends whatever is scanned next), with bad feedback and no
-//! commands. The one input that is refused *and* remembered is a scale reading out of tolerance:
-//! the measurement is kept so that a supervisor override can audit it.
+//! commands but those ending the timed-out session. The one input that is refused *and*
+//! remembered is a scale reading out of tolerance: the measurement is kept so that a supervisor
+//! override can audit it.
+//!
+//! Layout: this file holds the session layer (badge, PIN, logout, idle timeout), the state,
+//! input, outcome and command types; `view` the read-only [`FloorView`]; `item` how a scan names
+//! a product (GTIN, GS1 with lot/expiry, SKU barcode); `pick`, `pack`, `count` and `receive` one
+//! workflow each. `testkit` is an in-memory site that executes commands the way the store must,
+//! used by the unit tests (`tests`) and the model-based property test (`model_tests`).
 
 mod count;
 mod item;
