@@ -78,3 +78,35 @@ fn a_profile_of_the_wrong_kind_and_a_misplaced_key_fail() {
         "{stderr}"
     );
 }
+
+/// The example shipped for site installs must itself pass `config check`.
+#[test]
+fn the_shipped_example_config_passes() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../systemd/edge.toml.example"
+    ))
+    .expect("systemd/edge.toml.example");
+    let (code, stdout, stderr) = check(&text);
+    assert_eq!(code, 0, "stdout: {stdout} stderr: {stderr}");
+}
+
+#[test]
+fn scan_parse_exits_0_for_a_good_scan_and_2_for_a_bad_check_digit() {
+    let run = |raw: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
+            .args(["scan", "parse", "--json", raw])
+            .output()
+            .expect("run wms-edge");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        (out.status.code().unwrap_or(-1), v)
+    };
+    let (code, v) = run("]C1010950123456789117270331<GS>10LOT7");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["kind"], "gs1");
+    assert_eq!(v["gtin"], "09501234567891");
+    assert_eq!(v["dates"]["17"], "2027-03-31");
+    let (code, v) = run("09501234567896");
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["ok"], false);
+}
