@@ -38,10 +38,11 @@ pub fn record(
     target: &str,
     changes: &Value,
 ) -> Result<i64> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit(at, actor_user, actor_device, actor_api_key, action, target, changes, request_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
+    )?
+    .execute(params![
             at,
             origin.actor.user,
             origin.actor.device,
@@ -50,8 +51,7 @@ pub fn record(
             target,
             changes.to_string(),
             origin.request_id
-        ],
-    )?;
+        ])?;
     Ok(conn.last_insert_rowid())
 }
 

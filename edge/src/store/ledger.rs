@@ -134,16 +134,27 @@ pub fn check_references(
     lot: &str,
 ) -> Result<()> {
     check_ident("tenant_id", tenant)?;
-    if !catalog::tenant_exists(conn, tenant)? {
+    // One probe each on the hot path; the tenant is looked up only to word the refusal.
+    let tracking: Option<String> = conn
+        .prepare_cached("SELECT tracking FROM products WHERE tenant_id = ?1 AND sku = ?2")?
+        .query_row(params![tenant, sku], |r| r.get(0))
+        .optional()?;
+    let Some(tracking) = tracking else {
+        if !catalog::tenant_exists(conn, tenant)? {
+            return Err(Error::validation(
+                "tenant_id",
+                format!("unknown tenant {tenant}"),
+            ));
+        }
         return Err(Error::validation(
-            "tenant_id",
-            format!("unknown tenant {tenant}"),
+            "sku",
+            format!("unknown sku {sku} for tenant {tenant}"),
         ));
-    }
-    let product = catalog::get_product(conn, tenant, sku)?.ok_or_else(|| {
-        Error::validation("sku", format!("unknown sku {sku} for tenant {tenant}"))
-    })?;
-    if catalog::get_location(conn, loc)?.is_none() {
+    };
+    let location_known: bool = conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM locations WHERE code = ?1)")?
+        .query_row([loc], |r| r.get(0))?;
+    if !location_known {
         return Err(Error::validation(
             "location",
             format!("unknown location {loc}"),
@@ -152,7 +163,8 @@ pub fn check_references(
     if !lot.is_empty() {
         check_ident("lot", lot)?;
     }
-    if product.tracking.needs_lot() && lot.is_empty() {
+    let needs_lot = crate::domain::Tracking::parse(&tracking).is_some_and(|t| t.needs_lot());
+    if needs_lot && lot.is_empty() {
         return Err(Error::validation(
             "lot",
             format!("{sku} is lot-tracked: a lot is required"),

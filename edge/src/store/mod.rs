@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod orders;
 pub mod outbox;
 pub mod schema;
+pub mod station;
 pub mod sync;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -268,6 +269,11 @@ fn writer_loop(
     tracing::debug!("store writer stopped");
 }
 
+/// Savepoint statements run once per write job: keep them prepared.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn run_group(conn: &Connection, group: &mut Vec<WriteJob>, stats: &StoreStats) {
     stats.jobs.fetch_add(group.len() as u64, Ordering::Relaxed);
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -279,16 +285,16 @@ fn run_group(conn: &Connection, group: &mut Vec<WriteJob>, stats: &StoreStats) {
     }
     let mut deliveries = Vec::with_capacity(group.len());
     for job in group.drain(..) {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = run_cached(conn, "SAVEPOINT job") {
             tracing::error!(error = %e, "could not open a savepoint; job refused");
             continue;
         }
         let (ok, deliver) = job(conn);
         let closed = if ok {
-            conn.execute_batch("RELEASE job")
+            run_cached(conn, "RELEASE job")
         } else {
             stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            run_cached(conn, "ROLLBACK TO job").and_then(|_| run_cached(conn, "RELEASE job"))
         };
         if let Err(e) = closed {
             tracing::error!(error = %e, "could not close a savepoint");

@@ -45,12 +45,12 @@ pub fn event_id(site: &str, seq: u64) -> String {
 
 /// Take the next `seq`. Only meaningful inside a write transaction.
 fn next_seq(conn: &Connection) -> Result<u64> {
-    let v: i64 = conn.query_row(
-        "INSERT INTO counters(name, value) VALUES ('outbox_seq', 1)
-         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-        [],
-        |r| r.get(0),
-    )?;
+    let v: i64 = conn
+        .prepare_cached(
+            "INSERT INTO counters(name, value) VALUES ('outbox_seq', 1)
+             ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+        )?
+        .query_row([], |r| r.get(0))?;
     Ok(v as u64)
 }
 
@@ -70,17 +70,17 @@ pub fn append(conn: &Connection, site: &str, ev: NewEvent<'_>) -> Result<u64> {
         actor: ev.actor,
         data: &ev.data,
     })?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO outbox(seq, id, type, aggregate, occurred_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
+    )?
+    .execute(params![
             seq as i64,
             id,
             ev.kind,
             format!("{}:{}", ev.aggregate_type, ev.aggregate_id),
             ev.occurred_at,
             body
-        ],
-    )?;
+        ])?;
     Ok(seq)
 }
 
