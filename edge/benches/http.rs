@@ -2,7 +2,8 @@
 //! bare axum handler returning a JSON body of the same size, in the same run, driven by the same
 //! in-process keep-alive client. Writes its figures to BENCHMARKS.md.
 //!
-//! `cargo bench -p wms-edge --bench http` (`WMS_BENCH_SECONDS` per side, default 4).
+//! `cargo bench -p wms-edge --bench http` (`WMS_BENCH_ROUNDS` rounds of `WMS_BENCH_SECONDS` per side,
+//! default 6 × 2 s).
 
 mod common;
 
@@ -52,7 +53,11 @@ fn main() {
     let secs: u64 = std::env::var("WMS_BENCH_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
+        .unwrap_or(2);
+    let rounds: usize = std::env::var("WMS_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -113,7 +118,7 @@ fn main() {
         // Alternate the sides and keep each one's best run: background load on a shared box
         // then hurts both sides alike instead of whichever happened to run during it.
         let (mut bare_rps, mut node_rps) = (0f64, 0f64);
-        for _ in 0..2 {
+        for _ in 0..rounds {
             bare_rps = bare_rps.max(drive(bare_url.clone(), false, secs).await);
             node_rps = node_rps.max(drive(url.clone(), true, secs).await);
         }
@@ -124,7 +129,7 @@ fn main() {
     let body = format!(
         "## HTTP reads: `GET /v1/inventory` vs a bare axum handler\n\n\
          `cargo bench -p wms-edge --bench http` — {date}, {machine}. {CONNECTIONS} keep-alive connections from an\n\
-         in-process client, each side run twice for {secs} s alternately and its best run kept, 20 stock rows per response ({body_len} bytes). The client shares the\n\
+         in-process client, the sides alternating for {rounds} rounds of {secs} s each and each side's best round kept, 20 stock rows per response ({body_len} bytes). The client shares the\n\
          machine's 2 cores with the server, so absolute numbers understate a dedicated box; the ratio is the figure.\n\n\
          | what | requests/s | vs baseline |\n| --- | ---: | ---: |\n\
          | bare axum handler, same bytes (baseline) | {bare_rps:.0} | 100% |\n\

@@ -20,7 +20,7 @@ pub mod sync;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 
 use rusqlite::{Connection, OpenFlags};
@@ -67,7 +67,7 @@ pub struct StoreStats {
 #[derive(Clone)]
 pub struct Store {
     writer: mpsc::Sender<WriteJob>,
-    readers: mpsc::Sender<ReadJob>,
+    readers: crossbeam_channel::Sender<ReadJob>,
     path: Arc<PathBuf>,
     pub stats: Arc<StoreStats>,
     /// Called after every successful write (the sync pump's wake-up; see [`Store::on_commit`]).
@@ -149,8 +149,9 @@ impl Store {
                 .spawn(move || writer_loop(conn, wrx, max_group, stats))
                 .map_err(|e| Error::Internal(format!("spawn writer: {e}")))?;
         }
-        let (rtx, rrx) = mpsc::channel::<ReadJob>(opts.queue.max(1));
-        let rrx = Arc::new(Mutex::new(rrx));
+        // Readers share one multi-consumer queue; crossbeam's receivers spin briefly before they
+        // park, which saves a sleep and a wake-up per query when reads come in bursts.
+        let (rtx, rrx) = crossbeam_channel::bounded::<ReadJob>(opts.queue.max(1));
         for i in 0..opts.readers.max(1) {
             let conn = Connection::open_with_flags(
                 path,
@@ -234,10 +235,20 @@ impl Store {
                 .unwrap_or_else(|_| Err(Error::Internal("read job panicked".into())));
             let _ = tx.send(res);
         });
-        self.readers
-            .send(job)
-            .await
-            .map_err(|_| Error::StoreClosed("readers stopped".into()))?;
+        match self.readers.try_send(job) {
+            Ok(()) => {}
+            Err(crossbeam_channel::TrySendError::Full(job)) => {
+                // Overloaded: wait for room on a blocking thread, never on the runtime.
+                let tx = self.readers.clone();
+                tokio::task::spawn_blocking(move || tx.send(job))
+                    .await
+                    .map_err(|e| Error::Internal(format!("read queue: {e}")))?
+                    .map_err(|_| Error::StoreClosed("readers stopped".into()))?;
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                return Err(Error::StoreClosed("readers stopped".into()));
+            }
+        }
         rx.await
             .map_err(|_| Error::StoreClosed("reader dropped the job".into()))?
     }
@@ -319,16 +330,9 @@ fn run_group(conn: &Connection, group: &mut Vec<WriteJob>, stats: &StoreStats) {
     }
 }
 
-fn reader_loop(conn: Connection, rx: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
-    loop {
-        let job = {
-            let Ok(mut guard) = rx.lock() else { return };
-            guard.blocking_recv()
-        };
-        match job {
-            Some(job) => job(&conn),
-            None => return,
-        }
+fn reader_loop(conn: Connection, rx: crossbeam_channel::Receiver<ReadJob>) {
+    while let Ok(job) = rx.recv() {
+        job(&conn);
     }
 }
 
