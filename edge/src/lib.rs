@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod config;
+pub mod demo;
 pub mod devices;
 pub mod discovery;
 pub mod domain;

@@ -31,6 +31,18 @@ enum Command {
         #[arg(long, default_value = "/etc/wms-edge/edge.toml")]
         config: PathBuf,
     },
+    /// Run a complete node on embedded defaults: sample data, simulated devices and the
+    /// reference central simulator; prints the URL, an admin API key and what to try.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Data dir (default: a temporary directory removed on exit).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Keep the temporary data dir on exit.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -200,6 +212,18 @@ fn init_logging(cfg: &config::Config, verbose: bool) {
     }
 }
 
+fn init_demo_logging(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .unwrap_or_else(|| if verbose { "debug" } else { "warn" }.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { config } => {
@@ -213,6 +237,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("wms-edge listening on http://{addr}");
                 },
             ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            listen,
+            data_dir,
+            keep,
+        } => {
+            init_demo_logging(cli.verbose);
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let opts = wms_edge::demo::DemoOptions {
+                listen,
+                data_dir,
+                keep,
+            };
+            rt.block_on(wms_edge::demo::run(
+                opts,
+                wms_edge::node::termination(),
+                |banner| {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{banner}");
+                    let _ = out.flush();
+                },
+            ))?;
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "wms-edge demo stopped");
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync {

@@ -1,0 +1,653 @@
+//! `wms-edge demo`: a complete node on embedded defaults. A data dir (temporary unless given), the
+//! reference central simulator seeded with two tenants' catalog, locations, users and orders,
+//! simulated devices on real ptys and loopback TCP, a generated admin key, and the node itself.
+//! Initial stock is received through the node's own HTTP API before the orders are released by
+//! the central, so they arrive allocated.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wms_hardware::sim::{
+    Action, Behavior, EscPosPrinter, EscPosState, PaymentTerminal, PtySim, SicsScale, TcpSim,
+    ZplPrinter, ZplState,
+};
+use wms_hardware::CancellationToken;
+use wms_sync::central_sim::{CentralSim, SimConfig};
+
+use crate::error::{Error, Result};
+
+/// The demo's site id.
+pub const SITE: &str = "demo-site";
+/// The PIN of every sample user.
+pub const DEMO_PIN: &str = "1234";
+/// How long start-up may take before the demo gives up.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// What `wms-edge demo` was asked for.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Listen address of the HTTP API (port 0 picks one).
+    pub listen: String,
+    /// Data dir; `None` = a new temporary directory.
+    pub data_dir: Option<PathBuf>,
+    /// Keep a temporary data dir on exit.
+    pub keep: bool,
+}
+
+/// What the demo prints once it is ready.
+#[derive(Debug, Clone)]
+pub struct Banner {
+    /// Base URL of the node.
+    pub url: String,
+    /// The admin key generated at start.
+    pub admin_key: String,
+    /// The simulated scanner's pty (type scans into it).
+    pub scanner_pty: PathBuf,
+    /// The data dir (database, config, printed labels).
+    pub data_dir: PathBuf,
+    /// Where the label printer simulator's labels are written.
+    pub printed_dir: PathBuf,
+    /// The central simulator's base URL.
+    pub central_url: String,
+    /// Whether the data dir is removed on exit.
+    pub temporary: bool,
+}
+
+impl fmt::Display for Banner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let u = &self.url;
+        writeln!(f, "wms-edge demo is running")?;
+        writeln!(f, "  url:         {u}")?;
+        writeln!(f, "  admin key:   {}", self.admin_key)?;
+        writeln!(f, "  scanner pty: {}", self.scanner_pty.display())?;
+        writeln!(f, "  central sim: {}", self.central_url)?;
+        writeln!(
+            f,
+            "  data dir:    {}{}",
+            self.data_dir.display(),
+            if self.temporary {
+                " (removed on exit; --keep keeps it)"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(
+            f,
+            "  labels:      the label printer simulator writes each label it receives to {}",
+            self.printed_dir.display()
+        )?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Tenants acme and globex; users ada (picker), ben (packer), cy (cashier), dee (supervisor), PIN {DEMO_PIN}."
+        )?;
+        writeln!(f, "What to try:")?;
+        writeln!(f, "  export KEY={}", self.admin_key)?;
+        let auth_env = "-H \"Authorization: Bearer $KEY\"";
+        for (what, cmd) in [
+            ("health", format!("curl -s {u}/health")),
+            ("devices", format!("curl -s {auth_env} {u}/v1/devices")),
+            (
+                "inventory",
+                format!("curl -s {auth_env} '{u}/v1/inventory?tenant_id=acme'"),
+            ),
+            (
+                "orders from the central (allocated, one on hold)",
+                format!("curl -s {auth_env} {u}/v1/orders"),
+            ),
+            (
+                "a stable weight from the scale",
+                format!("curl -s {auth_env} {u}/v1/devices/scale-1/weight"),
+            ),
+            (
+                "a test label on the ZPL printer",
+                format!("curl -s -X POST {auth_env} {u}/v1/devices/label-1/test-print"),
+            ),
+            (
+                "the live event stream (keep it open in another terminal)",
+                format!("curl -N {auth_env} {u}/v1/events"),
+            ),
+            (
+                "a scan sent over HTTP (as a handheld would)",
+                format!(
+                    "curl -s -X POST {auth_env} -H 'Content-Type: application/json' -d '{{\"device_id\":\"scanner-1\",\"data\":\"LOC:A-01-1\"}}' {u}/v1/scans"
+                ),
+            ),
+            (
+                "type a scan on the serial scanner (shows up on /v1/events)",
+                format!("printf 'LOC:A-01-1\\r' > {}", self.scanner_pty.display()),
+            ),
+            (
+                "sync with the central (queue drains to 0)",
+                format!("curl -s {auth_env} {u}/v1/sync/status"),
+            ),
+        ] {
+            writeln!(f, "  # {what}")?;
+            writeln!(f, "  {cmd}")?;
+        }
+        writeln!(f)?;
+        write!(f, "Ctrl-C stops everything.")
+    }
+}
+
+/// A serial scanner whose "laser" is the pty itself: whatever is written to the device path is
+/// sent back to the node as a scan, so `printf 'LOC:A-01-1\r' > <pty>` scans.
+#[derive(Debug, Default)]
+struct Keyboard;
+
+impl Behavior for Keyboard {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>) -> Action {
+        out.extend_from_slice(input);
+        Action::Continue
+    }
+}
+
+struct Sims {
+    scanner: PtySim,
+    scale: PtySim,
+    label: TcpSim,
+    label_state: Arc<Mutex<ZplState>>,
+    receipt: TcpSim,
+    receipt_state: Arc<Mutex<EscPosState>>,
+    payment: TcpSim,
+}
+
+async fn start_sims(dev_dir: &Path) -> Result<Sims> {
+    let hw = |what: &str, e: wms_hardware::Error| Error::Internal(format!("{what} simulator: {e}"));
+    std::fs::create_dir_all(dev_dir)
+        .map_err(|e| Error::Config(format!("cannot create {}: {e}", dev_dir.display())))?;
+    let scanner =
+        PtySim::start_at(&dev_dir.join("scanner-1"), Keyboard).map_err(|e| hw("scanner", e))?;
+    let scale = PtySim::start_at(&dev_dir.join("scale-1"), SicsScale::new("1.250", "kg"))
+        .map_err(|e| hw("scale", e))?;
+    let zpl = ZplPrinter::new();
+    let label_state = zpl.state();
+    let label = TcpSim::start(zpl)
+        .await
+        .map_err(|e| hw("label printer", e))?;
+    let escpos = EscPosPrinter::new();
+    let receipt_state = escpos.state();
+    let receipt = TcpSim::start(escpos)
+        .await
+        .map_err(|e| hw("receipt printer", e))?;
+    let payment = TcpSim::start(PaymentTerminal::new())
+        .await
+        .map_err(|e| hw("payment terminal", e))?;
+    Ok(Sims {
+        scanner,
+        scale,
+        label,
+        label_state,
+        receipt,
+        receipt_state,
+        payment,
+    })
+}
+
+fn random_hex(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+    hex::encode(bytes)
+}
+
+struct Secrets {
+    admin_key: String,
+    central_key: String,
+    signing_secret: String,
+    webhook_secret: String,
+}
+
+fn toml_str(s: &str) -> String {
+    Value::String(s.to_string()).to_string()
+}
+
+fn config_text(
+    listen: &str,
+    data_dir: &Path,
+    sims: &Sims,
+    central_url: &str,
+    s: &Secrets,
+) -> String {
+    let dev = |id: &str, kind: &str, profile: &str, station: &str, transport: String| {
+        format!(
+            "[[devices]]\nid = \"{id}\"\nkind = \"{kind}\"\nprofile = \"{profile}\"\nstation = \"{station}\"\ntransport = {transport}\n\n"
+        )
+    };
+    let tcp = |port: u16| format!("{{ tcp = {{ host = \"127.0.0.1\", port = {port} }} }}");
+    let serial = |p: &PtySim| format!("{{ serial = {{ path = {} }} }}", toml_str(&p.path_str()));
+    let mut t = format!(
+        "# Written by `wms-edge demo`.\n[site]\nid = \"{SITE}\"\ntimezone = \"UTC\"\ndata_dir = {}\n\n\
+         [http]\nlisten = {}\n\n\
+         [[api_keys]]\nname = \"demo-admin\"\nrole = \"admin\"\nkey = {}\n\n\
+         [central]\nurl = {}\napi_key = {}\nsigning_secret = {}\nwebhook_secret = {}\nretry_base_ms = 200\nretry_cap_ms = 2000\n\n\
+         [discovery]\nenabled = false\n\n[log]\nlevel = \"warn\"\n\n\
+         [[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n\n\
+         [[stations]]\nid = \"pack-1\"\nkind = \"pack\"\n\n\
+         [[stations]]\nid = \"pos-1\"\nkind = \"pos\"\n\n",
+        toml_str(&data_dir.display().to_string()),
+        toml_str(listen),
+        toml_str(&s.admin_key),
+        toml_str(central_url),
+        toml_str(&s.central_key),
+        toml_str(&s.signing_secret),
+        toml_str(&s.webhook_secret),
+    );
+    t.push_str(&dev(
+        "scanner-1",
+        "scanner",
+        "generic-serial-scanner",
+        "pick-1",
+        serial(&sims.scanner),
+    ));
+    t.push_str(&dev(
+        "scale-1",
+        "scale",
+        "mettler-toledo-sics",
+        "pack-1",
+        serial(&sims.scale),
+    ));
+    t.push_str(&dev(
+        "label-1",
+        "label_printer",
+        "zebra-zpl-203",
+        "pack-1",
+        tcp(sims.label.port()),
+    ));
+    t.push_str(&dev(
+        "receipt-1",
+        "receipt_printer",
+        "escpos-80mm",
+        "pos-1",
+        tcp(sims.receipt.port()),
+    ));
+    t.push_str(&dev(
+        "payment-1",
+        "payment_terminal",
+        "nexo-terminal",
+        "pos-1",
+        tcp(sims.payment.port()),
+    ));
+    t
+}
+
+/// (tenant, sku, name, barcode, grams, price in cents)
+const PRODUCTS: &[(&str, &str, &str, &str, &str, i64)] = &[
+    (
+        "acme",
+        "TSHIRT-M",
+        "T-shirt, M",
+        "00012345600012",
+        "0.250",
+        1999,
+    ),
+    ("acme", "MUG-01", "Mug", "00012345600029", "0.400", 1299),
+    ("acme", "CAP-01", "Cap", "00012345600036", "0.120", 1499),
+    (
+        "globex",
+        "WIDGET-S",
+        "Widget, small",
+        "00098765400011",
+        "0.050",
+        499,
+    ),
+    (
+        "globex",
+        "WIDGET-L",
+        "Widget, large",
+        "00098765400028",
+        "0.900",
+        2499,
+    ),
+];
+
+/// (code, zone, pick sequence, kind)
+const LOCATIONS: &[(&str, &str, i64, &str)] = &[
+    ("RCV-1", "R", 0, "receiving"),
+    ("A-01-1", "A", 10, "pick"),
+    ("A-01-2", "A", 20, "pick"),
+    ("A-02-1", "A", 30, "pick"),
+    ("B-01-1", "B", 40, "pick"),
+    ("BULK-1", "Z", 90, "bulk"),
+    ("SHIP-1", "S", 99, "shipping"),
+];
+
+/// (tenant, sku, location, quantity received)
+const STOCK: &[(&str, &str, &str, i64)] = &[
+    ("acme", "TSHIRT-M", "A-01-1", 40),
+    ("acme", "TSHIRT-M", "BULK-1", 100),
+    ("acme", "MUG-01", "A-01-2", 25),
+    ("acme", "CAP-01", "A-02-1", 15),
+    ("globex", "WIDGET-S", "B-01-1", 200),
+    ("globex", "WIDGET-L", "B-01-1", 12),
+];
+
+/// (id, name, badge, roles)
+const USERS: &[(&str, &str, &str, &str)] = &[
+    ("u-ada", "Ada", "1001", "picker"),
+    ("u-ben", "Ben", "1002", "packer"),
+    ("u-cy", "Cy", "1003", "cashier"),
+    ("u-dee", "Dee", "1004", "supervisor"),
+];
+
+/// (order id, tenant, lines)
+type OrderSpec = (&'static str, &'static str, &'static [(&'static str, i64)]);
+const ORDERS: &[OrderSpec] = &[
+    ("DEMO-1001", "acme", &[("TSHIRT-M", 2), ("MUG-01", 1)]),
+    ("DEMO-1002", "acme", &[("CAP-01", 1)]),
+    ("DEMO-1003", "acme", &[("MUG-01", 3)]),
+    ("DEMO-2001", "globex", &[("WIDGET-S", 10), ("WIDGET-L", 1)]),
+    ("DEMO-2002", "globex", &[("WIDGET-S", 4)]),
+];
+/// The order the central puts on hold after releasing it.
+pub const HELD_ORDER: &str = "DEMO-1003";
+
+/// The ids of the sample orders (all allocated except [`HELD_ORDER`], which is on hold).
+pub fn order_ids() -> impl Iterator<Item = &'static str> {
+    ORDERS.iter().map(|o| o.0)
+}
+
+async fn seed_central(sim: &CentralSim) -> Result<()> {
+    for (tenant, sku, name, barcode, kg, cents) in PRODUCTS {
+        sim.push_change(
+            "product.upsert",
+            json!({"tenant_id": tenant, "sku": sku, "name": name, "barcodes": [barcode],
+                   "weight": {"value": kg, "unit": "kg"}, "dimensions": null, "tracking": "none",
+                   "price": {"amount": cents, "currency": "USD"}, "price_tiers": [], "tax_code": null,
+                   "version": 1}),
+        );
+    }
+    for (code, zone, seq, kind) in LOCATIONS {
+        sim.push_change(
+            "location.upsert",
+            json!({"code": code, "zone": zone, "pick_sequence": seq, "kind": kind, "version": 1}),
+        );
+    }
+    for (id, name, badge, role) in USERS {
+        let pin_hash = tokio::task::spawn_blocking(|| crate::pin::hash(DEMO_PIN))
+            .await
+            .map_err(|e| Error::Internal(format!("pin hash task: {e}")))??;
+        sim.push_change(
+            "user.upsert",
+            json!({"id": id, "tenant_id": null, "name": name, "badge": badge, "pin_hash": pin_hash,
+                   "roles": [role], "active": true, "version": 1}),
+        );
+    }
+    Ok(())
+}
+
+fn order_object(id: &str, tenant: &str, lines: &[(&str, i64)]) -> Value {
+    let now = chrono::Utc::now();
+    let lines: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (sku, qty))| json!({"line_id": (i + 1).to_string(), "sku": sku, "qty": qty}))
+        .collect();
+    json!({"id": id, "tenant_id": tenant, "channel": "web",
+           "created_at": crate::domain::time::format(now),
+           "ship_by": crate::domain::time::format(now + chrono::Duration::hours(8)),
+           "priority": "standard",
+           "shipping": {"carrier": "ups", "service": "ground"},
+           "ship_to": {"name": "Ada Lovelace", "company": null, "street1": "1 Main St", "street2": null,
+                       "city": "Springfield", "region": "IL", "postal_code": "62701", "country": "US",
+                       "phone": null},
+           "lines": lines, "notes": null, "gift_message": null, "branding": null, "version": 1})
+}
+
+/// A minimal HTTP/1.1 request to the node itself; returns the status code.
+async fn call(
+    addr: SocketAddr,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<u16> {
+    let io = |e: std::io::Error| Error::Internal(format!("demo request {method} {path}: {e}"));
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.map_err(io)?;
+    let mut resp = Vec::new();
+    stream.read_to_end(&mut resp).await.map_err(io)?;
+    let head = String::from_utf8_lossy(&resp[..resp.len().min(64)]).to_string();
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| {
+            Error::Internal(format!("demo request {method} {path}: bad answer {head:?}"))
+        })
+}
+
+/// Waits until the catalog from the central is on the node, receives the initial stock through
+/// the API, then lets the central release its orders (and hold one).
+async fn seed_node(addr: SocketAddr, key: &str, sim: &CentralSim) -> Result<()> {
+    let end = tokio::time::Instant::now() + STARTUP_DEADLINE;
+    let last_sku = PRODUCTS.last().map(|p| (p.0, p.1)).unwrap_or(("acme", ""));
+    let last_loc = LOCATIONS.last().map(|l| l.0).unwrap_or("");
+    let probes = [
+        format!("/v1/products/{}/{}", last_sku.0, last_sku.1),
+        format!("/v1/locations/{last_loc}"),
+        format!("/v1/users/{}", USERS.last().map(|u| u.0).unwrap_or("")),
+    ];
+    for p in &probes {
+        loop {
+            if call(addr, key, "GET", p, None).await? == 200 {
+                break;
+            }
+            if tokio::time::Instant::now() >= end {
+                return Err(Error::Internal(format!(
+                    "the central's catalog did not arrive ({p})"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for (tenant, sku, location, qty) in STOCK {
+        let body = json!({"tenant_id": tenant, "sku": sku, "location": location, "delta": qty,
+                          "reason": "received", "note": "demo initial stock"});
+        let code = call(addr, key, "POST", "/v1/inventory/adjustments", Some(&body)).await?;
+        if !(200..300).contains(&code) {
+            return Err(Error::Internal(format!(
+                "receiving {qty} {tenant}/{sku} at {location}: HTTP {code}"
+            )));
+        }
+    }
+    for (id, tenant, lines) in ORDERS {
+        sim.push_change("order.upsert", order_object(id, tenant, lines));
+    }
+    sim.push_change(
+        "order.hold",
+        json!({"id": HELD_ORDER, "reason": "address check", "version": 2}),
+    );
+    Ok(())
+}
+
+/// Writes each label the printer simulator receives to `dir` and says so; counts receipts.
+async fn watch_printers(
+    label: Arc<Mutex<ZplState>>,
+    receipt: Arc<Mutex<EscPosState>>,
+    dir: PathBuf,
+    stop: CancellationToken,
+) {
+    let lock = |m: &Arc<Mutex<ZplState>>| {
+        m.lock()
+            .map(|g| g.formats.clone())
+            .unwrap_or_else(|e| e.into_inner().formats.clone())
+    };
+    let receipts = |m: &Arc<Mutex<EscPosState>>| {
+        m.lock()
+            .map(|g| g.receipts)
+            .unwrap_or_else(|e| e.into_inner().receipts)
+    };
+    let mut seen_labels = 0usize;
+    let mut seen_receipts = 0u32;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let formats = lock(&label);
+        for (i, f) in formats.iter().enumerate().skip(seen_labels) {
+            let path = dir.join(format!("label-{:04}.zpl", i + 1));
+            match std::fs::write(&path, f.as_bytes()) {
+                Ok(()) => say(format_args!(
+                    "label printer simulator: label {} received ({} bytes) -> {}",
+                    i + 1,
+                    f.len(),
+                    path.display()
+                )),
+                Err(e) => say(format_args!(
+                    "label printer simulator: label {} received ({} bytes); cannot write {}: {e}",
+                    i + 1,
+                    f.len(),
+                    path.display()
+                )),
+            }
+        }
+        seen_labels = formats.len();
+        let r = receipts(&receipt);
+        if r > seen_receipts {
+            say(format_args!(
+                "receipt printer simulator: {r} receipt(s) printed"
+            ));
+            seen_receipts = r;
+        }
+    }
+}
+
+/// A line on stdout; a closed stdout is not the demo's problem.
+fn say(args: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(args);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+/// Removes a temporary data dir when dropped.
+struct TempDir(Option<PathBuf>);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(&p);
+        }
+    }
+}
+
+/// Runs the demo until `shutdown` resolves. `on_ready` gets the banner once the node is serving
+/// with its sample data in place.
+pub async fn run(
+    opts: DemoOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(&Banner),
+) -> Result<()> {
+    let temporary = opts.data_dir.is_none();
+    let root = match &opts.data_dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("wms-edge-demo-{}", random_hex(6))),
+    };
+    std::fs::create_dir_all(&root)
+        .map_err(|e| Error::Config(format!("cannot create {}: {e}", root.display())))?;
+    let _cleanup = TempDir((temporary && !opts.keep).then(|| root.clone()));
+
+    let secrets = Secrets {
+        admin_key: crate::store::keys::generate(),
+        central_key: random_hex(16),
+        signing_secret: random_hex(32),
+        webhook_secret: random_hex(16),
+    };
+    let mut sim_cfg = SimConfig::new(SITE);
+    sim_cfg.api_key = secrets.central_key.clone();
+    sim_cfg.signing_secret = secrets.signing_secret.as_bytes().to_vec();
+    let central = CentralSim::start(sim_cfg)
+        .await
+        .map_err(|e| Error::Internal(format!("central simulator: {e}")))?;
+    seed_central(&central).await?;
+
+    let sims = start_sims(&root.join("dev")).await?;
+    let printed_dir = root.join("printed");
+    std::fs::create_dir_all(&printed_dir)
+        .map_err(|e| Error::Config(format!("cannot create {}: {e}", printed_dir.display())))?;
+    let text = config_text(
+        &opts.listen,
+        &root.join("data"),
+        &sims,
+        &central.url(),
+        &secrets,
+    );
+    let config_path = root.join("edge.toml");
+    std::fs::write(&config_path, &text)
+        .map_err(|e| Error::Config(format!("cannot write {}: {e}", config_path.display())))?;
+    let cfg = crate::config::parse(&config_path.display().to_string(), &text)
+        .map_err(|p| Error::Config(p.to_string()))?;
+
+    let stop = CancellationToken::new();
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
+    let node_stop = stop.clone();
+    let mut node = tokio::spawn(crate::node::serve(
+        cfg,
+        async move { node_stop.cancelled().await },
+        move |a| {
+            let _ = addr_tx.send(a);
+        },
+    ));
+    let watcher = tokio::spawn(watch_printers(
+        sims.label_state.clone(),
+        sims.receipt_state.clone(),
+        printed_dir.clone(),
+        stop.clone(),
+    ));
+
+    let started = async {
+        let addr = addr_rx
+            .await
+            .map_err(|_| Error::Internal("the node stopped before listening".into()))?;
+        seed_node(addr, &secrets.admin_key, &central).await?;
+        Ok::<_, Error>(addr)
+    };
+    let outcome: Result<()> = tokio::select! {
+        r = started => match r {
+            Ok(addr) => {
+                on_ready(&Banner {
+                    url: format!("http://{addr}"),
+                    admin_key: secrets.admin_key.clone(),
+                    scanner_pty: sims.scanner.path().to_path_buf(),
+                    data_dir: root.clone(),
+                    printed_dir: printed_dir.clone(),
+                    central_url: central.url(),
+                    temporary: temporary && !opts.keep,
+                });
+                tokio::select! {
+                    _ = shutdown => Ok(()),
+                    r = &mut node => joined(r),
+                }
+            }
+            Err(e) => Err(e),
+        },
+        r = &mut node => joined(r).and(Err(Error::Internal("the node stopped during start-up".into()))),
+    };
+    stop.cancel();
+    let stopped = if node.is_finished() {
+        Ok(())
+    } else {
+        joined(node.await)
+    };
+    let _ = watcher.await;
+    drop(sims);
+    drop(central);
+    outcome.and(stopped)
+}
+
+fn joined(r: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    r.map_err(|e| Error::Internal(format!("node task: {e}")))?
+}

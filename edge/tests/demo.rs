@@ -1,0 +1,203 @@
+//! `wms-edge demo` through the real binary: it prints a URL and an admin key, the node behind them
+//! has its five simulated devices online, the central simulator's orders allocated, sync online
+//! with an empty queue and a scale that weighs; SIGTERM stops it cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// Kills the demo if the test fails before stopping it.
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads lines from `rx` until both the URL and the key have been printed.
+fn banner(rx: &mpsc::Receiver<String>) -> (String, String, String) {
+    let end = Instant::now() + DEADLINE;
+    let (mut url, mut key, mut pty) = (None, None, None);
+    let mut seen = Vec::new();
+    while url.is_none() || key.is_none() || pty.is_none() {
+        let left = end.saturating_duration_since(Instant::now());
+        let line = match rx.recv_timeout(left) {
+            Ok(l) => l,
+            Err(e) => panic!("no banner ({e}); stdout so far: {seen:#?}"),
+        };
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("url:") {
+            url = Some(v.trim().to_string());
+        } else if let Some(v) = t.strip_prefix("admin key:") {
+            key = Some(v.trim().to_string());
+        } else if let Some(v) = t.strip_prefix("scanner pty:") {
+            pty = Some(v.trim().to_string());
+        }
+        seen.push(line);
+    }
+    (
+        url.unwrap_or_default(),
+        key.unwrap_or_default(),
+        pty.unwrap_or_default(),
+    )
+}
+
+async fn get(http: &Client, url: &str, key: &str) -> (StatusCode, Value) {
+    let resp = http
+        .get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("request");
+    let s = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    (
+        s,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Polls `f` until it returns `Some` or the deadline passes.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let end = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(last) if tokio::time::Instant::now() >= end => {
+                panic!("{what} never happened; last: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
+    let child = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start wms-edge demo");
+    let mut demo = Demo(child);
+    let stdout = demo.0.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel::<String>();
+    // Keeps draining stdout so the demo never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let (base, key, pty) = banner(&rx);
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    assert!(key.starts_with("wmse_"), "{key}");
+    assert!(std::path::Path::new(&pty).exists(), "scanner pty {pty}");
+    let http = Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+
+    // Healthy with the five simulated devices online.
+    let health = eventually("healthy with 5 devices online", || async {
+        let (s, h) = get(&http, &format!("{base}/health"), &key).await;
+        if s == StatusCode::OK
+            && h["status"] == "healthy"
+            && h["services"]["devices"] == json!({"online": 5, "offline": 0})
+        {
+            Ok(h)
+        } else {
+            Err(format!("{s} {h}"))
+        }
+    })
+    .await;
+    assert_eq!(health["status"], "healthy");
+    let (s, devices) = get(&http, &format!("{base}/v1/devices"), &key).await;
+    assert_eq!(s, StatusCode::OK, "{devices}");
+    let list = devices["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 5, "{devices}");
+    for kind in [
+        "scanner",
+        "scale",
+        "label_printer",
+        "receipt_printer",
+        "payment_terminal",
+    ] {
+        assert!(
+            list.iter()
+                .any(|d| d["kind"] == kind && d["state"] == "online"),
+            "no online {kind}: {devices}"
+        );
+    }
+
+    // The central's orders arrive allocated (one is held by the central).
+    for id in wms_edge::demo::order_ids() {
+        let want = if id == wms_edge::demo::HELD_ORDER {
+            "on_hold"
+        } else {
+            "allocated"
+        };
+        let o = eventually(&format!("order {id} {want}"), || async {
+            let (s, o) = get(&http, &format!("{base}/v1/orders/{id}"), &key).await;
+            if s == StatusCode::OK && o["status"] == want {
+                Ok(o)
+            } else {
+                Err(format!("{s} {o}"))
+            }
+        })
+        .await;
+        if want == "allocated" {
+            let lines = o["lines"].as_array().cloned().unwrap_or_default();
+            assert!(!lines.is_empty(), "{o}");
+            for l in &lines {
+                assert_eq!(l["reserved"], l["qty"], "{o}");
+            }
+        }
+    }
+
+    // Sync is online and the queue drains.
+    eventually("sync online with an empty queue", || async {
+        let (s, st) = get(&http, &format!("{base}/v1/sync/status"), &key).await;
+        if s == StatusCode::OK && st["state"] == "online" && st["queue_depth"] == 0 {
+            Ok(())
+        } else {
+            Err(format!("{s} {st}"))
+        }
+    })
+    .await;
+
+    // The scale weighs.
+    let (s, w) = get(&http, &format!("{base}/v1/devices/scale-1/weight"), &key).await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    assert_eq!(w, json!({"value": "1.250", "unit": "kg", "stable": true}));
+
+    // SIGTERM: a clean exit 0.
+    let pid = demo.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let end = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(st) = demo.0.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(Instant::now() < end, "the demo did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
