@@ -1,6 +1,7 @@
 //! `wms-edge demo` through the real binary: it prints a URL and an admin key, the node behind them
 //! has its five simulated devices online, the central simulator's orders allocated, sync online
-//! with an empty queue and a scale that weighs; SIGTERM stops it cleanly.
+//! with an empty queue, a scale that weighs, a scan typed into the scanner's pty on the event stream
+//! and a test label at the printer simulator; SIGTERM stops it cleanly.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -183,6 +184,61 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
     let (s, w) = get(&http, &format!("{base}/v1/devices/scale-1/weight"), &key).await;
     assert_eq!(s, StatusCode::OK, "{w}");
     assert_eq!(w, json!({"value": "1.250", "unit": "kg", "stable": true}));
+
+    // A scan typed into the scanner's pty shows up on the event stream.
+    let mut events = http
+        .get(format!("{base}/v1/events?types=scan"))
+        .bearer_auth(&key)
+        .timeout(DEADLINE)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(events.status(), StatusCode::OK);
+    {
+        use std::io::Write;
+        let mut tty = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&pty)
+            .expect("open scanner pty");
+        tty.write_all(b"LOC:A-01-1\r").expect("type a scan");
+    }
+    let end = tokio::time::Instant::now() + DEADLINE;
+    let mut seen = String::new();
+    while !seen.contains("\"data\":\"LOC:A-01-1\"") {
+        let chunk = tokio::time::timeout_at(end, events.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no scan event; stream so far: {seen}"))
+            .expect("event stream");
+        let Some(chunk) = chunk else {
+            panic!("event stream ended: {seen}")
+        };
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("\"device_id\":\"scanner-1\""), "{seen}");
+    drop(events);
+
+    // A test label reaches the label printer simulator, which says where it wrote it.
+    let resp = http
+        .post(format!("{base}/v1/devices/label-1/test-print"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("test print");
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let end = Instant::now() + DEADLINE;
+    let printed = loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("no label printed");
+        if line.starts_with("label printer simulator: label 1 received") {
+            break line;
+        }
+    };
+    let path = printed.rsplit("-> ").next().unwrap_or_default();
+    let zpl = std::fs::read_to_string(path).expect("printed label file");
+    assert!(
+        zpl.starts_with("^XA") && zpl.trim_end().ends_with("^XZ"),
+        "{zpl}"
+    );
 
     // SIGTERM: a clean exit 0.
     let pid = demo.0.id().to_string();
