@@ -609,11 +609,12 @@ pub async fn run(
     ));
 
     let started = async {
-        let addr = addr_rx
+        // A closed channel means `serve` returned before listening: its error says why.
+        let addr = addr_rx.await.map_err(|_| None)?;
+        seed_node(addr, &secrets.admin_key, &central)
             .await
-            .map_err(|_| Error::Internal("the node stopped before listening".into()))?;
-        seed_node(addr, &secrets.admin_key, &central).await?;
-        Ok::<_, Error>(addr)
+            .map_err(Some)?;
+        Ok::<_, Option<Error>>(addr)
     };
     let outcome: Result<()> = tokio::select! {
         r = started => match r {
@@ -632,7 +633,9 @@ pub async fn run(
                     r = &mut node => joined(r),
                 }
             }
-            Err(e) => Err(e),
+            Err(Some(e)) => Err(e),
+            Err(None) => joined((&mut node).await)
+                .and(Err(Error::Internal("the node stopped before listening".into()))),
         },
         r = &mut node => joined(r).and(Err(Error::Internal("the node stopped during start-up".into()))),
     };
