@@ -2,8 +2,10 @@
 //! registry the device endpoints read, routes every scan (serial, MQTT or `POST /v1/scans`)
 //! through one path to its station, and turns device state changes into `device.state` events.
 //!
-//! Until the station workflow exists a scan is only interpreted (as `scan parse` does),
-//! answered good/bad on the scanner and published as a `scan` event; nothing is stored.
+//! A scan from a device whose station is a pick or count station runs that station's workflow
+//! (`store::station::station_step`): one transaction, the workflow's good/bad and prompt on the
+//! scanner, the `scan` event and the HTTP response. Any other scan is only interpreted (as
+//! `scan parse` does), answered good/bad and published; nothing is stored.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -75,8 +77,45 @@ pub struct ScanOutcome {
     pub context: Value,
 }
 
+/// What the router needs to run station workflows: the store, the site and the stations whose
+/// workflow the store implements.
+#[derive(Clone)]
+pub struct Floor {
+    pub store: crate::store::Store,
+    pub site_id: String,
+    pub stations: BTreeMap<String, crate::domain::station::StationConfig>,
+}
+
+impl Floor {
+    /// The stations of `cfg` the store runs workflows for (pick and count for now).
+    pub fn from_config(cfg: &Config, store: crate::store::Store) -> Floor {
+        use crate::config::StationKind as K;
+        use crate::domain::station::{StationConfig, StationKind};
+        let stations = cfg
+            .stations
+            .iter()
+            .filter_map(|s| {
+                let kind = match s.kind {
+                    K::Pick => StationKind::Pick,
+                    K::Count => StationKind::Count,
+                    K::Pack | K::Receive | K::Pos => return None,
+                };
+                let id = s.id.get_ref().clone();
+                Some((id.clone(), StationConfig::new(id, kind)))
+            })
+            .collect();
+        Floor {
+            store,
+            site_id: cfg.site_id().to_string(),
+            stations,
+        }
+    }
+}
+
 struct Inner {
     entries: BTreeMap<String, Entry>,
+    /// Set once the store is open; without it every scan is answered parse-only.
+    floor: std::sync::OnceLock<Floor>,
     events: EventBus,
     shutdown: CancellationToken,
     mqtt: Option<MqttHub>,
@@ -107,6 +146,7 @@ impl DeviceManager {
                 mqtt: None,
                 tasks: Mutex::new(Vec::new()),
                 discovered: Candidates::default(),
+                floor: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -169,6 +209,7 @@ impl DeviceManager {
                 mqtt,
                 tasks: Mutex::new(Vec::new()),
                 discovered,
+                floor: std::sync::OnceLock::new(),
             }),
         };
         let mut tasks = vec![tokio::spawn(mgr.clone().route_scans(scan_rx))];
@@ -296,7 +337,55 @@ impl DeviceManager {
         Ok(self.handle_scan(scan).await)
     }
 
-    /// The one path every scan takes: interpret, answer the scanner, publish.
+    /// Let scans at pick and count stations run their workflow (set once; later calls are
+    /// ignored).
+    pub fn attach_floor(&self, floor: Floor) {
+        let _ = self.inner.floor.set(floor);
+    }
+
+    /// The station workflow's answer to a scan, when the device's station runs one.
+    async fn station_answer(
+        &self,
+        parsed: &wms_labels::scan::Scan,
+        scan: &Scan,
+    ) -> Option<ScanOutcome> {
+        let floor = self.inner.floor.get()?;
+        let config = floor.stations.get(scan.station.as_deref()?)?;
+        let input = crate::domain::station::StationInput::Scan(parsed.clone());
+        let answer = crate::store::station::station_step(
+            &floor.store,
+            &floor.site_id,
+            config,
+            input,
+            scan.received_at,
+        )
+        .await;
+        Some(match answer {
+            Ok(a) => ScanOutcome {
+                result: if a.feedback.good {
+                    "accepted"
+                } else {
+                    "rejected"
+                },
+                feedback: if a.feedback.good { "good" } else { "bad" },
+                prompt: a.feedback.prompt,
+                context: a.context,
+            },
+            Err(e) => {
+                tracing::error!(device = %scan.device_id, station = %config.station_id,
+                    error = %e, "station step failed");
+                ScanOutcome {
+                    result: "rejected",
+                    feedback: "bad",
+                    prompt: "Station error — scan again or see supervisor".into(),
+                    context: json!({"station": config.station_id, "kind": config.kind.as_str()}),
+                }
+            }
+        })
+    }
+
+    /// The one path every scan takes: interpret, run the station's workflow (or only the parse),
+    /// answer the scanner, publish.
     pub async fn handle_scan(&self, scan: Scan) -> ScanOutcome {
         // Interpreted from the raw frame, so the AIM prefix is split off the same way whether
         // or not the profile announces AIM identifiers.
@@ -315,18 +404,23 @@ impl DeviceManager {
             (false, true) => "PIN rejected: must be 4 to 12 digits".to_string(),
             (false, false) => parsed.errors.join("; "),
         };
-        let outcome = ScanOutcome {
-            result: if ok { "accepted" } else { "rejected" },
-            feedback: if ok { "good" } else { "bad" },
-            prompt,
-            context: context(&parsed, &scan, secret),
+        let station_answer = self.station_answer(&parsed, &scan).await;
+        let from_station = station_answer.is_some();
+        let outcome = match station_answer {
+            Some(answer) => answer,
+            None => ScanOutcome {
+                result: if ok { "accepted" } else { "rejected" },
+                feedback: if ok { "good" } else { "bad" },
+                prompt,
+                context: context(&parsed, &scan, secret),
+            },
         };
         let station = scan.station.as_deref().unwrap_or("");
         tracing::info!(device = %scan.device_id, station, kind, data = %shown,
             result = outcome.result, "scan");
         if let Some(Device::Scanner(h)) = self.get(&scan.device_id).map(|e| &e.device) {
             let fb = Feedback {
-                feedback: ok,
+                feedback: outcome.feedback == "good",
                 prompt: outcome.prompt.clone(),
             };
             match tokio::time::timeout(FEEDBACK_TIMEOUT, h.feedback(fb)).await {
@@ -337,9 +431,7 @@ impl DeviceManager {
                 Err(_) => tracing::warn!(device = %scan.device_id, "scanner feedback timed out"),
             }
         }
-        self.inner.events.publish(
-            "scan",
-            json!({
+        let mut event = json!({
                 "device_id": scan.device_id,
                 "station": scan.station,
                 "data": shown,
@@ -349,8 +441,12 @@ impl DeviceManager {
                 "feedback": outcome.feedback,
                 "prompt": outcome.prompt,
                 "scanned_at": crate::domain::time::format(scan.received_at),
-            }),
-        );
+        });
+        if from_station {
+            // The station's context never holds a PIN (see `station::Outcome::context`).
+            event["context"] = outcome.context.clone();
+        }
+        self.inner.events.publish("scan", event);
         outcome
     }
 

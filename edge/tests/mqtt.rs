@@ -149,7 +149,9 @@ async fn an_mqtt_scan_is_published_and_answered_on_the_feedback_topic() {
     assert_eq!(data["station"], "pick-1");
     assert_eq!(data["data"], "LOC:A-03-2");
     assert_eq!(data["kind"], "location");
-    assert_eq!(data["result"], "accepted");
+    // pick-1 runs the pick workflow: with nobody logged in, the station asks for a badge.
+    assert_eq!(data["result"], "rejected");
+    assert_eq!(data["prompt"], "Scan your badge (EMP:)");
 
     let (topic, payload) = loop {
         let (t, p) = tokio::time::timeout_at(end, rx.recv())
@@ -162,7 +164,7 @@ async fn an_mqtt_scan_is_published_and_answered_on_the_feedback_topic() {
     };
     assert_eq!(topic, "wms/wh-mq/devices/hh-1/feedback");
     let fb: Value = serde_json::from_slice(&payload).expect("feedback json");
-    assert_eq!(fb["feedback"], "good");
+    assert_eq!(fb["feedback"], "bad");
     assert_eq!(fb["prompt"], data["prompt"]);
     let _ = stop_tx.send(());
 }

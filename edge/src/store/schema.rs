@@ -237,4 +237,47 @@ CREATE TABLE sync_skipped_changes (
 -- from the central after that sends the order to `exception` (`sync-api.md`, conflicts).
 ALTER TABLE orders ADD COLUMN label_printed_at TEXT;
 "#,
+    // 3: the station workflows (design.md §4).
+    r#"
+-- Each station's persisted `StationState` (serde JSON), written in the same transaction as the
+-- commands of the input that produced it, so a restarted node resumes mid-tote.
+CREATE TABLE station_state (
+    station_id TEXT PRIMARY KEY,
+    state      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+-- A pick task is one reservation row (`task_id` = `T<reservation id>`); the reservation's `qty`
+-- is what is left to pick. This table holds who claimed it and into which tote. A reservation
+-- that goes away (picked in full, cancelled, backordered) takes its claim with it.
+CREATE TABLE pick_tasks (
+    reservation_id INTEGER PRIMARY KEY,
+    user_id        TEXT NOT NULL,
+    tote           TEXT NOT NULL,
+    claimed_at     TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER reservations_drop_claim AFTER DELETE ON reservations
+    BEGIN DELETE FROM pick_tasks WHERE reservation_id = old.id; END;
+
+-- Picked units in a tote, per order line and lot, until the order ships.
+CREATE TABLE tote_contents (
+    tote      TEXT NOT NULL,
+    order_id  TEXT NOT NULL REFERENCES orders(id),
+    line_id   TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    sku       TEXT NOT NULL,
+    lot       TEXT NOT NULL DEFAULT '',
+    qty       INTEGER NOT NULL CHECK (qty > 0),
+    PRIMARY KEY (tote, order_id, line_id, lot)
+) STRICT;
+CREATE INDEX tote_contents_by_order ON tote_contents(order_id);
+
+-- Totes closed at a pick station and waiting for packing.
+CREATE TABLE totes (
+    tote      TEXT PRIMARY KEY,
+    state     TEXT NOT NULL CHECK (state IN ('to_pack')),
+    closed_at TEXT NOT NULL,
+    closed_by TEXT
+) STRICT;
+"#,
 ];

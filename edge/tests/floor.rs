@@ -1,0 +1,387 @@
+//! The station workflows end to end: a real node with `http` scanners at a pick and a count
+//! station, driven through `POST /v1/scans` and checked in the ledger, the outbox and the orders.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+const DEADLINE: Duration = Duration::from_secs(15);
+const ADMIN: &str = "test-key-for-admin";
+const PICKER: &str = "test-key-for-picker";
+const ITEM: &str = "00012345600012";
+
+struct Node {
+    base: String,
+    http: Client,
+    dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn start() -> Node {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut toml = format!(
+        "[site]\nid = \"wh-floor\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[discovery]\nenabled = false\n",
+        dir.path().display()
+    );
+    for (role, key) in [("admin", ADMIN), ("picker", PICKER)] {
+        toml.push_str(&format!(
+            "[[api_keys]]\nname = \"{role}\"\nrole = \"{role}\"\nkey = \"{key}\"\n"
+        ));
+    }
+    toml.push_str("[[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n");
+    toml.push_str("[[stations]]\nid = \"count-1\"\nkind = \"count\"\n");
+    toml.push_str(
+        "[[devices]]\nid = \"handheld-1\"\nkind = \"scanner\"\nstation = \"pick-1\"\ntransport = { http = {} }\n",
+    );
+    toml.push_str(
+        "[[devices]]\nid = \"handheld-2\"\nkind = \"scanner\"\nstation = \"count-1\"\ntransport = { http = {} }\n",
+    );
+    let cfg = wms_edge::config::parse("test.toml", &toml).expect("config");
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = oneshot::channel::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stop_rx.await;
+        };
+        wms_edge::node::serve(cfg, shutdown, move |a| {
+            let _ = addr_tx.send(a);
+        })
+        .await
+        .expect("serve");
+    });
+    let addr = tokio::time::timeout(DEADLINE, addr_rx)
+        .await
+        .expect("listening in time")
+        .expect("listening");
+    let node = Node {
+        base: format!("http://{addr}"),
+        http: Client::new(),
+        dir,
+        stop: Some(stop_tx),
+        task: Some(task),
+    };
+    node.seed().await;
+    node
+}
+
+impl Node {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(key)
+            .timeout(DEADLINE);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (s, v) = self.call(method.clone(), path, ADMIN, body).await;
+        assert!(s.is_success(), "{method} {path}: {s} {v}");
+        v
+    }
+
+    /// SKU-1 (10 at A-01), SKU-2 (5 at A-02), picker P-1 with badge B-100, order O-1 for 2 SKU-1.
+    async fn seed(&self) {
+        self.ok(
+            Method::PUT,
+            "/v1/products/acme/SKU-1",
+            Some(json!({"name": "Shirt", "barcodes": [ITEM]})),
+        )
+        .await;
+        self.ok(
+            Method::PUT,
+            "/v1/products/acme/SKU-2",
+            Some(json!({"name": "Socks"})),
+        )
+        .await;
+        for (code, seq) in [("A-01", 1), ("A-02", 2)] {
+            self.ok(
+                Method::PUT,
+                &format!("/v1/locations/{code}"),
+                Some(json!({"zone": "A", "pick_sequence": seq})),
+            )
+            .await;
+        }
+        for (sku, loc, n) in [("SKU-1", "A-01", 10), ("SKU-2", "A-02", 5)] {
+            self.ok(
+                Method::POST,
+                "/v1/inventory/adjustments",
+                Some(json!({"tenant_id": "acme", "sku": sku, "location": loc, "delta": n, "reason": "received"})),
+            )
+            .await;
+        }
+        self.ok(
+            Method::PUT,
+            "/v1/users/P-1",
+            Some(json!({"name": "Pat", "badge": "B-100", "roles": ["picker"]})),
+        )
+        .await;
+        self.ok(
+            Method::POST,
+            "/v1/orders",
+            Some(json!({"id": "O-1", "tenant_id": "acme",
+                        "lines": [{"line_id": "1", "sku": "SKU-1", "qty": 2}]})),
+        )
+        .await;
+    }
+
+    /// One scan through `POST /v1/scans`; returns the answer.
+    async fn scan(&self, device: &str, data: &str) -> Value {
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/v1/scans",
+                PICKER,
+                Some(json!({"device_id": device, "data": data})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{data}: {v}");
+        v
+    }
+
+    async fn good(&self, device: &str, data: &str) -> Value {
+        let v = self.scan(device, data).await;
+        assert_eq!(v["feedback"], "good", "{data}: {v}");
+        assert_eq!(v["result"], "accepted", "{data}: {v}");
+        v
+    }
+
+    async fn bad(&self, device: &str, data: &str) -> Value {
+        let v = self.scan(device, data).await;
+        assert_eq!(v["feedback"], "bad", "{data}: {v}");
+        assert_eq!(v["result"], "rejected", "{data}: {v}");
+        v
+    }
+
+    async fn status(&self, order: &str) -> String {
+        let v = self
+            .ok(Method::GET, &format!("/v1/orders/{order}"), None)
+            .await;
+        v["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join("wms-edge.db")).expect("db")
+    }
+
+    fn int(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    async fn shutdown(mut self) {
+        self.shutdown_keep().await;
+    }
+
+    /// Stops the node but keeps its data dir for the caller.
+    async fn shutdown_keep(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(DEADLINE, t)
+                .await
+                .expect("node stops in time")
+                .expect("node task");
+        }
+    }
+}
+
+/// Badge in, start tote T-1: the station hands out O-1's task at A-01.
+async fn start_tote(node: &Node) -> Value {
+    let v = node.good("handheld-1", "EMP:B-100").await;
+    assert_eq!(v["context"]["user"], "P-1", "{v}");
+    let v = node.good("handheld-1", "TOTE:T-1").await;
+    assert_eq!(v["context"]["task"]["order_id"], "O-1", "{v}");
+    assert_eq!(v["context"]["task"]["location"], "A-01", "{v}");
+    assert_eq!(v["context"]["task"]["qty"], 2, "{v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canonical_pick_moves_stock_out_of_the_bin_and_the_order_to_picked() {
+    let node = start().await;
+    start_tote(&node).await;
+    assert_eq!(node.status("O-1").await, "picking");
+
+    // Wrong location, then wrong item: refused, nothing changes.
+    let at_start = node.bad("handheld-1", "LOC:A-02").await;
+    assert_eq!(at_start["context"]["stage"], "await_location");
+    node.good("handheld-1", "LOC:A-01").await;
+    let before = node.bad("handheld-1", "SKU-2").await;
+    assert_eq!(before["context"]["stage"], "await_item", "{before}");
+    assert_eq!(before["context"]["task"]["picked"], 0, "{before}");
+    assert_eq!(
+        node.int("SELECT count(*) FROM ledger WHERE reason = 'picked'"),
+        0
+    );
+
+    node.good("handheld-1", ITEM).await;
+    let last = node.good("handheld-1", ITEM).await;
+    assert_eq!(last["context"]["stage"], "tote_complete", "{last}");
+    node.good("handheld-1", "CMD:DONE").await;
+
+    assert_eq!(node.status("O-1").await, "picked");
+    assert_eq!(
+        node.int("SELECT sum(delta) FROM ledger WHERE reason = 'picked' AND location = 'A-01'"),
+        -2
+    );
+    assert_eq!(
+        node.int(
+            "SELECT count(*) FROM outbox WHERE type = 'inventory.adjusted' AND body LIKE '%\"picked\"%'"
+        ),
+        2
+    );
+    assert_eq!(
+        node.int("SELECT on_hand FROM stock WHERE sku = 'SKU-1' AND location = 'A-01'"),
+        8
+    );
+    assert_eq!(
+        node.int("SELECT reserved FROM stock WHERE sku = 'SKU-1' AND location = 'A-01'"),
+        0
+    );
+    assert_eq!(
+        node.int("SELECT sum(qty) FROM tote_contents WHERE tote = 'T-1' AND order_id = 'O-1'"),
+        2
+    );
+    assert_eq!(
+        node.int("SELECT count(*) FROM audit WHERE action = 'station.session_started'"),
+        1
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_or_cancelled_orders_never_ship_at_the_pick_station() {
+    let node = start().await;
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", ITEM).await;
+
+    // A supervisor holds the order mid-pick: the next unit is refused and nothing moves.
+    node.ok(
+        Method::POST,
+        "/v1/orders/O-1/hold",
+        Some(json!({"reason": "address check"})),
+    )
+    .await;
+    let v = node.bad("handheld-1", ITEM).await;
+    assert!(
+        v["prompt"].as_str().unwrap_or_default().contains("hold"),
+        "{v}"
+    );
+    assert_eq!(
+        node.int("SELECT count(*) FROM ledger WHERE reason = 'picked'"),
+        1
+    );
+    assert_eq!(node.status("O-1").await, "on_hold");
+
+    // Cancelled: still nothing moves, and the reservation is gone.
+    node.ok(Method::POST, "/v1/orders/O-1/cancel", Some(json!({})))
+        .await;
+    node.scan("handheld-1", ITEM).await;
+    assert_eq!(
+        node.int("SELECT count(*) FROM ledger WHERE reason = 'picked'"),
+        1
+    );
+    assert_eq!(node.int("SELECT count(*) FROM reservations"), 0);
+    assert_eq!(node.status("O-1").await, "cancelled");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_at_the_count_station_books_a_cycle_count() {
+    let node = start().await;
+    node.good("handheld-2", "EMP:B-100").await;
+    node.good("handheld-2", "LOC:A-01").await;
+    node.good("handheld-2", "QTY:9").await;
+    node.good("handheld-2", ITEM).await;
+    node.good("handheld-2", "CMD:DONE").await;
+    assert_eq!(
+        node.int("SELECT delta FROM ledger WHERE reason = 'cycle_count' AND sku = 'SKU-1'"),
+        -1
+    );
+    assert_eq!(
+        node.int("SELECT on_hand FROM stock WHERE sku = 'SKU-1' AND location = 'A-01'"),
+        9
+    );
+    node.shutdown().await;
+}
+
+/// The store's own re-check (design invariant 4): a `Pick` for an order that went on hold is
+/// refused at commit even when the station decided on an older view, and nothing of the step stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_refuses_a_stale_pick_of_a_held_order() {
+    use wms_edge::domain::station::Command;
+    use wms_edge::store::{audit::Origin, orders::Ctx, station, Store, StoreOptions};
+
+    let mut node = start().await;
+    let tote = start_tote(&node).await;
+    let task_id = tote["context"]["task"]["task_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    node.ok(Method::POST, "/v1/orders/O-1/hold", Some(json!({})))
+        .await;
+    let path = node.dir.path().join("wms-edge.db");
+    let ledger_before = node.int("SELECT count(*) FROM ledger");
+    node.shutdown_keep().await;
+
+    let store = Store::open(&path, StoreOptions::default()).expect("store");
+    let pick = Command::Pick {
+        task_id,
+        order_id: "O-1".into(),
+        line_id: "1".into(),
+        tenant_id: "acme".into(),
+        sku: "SKU-1".into(),
+        location: "A-01".into(),
+        lot: None,
+        qty: 1,
+        tote: "T-1".into(),
+    };
+    let refused = store
+        .write(move |conn| {
+            let origin = Origin::default();
+            let cx = Ctx {
+                conn,
+                site: "wh-floor",
+                origin: &origin,
+                now: "2026-11-22T05:00:00.000Z",
+            };
+            station::execute(&cx, "pick-1", &[pick])
+        })
+        .await;
+    let err = refused.expect_err("a held order's pick is refused");
+    assert!(err.to_string().contains("on hold"), "{err}");
+    let ledger_after = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM ledger", [], |r| r.get::<_, i64>(0))?))
+        .await
+        .expect("read");
+    assert_eq!(ledger_after, ledger_before);
+}
