@@ -30,7 +30,13 @@ impl Drop for Node {
 }
 
 async fn start() -> Node {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let node = boot(tempfile::tempdir().expect("tempdir")).await;
+    node.seed().await;
+    node
+}
+
+/// Starts a node on `dir` (again, for a restart).
+async fn boot(dir: tempfile::TempDir) -> Node {
     let mut toml = format!(
         "[site]\nid = \"wh-floor\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[discovery]\nenabled = false\n",
         dir.path().display()
@@ -65,15 +71,13 @@ async fn start() -> Node {
         .await
         .expect("listening in time")
         .expect("listening");
-    let node = Node {
+    Node {
         base: format!("http://{addr}"),
         http: Client::new(),
         dir,
         stop: Some(stop_tx),
         task: Some(task),
-    };
-    node.seed().await;
-    node
+    }
 }
 
 impl Node {
@@ -197,6 +201,13 @@ impl Node {
 
     async fn shutdown(mut self) {
         self.shutdown_keep().await;
+    }
+
+    /// Stops the node and starts a new one on the same data dir.
+    async fn restart(mut self) -> Node {
+        self.shutdown_keep().await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        boot(dir).await
     }
 
     /// Stops the node but keeps its data dir for the caller.
@@ -384,4 +395,20 @@ async fn the_store_refuses_a_stale_pick_of_a_held_order() {
         .await
         .expect("read");
     assert_eq!(ledger_after, ledger_before);
+}
+
+/// The station's state is persisted with every step: a restarted node resumes mid-tote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_resumes_the_pick_mid_tote() {
+    let node = start().await;
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", ITEM).await;
+    let node = node.restart().await;
+    let last = node.good("handheld-1", ITEM).await;
+    assert_eq!(last["context"]["user"], "P-1", "{last}");
+    assert_eq!(last["context"]["stage"], "tote_complete", "{last}");
+    node.good("handheld-1", "CMD:DONE").await;
+    assert_eq!(node.status("O-1").await, "picked");
+    node.shutdown().await;
 }
