@@ -616,28 +616,36 @@ pub async fn run(
             .map_err(Some)?;
         Ok::<_, Option<Error>>(addr)
     };
-    let outcome: Result<()> = tokio::select! {
+    // Ctrl-C during start-up stops the demo too.
+    tokio::pin!(shutdown);
+    let ready: Result<Option<SocketAddr>> = tokio::select! {
         r = started => match r {
-            Ok(addr) => {
-                on_ready(&Banner {
-                    url: format!("http://{addr}"),
-                    admin_key: secrets.admin_key.clone(),
-                    scanner_pty: sims.scanner.path().to_path_buf(),
-                    data_dir: root.clone(),
-                    printed_dir: printed_dir.clone(),
-                    central_url: central.url(),
-                    temporary: temporary && !opts.keep,
-                });
-                tokio::select! {
-                    _ = shutdown => Ok(()),
-                    r = &mut node => joined(r),
-                }
-            }
+            Ok(addr) => Ok(Some(addr)),
             Err(Some(e)) => Err(e),
             Err(None) => joined((&mut node).await)
                 .and(Err(Error::Internal("the node stopped before listening".into()))),
         },
         r = &mut node => joined(r).and(Err(Error::Internal("the node stopped during start-up".into()))),
+        _ = &mut shutdown => Ok(None),
+    };
+    let outcome = match ready {
+        Ok(Some(addr)) => {
+            on_ready(&Banner {
+                url: format!("http://{addr}"),
+                admin_key: secrets.admin_key.clone(),
+                scanner_pty: sims.scanner.path().to_path_buf(),
+                data_dir: root.clone(),
+                printed_dir: printed_dir.clone(),
+                central_url: central.url(),
+                temporary: temporary && !opts.keep,
+            });
+            tokio::select! {
+                _ = &mut shutdown => Ok(()),
+                r = &mut node => joined(r),
+            }
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
     };
     stop.cancel();
     let stopped = if node.is_finished() {
