@@ -124,6 +124,10 @@ impl fmt::Display for Banner {
                 format!("printf 'LOC:A-01-1\\r' > {}", self.scanner_pty.display()),
             ),
             (
+                "the scanner sits at station pick-1: log in as Ada with her badge",
+                format!("printf 'EMP:1001\\r' > {}", self.scanner_pty.display()),
+            ),
+            (
                 "sync with the central (queue drains to 0)",
                 format!("curl -s {auth_env} {u}/v1/sync/status"),
             ),
