@@ -4,55 +4,20 @@
 //! (ledger + stock + outbox + audit) or not at all. Trials: `WMS_KILL9_TRIALS` (default 8).
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{put, spawn};
 use rand::Rng;
 use serde_json::json;
 
 const KEY: &str = "kill9-admin-key-123";
 
-struct Edge {
-    child: Child,
-    base: String,
-}
-
 fn write_config(dir: &Path) -> PathBuf {
-    let path = dir.join("edge.toml");
-    let text = format!(
-        "[site]\nid = \"wh-k9\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
-         [[api_keys]]\nname = \"ops\"\nrole = \"admin\"\nkey = \"{KEY}\"\n[log]\nlevel = \"warn\"\n",
-        dir.join("data").display()
-    );
-    std::fs::write(&path, text).expect("config");
-    path
-}
-
-/// Start the binary and wait (with a deadline) for the line that names its address.
-fn spawn(config: &Path) -> Edge {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn wms-edge");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("wms-edge listening on ") {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("wms-edge did not report its address within 30 s");
-    Edge { child, base }
+    common::write_config(dir, "wh-k9", KEY, "[log]\nlevel = \"warn\"\n")
 }
 
 async fn post(
@@ -68,18 +33,6 @@ async fn post(
         .await
         .ok()
         .map(|r| r.status())
-}
-
-async fn put(http: &reqwest::Client, base: &str, path: &str, body: serde_json::Value) {
-    let s = http
-        .put(format!("{base}{path}"))
-        .bearer_auth(KEY)
-        .json(&body)
-        .send()
-        .await
-        .expect("put")
-        .status();
-    assert!(s.is_success(), "{path}: {s}");
 }
 
 struct Check {
@@ -148,11 +101,12 @@ async fn nothing_committed_is_lost_across_sigkill() {
     put(
         &http,
         &edge.base,
+        KEY,
         "/v1/products/acme/SKU-1",
         json!({"name": "Shirt"}),
     )
     .await;
-    put(&http, &edge.base, "/v1/locations/A-01", json!({})).await;
+    put(&http, &edge.base, KEY, "/v1/locations/A-01", json!({})).await;
 
     let mut acked_total: HashSet<String> = HashSet::new();
     let mut attempted_total: HashSet<String> = HashSet::new();

@@ -5,11 +5,12 @@
 //! per-aggregate order is kept, and the central's stock per sku equals the edge's.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::{put, spawn};
 use rand::Rng;
 use serde_json::json;
 use wms_sync::central_sim::{CentralSim, Faults, SimConfig};
@@ -18,58 +19,13 @@ const SITE: &str = "wh-k9s";
 const KEY: &str = "sync-kill9-admin-key";
 const DEADLINE: Duration = Duration::from_secs(90);
 
-struct Edge {
-    child: Child,
-    base: String,
-}
-
 fn write_config(dir: &Path, central: &str) -> PathBuf {
-    let path = dir.join("edge.toml");
-    let text = format!(
-        "[site]\nid = \"{SITE}\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
-         [[api_keys]]\nname = \"ops\"\nrole = \"admin\"\nkey = \"{KEY}\"\n[log]\nlevel = \"error\"\n\
+    let extra = format!(
+        "[log]\nlevel = \"error\"\n\
          [central]\nurl = \"{central}\"\napi_key = \"test-key\"\nsigning_secret = \"test-signing-secret\"\n\
-         retry_base_ms = 5\nretry_cap_ms = 100\nrequest_timeout_ms = 300\n",
-        dir.join("data").display()
+         retry_base_ms = 5\nretry_cap_ms = 100\nrequest_timeout_ms = 300\n"
     );
-    std::fs::write(&path, text).expect("config");
-    path
-}
-
-/// Starts the binary and waits (with a deadline) for the line naming its address.
-fn spawn(config: &Path) -> Edge {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn wms-edge");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("wms-edge listening on ") {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("wms-edge did not report its address within 30 s");
-    Edge { child, base }
-}
-
-async fn put(http: &reqwest::Client, base: &str, path: &str, body: serde_json::Value) {
-    let s = http
-        .put(format!("{base}{path}"))
-        .bearer_auth(KEY)
-        .json(&body)
-        .send()
-        .await
-        .expect("put")
-        .status();
-    assert!(s.is_success(), "{path}: {s}");
+    common::write_config(dir, SITE, KEY, &extra)
 }
 
 /// Highest seq, pending count and on-hand per sku, read from the database file.
@@ -125,12 +81,13 @@ async fn exactly_once_upstream_across_sigkill() {
         put(
             &http,
             &edge.base,
+            KEY,
             &format!("/v1/products/acme/{sku}"),
             json!({"name": sku}),
         )
         .await;
     }
-    put(&http, &edge.base, "/v1/locations/A-01", json!({})).await;
+    put(&http, &edge.base, KEY, "/v1/locations/A-01", json!({})).await;
 
     let mut rng = rand::rng();
     let mut kills_mid_push = 0;

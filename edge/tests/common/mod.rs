@@ -1,0 +1,69 @@
+//! Helpers shared by the tests that run `wms-edge run` as a child process (and kill it).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running `wms-edge run` child and the base URL it reported.
+pub struct Edge {
+    pub child: Child,
+    pub base: String,
+}
+
+/// Write `edge.toml` in `dir` for a site with one admin key, a loopback port chosen by the OS,
+/// the data dir under `dir/data`, and `extra` TOML appended.
+pub fn write_config(dir: &Path, site: &str, key: &str, extra: &str) -> PathBuf {
+    let path = dir.join("edge.toml");
+    let text = format!(
+        "[site]\nid = \"{site}\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [[api_keys]]\nname = \"ops\"\nrole = \"admin\"\nkey = \"{key}\"\n{extra}",
+        dir.join("data").display()
+    );
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+/// Start the binary and wait (with a deadline) for the line that names its address.
+pub fn spawn(config: &Path) -> Edge {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn wms-edge");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("wms-edge listening on ") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("wms-edge did not report its address within 30 s");
+    Edge { child, base }
+}
+
+/// PUT a JSON body with the admin key and require success.
+pub async fn put(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    path: &str,
+    body: serde_json::Value,
+) {
+    let s = http
+        .put(format!("{base}{path}"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .expect("put")
+        .status();
+    assert!(s.is_success(), "{path}: {s}");
+}
