@@ -47,7 +47,10 @@ pub struct Health {
 pub async fn health(State(st): State<AppState>) -> Json<Health> {
     let db_ok = st
         .store
-        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .read(|c| {
+            Ok(c.prepare_cached("SELECT 1")?
+                .query_row([], |r| r.get::<_, i64>(0))?)
+        })
         .await
         .is_ok();
     let sync = sync_state(&st);
