@@ -97,6 +97,28 @@ impl Spool {
         Ok(id)
     }
 
+    /// Stores a job durably under the caller's id, unless a job with that id is already here
+    /// (queued, sent or printed): then nothing happens and `false` is returned. This is what lets
+    /// a caller with its own durable job list hand a job over again after a crash without the
+    /// label printing twice. Ids are 1–64 letters, digits and `-`; they order the queue.
+    pub fn enqueue_as(&self, id: &str, data: &[u8]) -> Result<bool> {
+        if !valid_id(id) {
+            return Err(Error::Spool(format!("invalid job id {id:?}")));
+        }
+        if self.state(id) != JobState::Unknown {
+            return Ok(false);
+        }
+        let tmp = self.dir.join(format!("{id}.tmp"));
+        let dst = self.dir.join(format!("{id}.queued"));
+        let mut f = fs::File::create(&tmp).map_err(|e| spool_err("create", &tmp, e))?;
+        f.write_all(data).map_err(|e| spool_err("write", &tmp, e))?;
+        f.sync_all().map_err(|e| spool_err("fsync", &tmp, e))?;
+        drop(f);
+        fs::rename(&tmp, &dst).map_err(|e| spool_err("rename", &tmp, e))?;
+        self.sync_dir()?;
+        Ok(true)
+    }
+
     fn list(&self, ext: &str) -> Result<Vec<String>> {
         let mut ids: Vec<String> = fs::read_dir(&self.dir)
             .map_err(|e| spool_err("read", &self.dir, e))?
@@ -198,5 +220,23 @@ mod tests {
         assert_eq!(s.state(&a), JobState::Printed);
         assert_eq!(s.pending().unwrap(), 1);
         assert_eq!(s.state("../etc"), JobState::Unknown);
+    }
+
+    #[test]
+    fn a_job_handed_over_twice_under_its_id_is_kept_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path()).unwrap();
+        assert!(s.enqueue_as("j000000000001", b"label").unwrap());
+        assert!(!s.enqueue_as("j000000000001", b"label").unwrap());
+        s.mark_sent("j000000000001").unwrap();
+        assert!(!s.enqueue_as("j000000000001", b"label").unwrap());
+        s.mark_printed("j000000000001").unwrap();
+        // After restart too: the printed marker remembers it.
+        let s = Spool::open(dir.path()).unwrap();
+        assert!(!s.enqueue_as("j000000000001", b"label").unwrap());
+        assert_eq!(s.pending().unwrap(), 0);
+        assert!(s.enqueue_as("j000000000002", b"next").unwrap());
+        assert_eq!(s.pending().unwrap(), 1);
+        assert!(s.enqueue_as("../x", b"no").is_err());
     }
 }

@@ -53,6 +53,20 @@ impl PrinterHandle {
         Ok(id)
     }
 
+    /// [`PrinterHandle::print`] under the caller's job id; `false` when that job was already
+    /// handed over (see [`Spool::enqueue_as`]).
+    pub async fn print_as(&self, id: &str, data: Vec<u8>) -> Result<bool> {
+        let spool = self.spool.clone();
+        let id = id.to_string();
+        let queued = tokio::task::spawn_blocking(move || spool.enqueue_as(&id, &data))
+            .await
+            .map_err(|e| Error::Spool(e.to_string()))??;
+        if queued {
+            self.wake.notify_one();
+        }
+        Ok(queued)
+    }
+
     /// Where a job is (`queued`, `sent`, `printed`).
     pub fn job_state(&self, id: &str) -> JobState {
         self.spool.state(id)
