@@ -57,7 +57,7 @@ pub struct Weight {
     pub unit: String,
 }
 
-/// Which carton of the shipment this is.
+/// Which carton of the shipment this is; `count` 0 while the number of cartons is not known yet.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Carton {
     pub index: u32,

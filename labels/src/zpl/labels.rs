@@ -77,9 +77,13 @@ pub fn weight_text(w: &Weight) -> Result<String> {
     Ok(format!("{value} {unit}"))
 }
 
+/// "2 of 3"; with `count` 0 (a multi-carton order whose last carton is not packed yet) just "2".
 fn carton_text(c: &Carton) -> Result<String> {
-    if c.index == 0 || c.count == 0 || c.index > c.count {
+    if c.index == 0 || (c.count != 0 && c.index > c.count) {
         return Err(Error::data("carton", "index must be from 1 to count"));
+    }
+    if c.count == 0 {
+        return Ok(c.index.to_string());
     }
     Ok(format!("{} of {}", c.index, c.count))
 }
