@@ -41,6 +41,23 @@ pub struct SiteConfig {
     /// Cut-offs and reports use site-local time.
     pub timezone: Spanned<String>,
     pub data_dir: Spanned<PathBuf>,
+    /// The return address printed as "FROM" on shipping labels; the site id when absent.
+    pub ship_from: Option<AddressConfig>,
+}
+
+/// A postal address in the config.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AddressConfig {
+    pub name: String,
+    pub company: String,
+    pub street1: String,
+    pub street2: String,
+    pub city: String,
+    pub region: String,
+    pub postal_code: String,
+    pub country: String,
+    pub phone: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,14 +186,28 @@ pub enum StationKind {
 pub struct StationConfig {
     pub id: Spanned<String>,
     pub kind: StationKind,
-    /// Weight of an empty carton, added to the expected weight at a pack station.
-    pub carton_tare: Option<String>,
+    /// Weight of an empty carton, added to the expected weight at a pack station ("0.250 kg").
+    pub carton_tare: Option<Spanned<String>>,
     /// Allowed deviation in percent (default 10).
     pub weight_tolerance_pct: Option<u32>,
     /// Allowed deviation floor (default "0.050 kg").
-    pub weight_tolerance_min: Option<String>,
+    pub weight_tolerance_min: Option<Spanned<String>>,
     /// Receiving location for a receive station.
     pub location: Option<String>,
+    /// A session with no accepted scan for this long ends (default 900).
+    pub idle_timeout_s: Option<u32>,
+    /// A count off by more than this many units must be recounted before it applies (default 2).
+    pub recount_above_units: Option<u32>,
+}
+
+/// "0.250 kg", "250 g", "0.5 lb": a weight in the config, in milligrams.
+pub fn parse_weight(text: &str) -> Option<i64> {
+    let mut parts = text.split_whitespace();
+    let (value, unit) = (parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    crate::domain::weight::to_mg(value, unit).filter(|mg| *mg >= 0)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -502,6 +533,22 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
         }
         if !stations.insert(id.as_str()) {
             at(s.id.span(), format!("duplicate station id \"{id}\""));
+        }
+        for (key, w) in [
+            ("carton_tare", &s.carton_tare),
+            ("weight_tolerance_min", &s.weight_tolerance_min),
+        ] {
+            if let Some(w) = w {
+                if parse_weight(w.get_ref()).is_none() {
+                    at(
+                        w.span(),
+                        format!(
+                            "{key} \"{}\" is not a weight like \"0.050 kg\" (kg, g, lb, oz)",
+                            w.get_ref()
+                        ),
+                    );
+                }
+            }
         }
     }
     let mut devices = HashSet::new();

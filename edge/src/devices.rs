@@ -2,10 +2,12 @@
 //! registry the device endpoints read, routes every scan (serial, MQTT or `POST /v1/scans`)
 //! through one path to its station, and turns device state changes into `device.state` events.
 //!
-//! A scan from a device whose station is a pick or count station runs that station's workflow
+//! A scan from a device whose station runs a workflow (pick, pack, count, receive) runs it
 //! (`store::station::station_step`): one transaction, the workflow's good/bad and prompt on the
-//! scanner, the `scan` event and the HTTP response. Any other scan is only interpreted (as
-//! `scan parse` does), answered good/bad and published; nothing is stored.
+//! scanner, the `scan` event and the HTTP response. Its effects follow the commit: print jobs go
+//! to their printers and a pack station waiting for a weight has its scale read (see `floor`).
+//! Any other scan is only interpreted (as `scan parse` does), answered good/bad and published;
+//! nothing is stored.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -77,40 +79,7 @@ pub struct ScanOutcome {
     pub context: Value,
 }
 
-/// What the router needs to run station workflows: the store, the site and the stations whose
-/// workflow the store implements.
-#[derive(Clone)]
-pub struct Floor {
-    pub store: crate::store::Store,
-    pub site_id: String,
-    pub stations: BTreeMap<String, crate::domain::station::StationConfig>,
-}
-
-impl Floor {
-    /// The stations of `cfg` the store runs workflows for (pick and count for now).
-    pub fn from_config(cfg: &Config, store: crate::store::Store) -> Floor {
-        use crate::config::StationKind as K;
-        use crate::domain::station::{StationConfig, StationKind};
-        let stations = cfg
-            .stations
-            .iter()
-            .filter_map(|s| {
-                let kind = match s.kind {
-                    K::Pick => StationKind::Pick,
-                    K::Count => StationKind::Count,
-                    K::Pack | K::Receive | K::Pos => return None,
-                };
-                let id = s.id.get_ref().clone();
-                Some((id.clone(), StationConfig::new(id, kind)))
-            })
-            .collect();
-        Floor {
-            store,
-            site_id: cfg.site_id().to_string(),
-            stations,
-        }
-    }
-}
+pub use crate::floor::Floor;
 
 struct Inner {
     entries: BTreeMap<String, Entry>,
@@ -121,6 +90,10 @@ struct Inner {
     mqtt: Option<MqttHub>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     discovered: Candidates,
+    /// Rung after a station step queued print jobs.
+    print_wake: Arc<tokio::sync::Notify>,
+    /// Stations whose scale is being read now (one reading at a time per station).
+    weighing: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Cheap to clone; shared by the HTTP handlers.
@@ -147,6 +120,8 @@ impl DeviceManager {
                 tasks: Mutex::new(Vec::new()),
                 discovered: Candidates::default(),
                 floor: std::sync::OnceLock::new(),
+                print_wake: Arc::default(),
+                weighing: Default::default(),
             }),
         }
     }
@@ -210,6 +185,8 @@ impl DeviceManager {
                 tasks: Mutex::new(Vec::new()),
                 discovered,
                 floor: std::sync::OnceLock::new(),
+                print_wake: Arc::default(),
+                weighing: Default::default(),
             }),
         };
         let mut tasks = vec![tokio::spawn(mgr.clone().route_scans(scan_rx))];
@@ -337,10 +314,60 @@ impl DeviceManager {
         Ok(self.handle_scan(scan).await)
     }
 
-    /// Let scans at pick and count stations run their workflow (set once; later calls are
-    /// ignored).
+    /// Let scans at the floor's stations run their workflow, and start the print dispatcher
+    /// (set once; later calls are ignored).
     pub fn attach_floor(&self, floor: Floor) {
-        let _ = self.inner.floor.set(floor);
+        if self.inner.floor.set(floor).is_ok() {
+            let task = tokio::spawn(self.clone().dispatch_prints());
+            if let Ok(mut t) = self.inner.tasks.try_lock() {
+                t.push(task);
+            }
+        }
+    }
+
+    /// The station workflow's answer to one input, with the effects it leaves for after the
+    /// commit started: queued print jobs are dispatched, and a station now waiting for a weight
+    /// has its scale read (answered to `device_id`, the scanner that asked).
+    async fn station_input(
+        &self,
+        config: &crate::domain::station::StationConfig,
+        input: crate::domain::station::StationInput,
+        at: chrono::DateTime<chrono::Utc>,
+        device_id: &str,
+    ) -> Option<ScanOutcome> {
+        let floor = self.inner.floor.get()?;
+        let answer =
+            crate::store::station::station_step(&floor.store, &floor.site, config, input, at).await;
+        Some(match answer {
+            Ok(a) => {
+                if a.printed {
+                    self.inner.print_wake.notify_one();
+                }
+                if a.context.get("read_scale") == Some(&Value::Bool(true)) {
+                    self.start_weighing(config.station_id.clone(), device_id.to_string());
+                }
+                ScanOutcome {
+                    result: if a.feedback.good {
+                        "accepted"
+                    } else {
+                        "rejected"
+                    },
+                    feedback: if a.feedback.good { "good" } else { "bad" },
+                    prompt: a.feedback.prompt,
+                    context: a.context,
+                }
+            }
+            Err(e) => {
+                tracing::error!(device = %device_id, station = %config.station_id,
+                    error = %e, "station step failed");
+                ScanOutcome {
+                    result: "rejected",
+                    feedback: "bad",
+                    prompt: "Station error — scan again or see supervisor".into(),
+                    context: json!({"station": config.station_id, "kind": config.kind.as_str()}),
+                }
+            }
+        })
     }
 
     /// The station workflow's answer to a scan, when the device's station runs one.
@@ -352,36 +379,194 @@ impl DeviceManager {
         let floor = self.inner.floor.get()?;
         let config = floor.stations.get(scan.station.as_deref()?)?;
         let input = crate::domain::station::StationInput::Scan(parsed.clone());
-        let answer = crate::store::station::station_step(
-            &floor.store,
-            &floor.site_id,
-            config,
-            input,
-            scan.received_at,
-        )
-        .await;
-        Some(match answer {
-            Ok(a) => ScanOutcome {
-                result: if a.feedback.good {
-                    "accepted"
-                } else {
-                    "rejected"
-                },
-                feedback: if a.feedback.good { "good" } else { "bad" },
-                prompt: a.feedback.prompt,
-                context: a.context,
-            },
-            Err(e) => {
-                tracing::error!(device = %scan.device_id, station = %config.station_id,
-                    error = %e, "station step failed");
+        self.station_input(config, input, scan.received_at, &scan.device_id)
+            .await
+    }
+
+    /// Reads the station's scale in the background (a scale that takes seconds to settle must
+    /// not hold up other scans) and feeds the weight to the station.
+    fn start_weighing(&self, station_id: String, device_id: String) {
+        {
+            let Ok(mut busy) = self.inner.weighing.lock() else {
+                return;
+            };
+            if !busy.insert(station_id.clone()) {
+                return;
+            }
+        }
+        let mgr = self.clone();
+        let span = tracing::info_span!("weigh", station = %station_id, device = %device_id);
+        let task = tokio::spawn(
+            async move {
+                mgr.weigh(&station_id, &device_id).await;
+                if let Ok(mut busy) = mgr.inner.weighing.lock() {
+                    busy.remove(&station_id);
+                }
+            }
+            .instrument(span),
+        );
+        if let Ok(mut t) = self.inner.tasks.try_lock() {
+            t.retain(|t| !t.is_finished());
+            t.push(task);
+        }
+    }
+
+    async fn weigh(&self, station_id: &str, device_id: &str) {
+        let Some(floor) = self.inner.floor.get() else {
+            return;
+        };
+        let Some(config) = floor.stations.get(station_id) else {
+            return;
+        };
+        let scale = config
+            .scale
+            .as_deref()
+            .and_then(|id| self.get(id))
+            .and_then(|e| match &e.device {
+                Device::Scale(h) => Some(h.clone()),
+                _ => None,
+            });
+        let outcome = match scale {
+            None => Err("this station has no scale — see supervisor".to_string()),
+            Some(h) => {
+                let read = tokio::select! {
+                    r = h.read_stable(crate::floor::WEIGH_TIMEOUT) => Some(r),
+                    _ = self.inner.shutdown.cancelled() => None,
+                };
+                match read {
+                    None => return,
+                    Some(Ok(w)) => crate::domain::weight::decimal_to_mg(&w.value, &w.unit)
+                        .ok_or_else(|| format!("scale reports an unknown unit {}", w.unit)),
+                    Some(Err(e)) => Err(format!("scale: {e}")),
+                }
+            }
+        };
+        let (answer, weight) = match outcome {
+            Ok(mg) => {
+                let input = crate::domain::station::StationInput::Weight(
+                    crate::domain::station::ScaleReading {
+                        milligrams: mg,
+                        stable: true,
+                    },
+                );
+                let at = chrono::Utc::now();
+                match self.station_input(config, input, at, device_id).await {
+                    Some(a) => (a, Some(mg)),
+                    None => return,
+                }
+            }
+            Err(why) => (
                 ScanOutcome {
                     result: "rejected",
                     feedback: "bad",
-                    prompt: "Station error — scan again or see supervisor".into(),
-                    context: json!({"station": config.station_id, "kind": config.kind.as_str()}),
+                    prompt: format!("{why} — scan CMD:WEIGH to try again"),
+                    context: json!({"station": station_id}),
+                },
+                None,
+            ),
+        };
+        tracing::info!(station = %station_id, weight_mg = ?weight, result = answer.result, "weighed");
+        self.answer_scanner(device_id, &answer).await;
+        self.inner.events.publish(
+            "station",
+            json!({
+                "station": station_id, "device_id": device_id, "input": "weight",
+                "weight": weight.map(crate::domain::weight::kg_json),
+                "result": answer.result, "feedback": answer.feedback, "prompt": answer.prompt,
+                "context": answer.context,
+            }),
+        );
+    }
+
+    /// Good/bad and the prompt to the scanner, with a bounded wait.
+    async fn answer_scanner(&self, device_id: &str, outcome: &ScanOutcome) {
+        if let Some(Device::Scanner(h)) = self.get(device_id).map(|e| &e.device) {
+            let fb = Feedback {
+                feedback: outcome.feedback == "good",
+                prompt: outcome.prompt.clone(),
+            };
+            match tokio::time::timeout(FEEDBACK_TIMEOUT, h.feedback(fb)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(device = %device_id, error = %e, "scanner feedback failed")
+                }
+                Err(_) => tracing::warn!(device = %device_id, "scanner feedback timed out"),
+            }
+        }
+    }
+
+    /// Hands every print job not yet spooled to its printer, at start-up and whenever a step
+    /// queued one. The job's own id makes a second hand-over a no-op, so a crash between the
+    /// spool and the mark prints nothing twice.
+    async fn dispatch_prints(self) {
+        let Some(floor) = self.inner.floor.get().cloned() else {
+            return;
+        };
+        let mut failures = 0u32;
+        loop {
+            let pending = floor
+                .store
+                .read(|c| crate::store::packing::pending_prints(c, 32))
+                .await;
+            let mut more = false;
+            match pending {
+                Ok(jobs) => {
+                    more = jobs.len() == 32;
+                    for job in jobs {
+                        if let Err(e) = self.dispatch_one(&floor, job).await {
+                            tracing::warn!(error = %e, "print dispatch failed; will retry");
+                            failures = failures.saturating_add(1);
+                            more = false;
+                            break;
+                        }
+                        failures = 0;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading print jobs failed; will retry");
+                    failures = failures.saturating_add(1);
                 }
             }
-        })
+            if more {
+                continue;
+            }
+            let retry = if failures > 0 {
+                Duration::from_millis(500u64.saturating_mul(1 << failures.min(6)))
+            } else {
+                Duration::from_secs(3600)
+            };
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => break,
+                _ = self.inner.print_wake.notified() => {}
+                _ = tokio::time::sleep(retry) => {}
+            }
+        }
+    }
+
+    async fn dispatch_one(
+        &self,
+        floor: &Floor,
+        job: crate::store::packing::PendingPrint,
+    ) -> Result<()> {
+        let printer = self.get(&job.device_id).and_then(|e| match &e.device {
+            Device::LabelPrinter(h) | Device::ReceiptPrinter(h) => Some(h.clone()),
+            _ => None,
+        });
+        let error = match printer {
+            Some(h) => {
+                let fresh = h.print_as(&job.spool_id, job.data).await?;
+                tracing::info!(printer = %job.device_id, job = %job.spool_id, fresh, "print job spooled");
+                None
+            }
+            // The config no longer has that printer: the job can never print; keep it visible.
+            None => Some(format!("printer {} is not configured", job.device_id)),
+        };
+        let id = job.id;
+        let now = crate::domain::time::format(chrono::Utc::now());
+        floor
+            .store
+            .write(move |c| crate::store::packing::mark_spooled(c, id, &now, error.as_deref()))
+            .await
     }
 
     /// The one path every scan takes: interpret, run the station's workflow (or only the parse),
@@ -418,19 +603,7 @@ impl DeviceManager {
         let station = scan.station.as_deref().unwrap_or("");
         tracing::info!(device = %scan.device_id, station, kind, data = %shown,
             result = outcome.result, "scan");
-        if let Some(Device::Scanner(h)) = self.get(&scan.device_id).map(|e| &e.device) {
-            let fb = Feedback {
-                feedback: outcome.feedback == "good",
-                prompt: outcome.prompt.clone(),
-            };
-            match tokio::time::timeout(FEEDBACK_TIMEOUT, h.feedback(fb)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(device = %scan.device_id, error = %e, "scanner feedback failed")
-                }
-                Err(_) => tracing::warn!(device = %scan.device_id, "scanner feedback timed out"),
-            }
-        }
+        self.answer_scanner(&scan.device_id, &outcome).await;
         let mut event = json!({
                 "device_id": scan.device_id,
                 "station": scan.station,

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod floor;
 pub mod metrics;
 pub mod node;
 pub mod pin;

@@ -96,10 +96,7 @@ pub async fn serve(
         crate::devices::DeviceManager::start(&cfg, state.events.clone(), candidates.clone())?;
     state
         .devices
-        .attach_floor(crate::devices::Floor::from_config(
-            &cfg,
-            state.store.clone(),
-        ));
+        .attach_floor(crate::floor::Floor::from_config(&cfg, state.store.clone()));
     let devices = state.devices.clone();
     tracing::info!(site = cfg.site_id(), %addr, startup_ms = started.elapsed().as_millis() as u64, "wms-edge listening");
     on_listening(addr);

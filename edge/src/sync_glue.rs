@@ -83,6 +83,9 @@ pub fn start_with(
     store.on_commit(move || {
         if let Some(l) = weak.upgrade() {
             l.handle.events_committed();
+            if sync_store::NEW_ID_KIND.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                l.handle.id_blocks_low();
+            }
         }
     });
     // The kinds every site numbers: blocks are leased ahead, so labelling and receipts go on

@@ -86,7 +86,7 @@ async fn boot(sims: Arc<Sims>, dir: Arc<tempfile::TempDir>) -> Node {
     }
     toml.push_str("[[stations]]\nid = \"pack-1\"\nkind = \"pack\"\n");
     toml.push_str(&format!(
-        "[[devices]]\nid = \"scanner-1\"\nkind = \"scanner\"\nprofile = \"generic-serial-scanner\"\nstation = \"pack-1\"\ntransport = {{ serial = {{ path = \"{}\" }} }}\n{FAST}",
+        "[[devices]]\nid = \"scanner-1\"\nkind = \"scanner\"\nprofile = \"generic-serial-scanner\"\ntransport = {{ serial = {{ path = \"{}\" }} }}\n{FAST}",
         sims.scanner.path_str()
     ));
     toml.push_str(&format!(
@@ -102,7 +102,7 @@ async fn boot(sims: Arc<Sims>, dir: Arc<tempfile::TempDir>) -> Node {
         sims.escpos.port()
     ));
     toml.push_str(
-        "[[devices]]\nid = \"handheld-1\"\nkind = \"scanner\"\nstation = \"pack-1\"\ntransport = { http = {} }\n",
+        "[[devices]]\nid = \"handheld-1\"\nkind = \"scanner\"\ntransport = { http = {} }\n",
     );
     let cfg = wms_edge::config::parse("test.toml", &toml).expect("config");
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -310,7 +310,8 @@ async fn devices_come_online_and_scans_reach_the_event_stream() {
     assert_eq!(kind, "scan");
     assert_eq!(ev["type"], "scan");
     assert_eq!(ev["device_id"], "scanner-1");
-    assert_eq!(ev["station"], "pack-1");
+    // Scanners at no station are only interpreted (a station's workflow would answer instead).
+    assert_eq!(ev["station"], Value::Null);
     assert_eq!(ev["data"], "0012345600012");
     assert_eq!(ev["symbology"], "]E0");
     assert_eq!(ev["kind"], "gtin");
@@ -353,7 +354,7 @@ async fn devices_come_online_and_scans_reach_the_event_stream() {
     assert_eq!(ans["result"], "accepted");
     assert_eq!(ans["feedback"], "good");
     assert_eq!(ans["context"]["kind"], "location");
-    assert_eq!(ans["context"]["station"], "pack-1");
+    assert_eq!(ans["context"]["station"], Value::Null);
     let (_, ev) = events.next().await;
     assert_eq!(ev["device_id"], "handheld-1");
     assert_eq!(ev["data"], "LOC:A-03-2");

@@ -263,10 +263,15 @@ async fn the_canonical_pick_moves_stock_out_of_the_bin_and_the_order_to_picked()
         node.int("SELECT sum(delta) FROM ledger WHERE reason = 'picked' AND location = 'A-01'"),
         -2
     );
+    // Each unit is two movements upstream: out of the bin and into the tote's own position.
     assert_eq!(
         node.int(
             "SELECT count(*) FROM outbox WHERE type = 'inventory.adjusted' AND body LIKE '%\"picked\"%'"
         ),
+        4
+    );
+    assert_eq!(
+        node.int("SELECT on_hand FROM stock WHERE sku = 'SKU-1' AND location = 'TOTE:T-1'"),
         2
     );
     assert_eq!(
@@ -308,7 +313,7 @@ async fn held_or_cancelled_orders_never_ship_at_the_pick_station() {
         "{v}"
     );
     assert_eq!(
-        node.int("SELECT count(*) FROM ledger WHERE reason = 'picked'"),
+        node.int("SELECT count(*) FROM ledger WHERE reason = 'picked' AND location = 'A-01'"),
         1
     );
     assert_eq!(node.status("O-1").await, "on_hold");
@@ -318,7 +323,7 @@ async fn held_or_cancelled_orders_never_ship_at_the_pick_station() {
         .await;
     node.scan("handheld-1", ITEM).await;
     assert_eq!(
-        node.int("SELECT count(*) FROM ledger WHERE reason = 'picked'"),
+        node.int("SELECT count(*) FROM ledger WHERE reason = 'picked' AND location = 'A-01'"),
         1
     );
     assert_eq!(node.int("SELECT count(*) FROM reservations"), 0);
@@ -349,7 +354,8 @@ async fn a_count_at_the_count_station_books_a_cycle_count() {
 /// refused at commit even when the station decided on an older view, and nothing of the step stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_refuses_a_stale_pick_of_a_held_order() {
-    use wms_edge::domain::station::Command;
+    use wms_edge::domain::station::{Command, StationConfig, StationKind};
+    use wms_edge::store::packing::SiteInfo;
     use wms_edge::store::{audit::Origin, orders::Ctx, station, Store, StoreOptions};
 
     let mut node = start().await;
@@ -385,7 +391,8 @@ async fn the_store_refuses_a_stale_pick_of_a_held_order() {
                 origin: &origin,
                 now: "2026-11-22T05:00:00.000Z",
             };
-            station::execute(&cx, "pick-1", &[pick])
+            let cfg = StationConfig::new("pick-1", StationKind::Pick);
+            station::execute(&cx, &cfg, &SiteInfo::default(), &[pick])
         })
         .await;
     let err = refused.expect_err("a held order's pick is refused");

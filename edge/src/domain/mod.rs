@@ -6,6 +6,7 @@ pub mod role;
 pub mod station;
 pub mod stock;
 pub mod time;
+pub mod weight;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

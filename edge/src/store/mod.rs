@@ -13,6 +13,7 @@ pub mod keys;
 pub mod ledger;
 pub mod orders;
 pub mod outbox;
+pub mod packing;
 pub mod schema;
 pub mod station;
 pub mod sync;

@@ -326,7 +326,9 @@ pub(crate) fn set_status(cx: &Ctx<'_>, ch: Change<'_>) -> Result<()> {
 }
 
 /// Reserve stock for every line, or for none (the order is then backordered explicitly).
-/// Candidates are taken in pick-sequence order, then location code and lot.
+/// Candidates are taken first-expiry-first-out (lots with a known expiry, earliest first), then
+/// pick faces before bulk, in pick-sequence order, then location code and lot. Totes
+/// (`TOTE:<id>`) are not locations, so picked stock is never promised twice.
 pub(crate) fn try_allocate(
     conn: &Connection,
     order_id: &str,
@@ -340,9 +342,11 @@ pub(crate) fn try_allocate(
         let mut stmt = conn.prepare_cached(
             "SELECT s.location, s.lot, s.on_hand, s.reserved FROM stock s
              JOIN locations l ON l.code = s.location
+             LEFT JOIN lots x ON x.tenant_id = s.tenant_id AND x.sku = s.sku AND x.lot = s.lot
              WHERE s.tenant_id = ?1 AND s.sku = ?2 AND s.on_hand > s.reserved
                AND l.kind IN ('pick', 'bulk')
-             ORDER BY l.kind = 'bulk', l.pick_sequence, s.location, s.lot",
+             ORDER BY coalesce(x.expiry, '9999-12-31'), l.kind = 'bulk', l.pick_sequence,
+                      s.location, s.lot",
         )?;
         let cands: Vec<(String, String, Position)> = stmt
             .query_map(params![tenant, line.sku], |r| {
@@ -490,6 +494,15 @@ pub fn accept(
             note: Some("accepted"),
         },
     )?;
+    if let Some(carrier) = input
+        .shipping
+        .carrier
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+    {
+        // Lease this carrier's tracking numbers ahead, so its first label can print offline.
+        super::sync::track_id_kind(conn, &super::packing::tracking_kind(carrier))?;
+    }
     let (to, note) = if try_allocate(conn, &input.id, &input.tenant_id, &input.lines)? {
         (
             order::next(Status::Received, Action::Allocate),
@@ -747,6 +760,7 @@ pub fn get_order(conn: &Connection, id: &str) -> Result<Option<OrderDetail>> {
             })
         })?
         .collect::<std::result::Result<_, _>>()?;
+    let shipments = super::packing::shipments_of(conn, &id)?;
     Ok(Some(OrderDetail {
         status: Status::parse(&status)
             .ok_or_else(|| Error::Internal(format!("order {id} has unknown status")))?,
@@ -767,7 +781,7 @@ pub fn get_order(conn: &Connection, id: &str) -> Result<Option<OrderDetail>> {
         updated_at,
         lines,
         allocation,
-        shipments: Vec::new(),
+        shipments,
         timeline,
     }))
 }
@@ -809,4 +823,51 @@ pub fn list_orders(conn: &Connection, f: &OrderFilter) -> Result<Vec<OrderSummar
         },
     )?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// Stock of `sku` arrived: backordered orders of the tenant waiting for it get it first, the
+/// most urgent first (`ship_by`, then the order they were accepted in). Each is allocated in
+/// full or stays backordered.
+pub fn allocate_backorders(cx: &Ctx<'_>, tenant: &str, sku: &str) -> Result<Vec<String>> {
+    let waiting: Vec<String> = cx
+        .conn
+        .prepare_cached(
+            "SELECT o.id FROM orders o
+             WHERE o.tenant_id = ?1 AND o.status = 'backordered'
+               AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.sku = ?2)
+             ORDER BY o.ship_by IS NULL, o.ship_by, o.accepted_at, o.id",
+        )?
+        .query_map(params![tenant, sku], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut allocated = Vec::new();
+    for id in waiting {
+        let lines: Vec<LineInput> = cx
+            .conn
+            .prepare_cached(
+                "SELECT line_id, sku, qty FROM order_lines WHERE order_id = ?1 ORDER BY line_id",
+            )?
+            .query_map([&id], |r| {
+                Ok(LineInput {
+                    line_id: r.get(0)?,
+                    sku: r.get(1)?,
+                    qty: r.get(2)?,
+                })
+            })?
+            .collect::<std::result::Result<_, _>>()?;
+        if try_allocate(cx.conn, &id, tenant, &lines)? {
+            set_status(
+                cx,
+                Change {
+                    order_id: &id,
+                    tenant_id: tenant,
+                    from: Some(Status::Backordered),
+                    to: Status::Allocated,
+                    held_from: None,
+                    note: Some("stock arrived"),
+                },
+            )?;
+            allocated.push(id);
+        }
+    }
+    Ok(allocated)
 }

@@ -280,4 +280,59 @@ CREATE TABLE totes (
     closed_by TEXT
 ) STRICT;
 "#,
+    // 4: packing and shipping (design.md §4): cartons, print jobs, shipments.
+    r#"
+-- One row per labelled carton, with the numbers taken from the site's ID blocks. A voided label
+-- (the order left the bench, or was cancelled after labelling) keeps its row with `voided_at`,
+-- so a tracking number or SSCC is never issued twice.
+CREATE TABLE cartons (
+    id              INTEGER PRIMARY KEY,
+    order_id        TEXT NOT NULL REFERENCES orders(id),
+    carton          INTEGER NOT NULL CHECK (carton > 0),
+    tracking_number TEXT NOT NULL,
+    sscc            TEXT NOT NULL,
+    weight_mg       INTEGER NOT NULL,
+    station_id      TEXT NOT NULL,
+    printed_at      TEXT NOT NULL,
+    voided_at       TEXT,
+    shipment_id     TEXT
+) STRICT;
+CREATE UNIQUE INDEX cartons_live ON cartons(order_id, carton) WHERE voided_at IS NULL;
+-- Print jobs, written in the same transaction as the step that printed them. After the commit
+-- the node hands each to its printer's durable spool under the job's own id (`spool_id`), so a
+-- crash in between neither loses a label nor prints it twice.
+CREATE TABLE print_jobs (
+    id         INTEGER PRIMARY KEY,
+    device_id  TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    order_id   TEXT,
+    data       BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    spool_id   TEXT NOT NULL UNIQUE,
+    spooled_at TEXT,
+    error      TEXT
+) STRICT;
+CREATE INDEX print_jobs_pending ON print_jobs(id) WHERE spooled_at IS NULL;
+-- Confirmed shipments (`shipment.created` upstream).
+CREATE TABLE shipments (
+    id         TEXT PRIMARY KEY,
+    order_id   TEXT NOT NULL REFERENCES orders(id),
+    carrier    TEXT,
+    service    TEXT,
+    cartons    INTEGER NOT NULL,
+    weight_mg  INTEGER NOT NULL,
+    items      TEXT NOT NULL,
+    station_id TEXT,
+    shipped_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX shipments_by_order ON shipments(order_id);
+-- Expiry of each lot as received (GS1 AI 17), for first-expiry-first-out allocation.
+CREATE TABLE lots (
+    tenant_id TEXT NOT NULL,
+    sku       TEXT NOT NULL,
+    lot       TEXT NOT NULL,
+    expiry    TEXT,
+    PRIMARY KEY (tenant_id, sku, lot)
+) STRICT;
+"#,
 ];

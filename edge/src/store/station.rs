@@ -20,6 +20,7 @@ use wms_labels::scan::Scan;
 use super::audit::{self, Origin};
 use super::ledger::{self, CountInput, Movement};
 use super::orders::{self, Change, Ctx};
+use super::packing::{self, SiteInfo};
 use super::Store;
 use crate::domain::order::{self, Action, Status};
 use crate::domain::role::Role;
@@ -38,6 +39,8 @@ pub struct StepAnswer {
     pub context: Value,
     /// The input was refused by the store (the station kept its previous state).
     pub refused: bool,
+    /// Print jobs were queued: the node should hand them to their printers now.
+    pub printed: bool,
 }
 
 /// A precomputed PIN check: (user id, whether the PIN matched).
@@ -112,11 +115,15 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PickTask> {
 }
 
 fn product_view(p: super::catalog::Product) -> ProductView {
+    let weight_mg = p.weight.as_ref().and_then(|w| {
+        let unit = serde_json::to_value(w.unit).ok()?;
+        crate::domain::weight::to_mg(&w.value, unit.as_str()?)
+    });
     ProductView {
         tenant_id: p.tenant_id,
         sku: p.sku,
         tracking: p.tracking,
-        weight_mg: None,
+        weight_mg,
     }
 }
 
@@ -338,7 +345,12 @@ fn recheck(conn: &Connection, order_id: &str) -> Result<(Status, String)> {
     }
 }
 
-fn move_order(cx: &Ctx<'_>, order_id: &str, action: Action, note: Option<&str>) -> Result<()> {
+pub(crate) fn move_order(
+    cx: &Ctx<'_>,
+    order_id: &str,
+    action: Action,
+    note: Option<&str>,
+) -> Result<()> {
     let (from, _, tenant) = orders::status_of(cx.conn, order_id)?
         .ok_or_else(|| Error::not_found(format!("order {order_id} not found")))?;
     let to = order::next(from, action).map_err(Error::conflict)?;
@@ -403,17 +415,23 @@ fn consume_reservation(conn: &Connection, id: i64, row: &ResRow, qty: i64) -> Re
 }
 
 /// Execute a station's commands in the caller's transaction. Any error refuses the whole step.
-pub fn execute(cx: &Ctx<'_>, station_id: &str, commands: &[Command]) -> Result<()> {
+pub fn execute(
+    cx: &Ctx<'_>,
+    cfg: &StationConfig,
+    site: &SiteInfo,
+    commands: &[Command],
+) -> Result<()> {
     for c in commands {
         if let Some(order_id) = c.order_moved_on() {
             recheck(cx.conn, order_id)?;
         }
-        apply(cx, station_id, c)?;
+        apply(cx, cfg, site, c)?;
     }
     Ok(())
 }
 
-fn apply(cx: &Ctx<'_>, station_id: &str, command: &Command) -> Result<()> {
+fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) -> Result<()> {
+    let station_id = cfg.station_id.as_str();
     let conn = cx.conn;
     let user = cx.origin.actor.user.clone().unwrap_or_default();
     match command {
@@ -524,6 +542,24 @@ fn apply(cx: &Ctx<'_>, station_id: &str, command: &Command) -> Result<()> {
                     delta: -q,
                     reason: Reason::Picked,
                     r#ref: json!({"order_id": order_id, "line_id": line_id, "tote": tote}),
+                    note: None,
+                },
+            )?;
+            // The units now sit in the tote, a stock position of its own (see `packing`).
+            let in_tote = super::packing::tote_location(tote);
+            ledger::book(
+                conn,
+                cx.site,
+                cx.origin,
+                cx.now,
+                Movement {
+                    tenant_id,
+                    sku,
+                    location: &in_tote,
+                    lot,
+                    delta: q,
+                    reason: Reason::Picked,
+                    r#ref: json!({"order_id": order_id, "line_id": line_id, "from": location}),
                     note: None,
                 },
             )?;
@@ -663,28 +699,142 @@ fn apply(cx: &Ctx<'_>, station_id: &str, command: &Command) -> Result<()> {
                 },
             )?;
         }
-        Command::StartPacking { .. }
-        | Command::ReleaseOrder { .. }
-        | Command::PrintLabel { .. }
-        | Command::PrintSlip { .. }
-        | Command::Reprint { .. }
-        | Command::ConfirmShipment { .. }
-        | Command::Receive { .. }
-        | Command::Move { .. } => {
-            return Err(Error::Internal(format!(
-                "station {station_id}: {} is not implemented by the store yet",
-                command_name(command)
-            )));
+        Command::StartPacking { order_id, .. } => packing::start_packing(cx, order_id)?,
+        Command::ReleaseOrder {
+            order_id,
+            label_printed,
+        } => packing::release_order(cx, order_id, *label_printed)?,
+        Command::PrintLabel {
+            order_id,
+            carton,
+            weight_mg,
+            complete,
+        } => packing::print_label(cx, cfg, site, order_id, *carton, *weight_mg, *complete)?,
+        Command::PrintSlip { order_id } => packing::print_slip(cx, cfg, site, order_id)?,
+        Command::Reprint { order_id, carton } => {
+            packing::reprint(cx, cfg, site, order_id, *carton)?
         }
+        Command::ConfirmShipment {
+            order_id,
+            cartons,
+            weight_mg,
+            lines,
+        } => packing::confirm_shipment(cx, cfg, order_id, *cartons, *weight_mg, lines)?,
+        Command::Receive {
+            location,
+            tenant_id,
+            sku,
+            lot,
+            expiry,
+            qty,
+        } => receive(
+            cx,
+            location,
+            tenant_id,
+            sku,
+            lot.as_deref(),
+            expiry.as_deref(),
+            *qty,
+        )?,
+        Command::Move {
+            tenant_id,
+            sku,
+            lot,
+            from,
+            to,
+            qty,
+        } => put_away(
+            cx,
+            tenant_id,
+            sku,
+            lot.as_deref().unwrap_or(""),
+            from,
+            to,
+            *qty,
+        )?,
     }
     Ok(())
 }
 
-fn command_name(c: &Command) -> String {
-    serde_json::to_value(c)
-        .ok()
-        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_default()
+/// `Command::Receive`: units booked into the receiving location (ledger `received`), the lot's
+/// expiry kept for first-expiry-first-out, and backorders of the sku allocated first.
+fn receive(
+    cx: &Ctx<'_>,
+    location: &str,
+    tenant_id: &str,
+    sku: &str,
+    lot: Option<&str>,
+    expiry: Option<&str>,
+    qty: u32,
+) -> Result<()> {
+    let lot = lot.unwrap_or("");
+    ledger::check_references(cx.conn, tenant_id, sku, location, lot)?;
+    if !lot.is_empty() {
+        cx.conn
+            .prepare_cached(
+                "INSERT INTO lots(tenant_id, sku, lot, expiry) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(tenant_id, sku, lot) DO UPDATE SET expiry = coalesce(excluded.expiry, expiry)",
+            )?
+            .execute(params![tenant_id, sku, lot, expiry])?;
+    }
+    ledger::book(
+        cx.conn,
+        cx.site,
+        cx.origin,
+        cx.now,
+        Movement {
+            tenant_id,
+            sku,
+            location,
+            lot,
+            delta: i64::from(qty),
+            reason: Reason::Received,
+            r#ref: match expiry {
+                Some(e) => json!({"expiry": e}),
+                None => json!({}),
+            },
+            note: None,
+        },
+    )?;
+    orders::allocate_backorders(cx, tenant_id, sku)?;
+    Ok(())
+}
+
+/// `Command::Move`: put-away from one location to another, two `putaway` movements. The source
+/// must have the units available (reserved units stay where their pick task expects them).
+fn put_away(
+    cx: &Ctx<'_>,
+    tenant_id: &str,
+    sku: &str,
+    lot: &str,
+    from: &str,
+    to: &str,
+    qty: u32,
+) -> Result<()> {
+    ledger::check_references(cx.conn, tenant_id, sku, from, lot)?;
+    ledger::check_references(cx.conn, tenant_id, sku, to, lot)?;
+    let q = i64::from(qty);
+    for (location, delta) in [(from, -q), (to, q)] {
+        ledger::book(
+            cx.conn,
+            cx.site,
+            cx.origin,
+            cx.now,
+            Movement {
+                tenant_id,
+                sku,
+                location,
+                lot,
+                delta,
+                reason: Reason::Putaway,
+                r#ref: json!({"from": from, "to": to}),
+                note: None,
+            },
+        )?;
+    }
+    // Stock moved into a pick face may be what a backorder was waiting for.
+    orders::allocate_backorders(cx, tenant_id, sku)?;
+    Ok(())
 }
 
 /// The PIN check a `PIN:` scan needs, done here on a blocking thread so the writer never hashes.
@@ -725,7 +875,7 @@ async fn precheck_pin(store: &Store, station_id: &str, scan: &Scan) -> Result<Pi
 /// operator hears why and the station keeps its previous state.
 pub async fn station_step(
     store: &Store,
-    site: &str,
+    site: &SiteInfo,
     config: &StationConfig,
     input: StationInput,
     now: DateTime<Utc>,
@@ -735,7 +885,7 @@ pub async fn station_step(
         StationInput::Weight(_) => None,
     };
     let config = config.clone();
-    let site = site.to_string();
+    let site = site.clone();
     let cfg = config.clone();
     let ran = store
         .write(move |conn| {
@@ -752,22 +902,31 @@ pub async fn station_step(
             let at = crate::domain::time::format(now);
             let cx = Ctx {
                 conn,
-                site: &site,
+                site: &site.site_id,
                 origin: &origin,
                 now: &at,
             };
-            execute(&cx, &cfg.station_id, &outcome.commands)?;
+            execute(&cx, &cfg, &site, &outcome.commands)?;
             if outcome.next != state {
                 save_state(conn, &cfg.station_id, &outcome.next, &at)?;
             }
-            Ok((outcome.feedback, outcome.context))
+            let printed = outcome.commands.iter().any(|c| {
+                matches!(
+                    c,
+                    Command::PrintLabel { .. }
+                        | Command::PrintSlip { .. }
+                        | Command::Reprint { .. }
+                )
+            });
+            Ok((outcome.feedback, outcome.context, printed))
         })
         .await;
     match ran {
-        Ok((feedback, context)) => Ok(StepAnswer {
+        Ok((feedback, context, printed)) => Ok(StepAnswer {
             feedback,
             context,
             refused: false,
+            printed,
         }),
         Err(e @ (Error::Conflict(_) | Error::NotFound(_) | Error::Validation { .. })) => {
             let state = store
@@ -783,6 +942,7 @@ pub async fn station_step(
                 },
                 context: station::context_for(&config, &state),
                 refused: true,
+                printed: false,
             })
         }
         Err(e) => Err(e),

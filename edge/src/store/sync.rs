@@ -311,12 +311,23 @@ pub fn id_status(conn: &Connection) -> Result<Vec<wms_sync::idblock::KindStatus>
     Ok(load_leases(conn)?.status())
 }
 
+/// Set when a write registered an ID kind the site did not number before; the sync glue's
+/// commit hook takes it and wakes the ID-block requester, so a new carrier's first block is
+/// asked for at once rather than at the next periodic check. A rolled-back write may leave it
+/// set: the requester then finds nothing to do.
+pub static NEW_ID_KIND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Registers an ID kind the site will use, so a block is requested before the first number.
 pub fn track_id_kind(conn: &Connection, kind: &str) -> Result<()> {
     let mut leases = load_leases(conn)?;
+    let before = leases.clone();
     leases
         .track_kind(kind)
         .map_err(|e| Error::validation("kind", e))?;
+    if leases == before {
+        return Ok(());
+    }
+    NEW_ID_KIND.store(true, std::sync::atomic::Ordering::Relaxed);
     save_leases(conn, &leases)
 }
 

@@ -111,6 +111,15 @@ pub struct StationConfig {
     /// A count differing from the books by more than this many units (for any sku and lot) must
     /// be recounted, and the recount must agree, before it applies.
     pub recount_above_units: u32,
+    /// The station's shipping-label printer (a device id): labels and, without a receipt
+    /// printer, ZPL packing slips go there.
+    pub label_printer: Option<String>,
+    /// Resolution of the label printer (203 or 300 dpi).
+    pub label_dpi: u32,
+    /// The station's receipt printer (a device id): packing slips as ESC/POS.
+    pub receipt_printer: Option<String>,
+    /// The scale that weighs this station's cartons (a device id).
+    pub scale: Option<String>,
 }
 
 impl StationConfig {
@@ -126,6 +135,10 @@ impl StationConfig {
             receiving_location: None,
             idle_timeout_s: 15 * 60,
             recount_above_units: 2,
+            label_printer: None,
+            label_dpi: 203,
+            receipt_printer: None,
+            scale: None,
         }
     }
 }

@@ -1,0 +1,653 @@
+//! The pack station's commands made real: labels with numbers from the ID blocks, packing slips,
+//! print jobs, voided labels and the shipment confirm. Each function runs inside the station
+//! step's one transaction (see `station.rs`); a refusal rolls the whole step back.
+//!
+//! **Where picked stock lives.** A pick moves units from the bin into the tote, which is a stock
+//! position of its own: location `TOTE:<id>` (see [`tote_location`]). Totes are not rows of
+//! `locations`, so allocation never reserves stock sitting in a tote. Shipping books the units
+//! out of the tote (`shipped`), so every movement the floor makes is one `inventory.adjusted`
+//! event upstream and the central's stock per position stays equal to the edge's.
+//!
+//! **Printing is an outbox too.** A label or slip is a row of `print_jobs` written in the step's
+//! transaction; after the commit the node hands it to the printer's durable spool under the job's
+//! own id (`spool_id`), which the spool refuses to take twice. A crash after the commit prints
+//! the label after restart; a crash after spooling does not print it again.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+use wms_labels::model::{self as lm, Branding, Carton, PackingSlip, ShippingLabel, SlipLine};
+
+use super::audit;
+use super::ledger::{self, Movement};
+use super::orders::{self, Ctx, OrderDetail};
+use super::outbox::{self, NewEvent};
+use crate::domain::order::{Action, Status};
+use crate::domain::station::{ShippedLine, StationConfig};
+use crate::domain::weight::kg_json;
+use crate::domain::Reason;
+use crate::error::{Error, Result};
+
+/// The stock location of a tote: units picked into tote `T-7` sit at `TOTE:T-7`.
+pub fn tote_location(tote: &str) -> String {
+    format!("TOTE:{tote}")
+}
+
+/// What the pack commands need to know about the site besides the station.
+#[derive(Debug, Clone, Default)]
+pub struct SiteInfo {
+    pub site_id: String,
+    /// The "FROM" block of shipping labels.
+    pub ship_from: lm::Address,
+}
+
+fn order_detail(conn: &Connection, order_id: &str) -> Result<OrderDetail> {
+    orders::get_order(conn, order_id)?
+        .ok_or_else(|| Error::not_found(format!("order {order_id} not found")))
+}
+
+fn address(a: &orders::Address) -> lm::Address {
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    lm::Address {
+        name: s(&a.name),
+        company: s(&a.company),
+        street1: s(&a.street1),
+        street2: s(&a.street2),
+        city: s(&a.city),
+        region: s(&a.region),
+        postal_code: s(&a.postal_code),
+        country: s(&a.country),
+        phone: s(&a.phone),
+    }
+}
+
+/// The ID kind of a carrier's tracking numbers (`tracking:ups`).
+pub fn tracking_kind(carrier: &str) -> String {
+    format!("tracking:{}", carrier.trim().to_ascii_lowercase())
+}
+
+/// A live (not voided) carton of an order.
+#[derive(Debug, Clone)]
+struct CartonRow {
+    carton: u32,
+    tracking_number: String,
+    sscc: String,
+    weight_mg: i64,
+}
+
+fn live_cartons(conn: &Connection, order_id: &str) -> Result<Vec<CartonRow>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT carton, tracking_number, sscc, weight_mg FROM cartons
+             WHERE order_id = ?1 AND voided_at IS NULL ORDER BY carton",
+        )?
+        .query_map([order_id], |r| {
+            let n: i64 = r.get(0)?;
+            Ok(CartonRow {
+                carton: u32::try_from(n).unwrap_or(0),
+                tracking_number: r.get(1)?,
+                sscc: r.get(2)?,
+                weight_mg: r.get(3)?,
+            })
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Queue bytes for a printer in the caller's transaction.
+fn queue_print(
+    cx: &Ctx<'_>,
+    device_id: &str,
+    kind: &str,
+    order_id: &str,
+    data: &[u8],
+) -> Result<()> {
+    let id: i64 = cx.conn.query_row(
+        "INSERT INTO counters(name, value) VALUES ('print_job', 1)
+         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+        [],
+        |r| r.get(0),
+    )?;
+    // The spool sorts jobs by id: a fixed-width number keeps them in the order they were made.
+    let spool_id = format!("j{id:012}");
+    cx.conn
+        .prepare_cached(
+            "INSERT INTO print_jobs(id, device_id, kind, order_id, data, created_at, spool_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            id, device_id, kind, order_id, data, cx.now, spool_id
+        ])?;
+    Ok(())
+}
+
+fn label_printer(cfg: &StationConfig) -> Result<&str> {
+    cfg.label_printer.as_deref().ok_or_else(|| {
+        Error::conflict(format!(
+            "station {} has no label printer configured",
+            cfg.station_id
+        ))
+    })
+}
+
+fn label_zpl(
+    cfg: &StationConfig,
+    site: &SiteInfo,
+    order: &OrderDetail,
+    carton: &CartonRow,
+    count: u32,
+) -> Result<Vec<u8>> {
+    let carrier = order.shipping.carrier.clone().unwrap_or_default();
+    let data = ShippingLabel {
+        order_id: order.id.clone(),
+        tracking_number: carton.tracking_number.clone(),
+        carrier,
+        service: order.shipping.service.clone().unwrap_or_default(),
+        sscc: carton.sscc.clone(),
+        ship_from: site.ship_from.clone(),
+        ship_to: address(&order.ship_to),
+        weight: lm::Weight {
+            value: kg_json(carton.weight_mg)["value"].clone(),
+            unit: "kg".into(),
+        },
+        carton: Carton {
+            index: carton.carton,
+            count,
+        },
+    };
+    let dpi = if cfg.label_dpi >= 300 {
+        wms_labels::zpl::Dpi::Dpi300
+    } else {
+        wms_labels::zpl::Dpi::Dpi203
+    };
+    wms_labels::zpl::labels::shipping(&data, dpi)
+        .map(String::into_bytes)
+        .map_err(|e| Error::conflict(format!("label for order {}: {e}", order.id)))
+}
+
+/// `Command::StartPacking`: the first packer to take a picked order starts packing it.
+pub fn start_packing(cx: &Ctx<'_>, order_id: &str) -> Result<()> {
+    let (status, _, _) = orders::status_of(cx.conn, order_id)?
+        .ok_or_else(|| Error::not_found(format!("order {order_id} not found")))?;
+    match status {
+        Status::Picked | Status::Allocated => {
+            super::station::move_order(cx, order_id, Action::StartPacking, None)
+        }
+        Status::Packing | Status::Packed => Ok(()),
+        other => Err(Error::conflict(format!(
+            "order {order_id} is {}, not ready to pack",
+            other.as_str()
+        ))),
+    }
+}
+
+/// `Command::ReleaseOrder`: the order leaves the bench. Labels printed for it are voided (their
+/// numbers are never reused) and the void is audited, so a stray label can be told from a real
+/// one.
+pub fn release_order(cx: &Ctx<'_>, order_id: &str, label_printed: bool) -> Result<()> {
+    if !label_printed {
+        return Ok(());
+    }
+    let voided = live_cartons(cx.conn, order_id)?;
+    if voided.is_empty() {
+        return Ok(());
+    }
+    cx.conn
+        .prepare_cached(
+            "UPDATE cartons SET voided_at = ?2 WHERE order_id = ?1 AND voided_at IS NULL",
+        )?
+        .execute(params![order_id, cx.now])?;
+    cx.conn
+        .prepare_cached("UPDATE orders SET label_printed_at = NULL WHERE id = ?1")?
+        .execute([order_id])?;
+    let numbers: Vec<Value> = voided
+        .iter()
+        .map(|c| json!({"carton": c.carton, "tracking_number": c.tracking_number, "sscc": c.sscc}))
+        .collect();
+    audit::record(
+        cx.conn,
+        cx.origin,
+        cx.now,
+        "pack.label_voided",
+        &format!("order:{order_id}"),
+        &json!({"labels": {"old": numbers, "new": null}}),
+    )?;
+    Ok(())
+}
+
+/// `Command::PrintLabel`: a carton passed its weight check. Takes a tracking number and an SSCC
+/// from their ID blocks, records the carton, queues the label on the station's label printer and
+/// sets `label_printed_at`; with `complete` the order is packed.
+pub fn print_label(
+    cx: &Ctx<'_>,
+    cfg: &StationConfig,
+    site: &SiteInfo,
+    order_id: &str,
+    carton: u32,
+    weight_mg: i64,
+    complete: bool,
+) -> Result<()> {
+    let printer = label_printer(cfg)?.to_string();
+    let order = order_detail(cx.conn, order_id)?;
+    let carrier = order
+        .shipping
+        .carrier
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| Error::conflict(format!("order {order_id} has no carrier")))?;
+    let taken = |kind: &str, what: &str| -> Result<String> {
+        let id = super::sync::take_id(cx.conn, kind).map_err(|_| {
+            Error::conflict(format!(
+                "no {what} numbers left (ID block {kind}) — see supervisor"
+            ))
+        })?;
+        id.render()
+            .map_err(|e| Error::Internal(format!("{kind} number: {e}")))
+    };
+    let tracking_number = taken(&tracking_kind(&carrier), "tracking")?;
+    let sscc = taken("sscc", "SSCC")?;
+    let row = CartonRow {
+        carton,
+        tracking_number,
+        sscc,
+        weight_mg,
+    };
+    let count = if complete { carton } else { 0 };
+    let zpl = label_zpl(cfg, site, &order, &row, count)?;
+    cx.conn
+        .prepare_cached(
+            "INSERT INTO cartons(order_id, carton, tracking_number, sscc, weight_mg, station_id, printed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            order_id,
+            carton,
+            row.tracking_number,
+            row.sscc,
+            weight_mg,
+            cfg.station_id,
+            cx.now
+        ])
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Error::conflict(format!("order {order_id} already has a carton {carton}"))
+            }
+            other => other.into(),
+        })?;
+    cx.conn
+        .prepare_cached("UPDATE orders SET label_printed_at = ?2 WHERE id = ?1")?
+        .execute(params![order_id, cx.now])?;
+    queue_print(cx, &printer, "shipping_label", order_id, &zpl)?;
+    audit::record(
+        cx.conn,
+        cx.origin,
+        cx.now,
+        "pack.label_printed",
+        &format!("order:{order_id}"),
+        &json!({"carton": {"old": null, "new": {"carton": carton, "tracking_number": row.tracking_number,
+                 "sscc": row.sscc, "weight": kg_json(weight_mg), "printer": printer}}}),
+    )?;
+    if complete {
+        let (status, _, _) = orders::status_of(cx.conn, order_id)?
+            .ok_or_else(|| Error::not_found(format!("order {order_id} not found")))?;
+        if status == Status::Packing {
+            super::station::move_order(cx, order_id, Action::FinishPacking, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// `Command::PrintSlip`: the packing slip, as ESC/POS on the station's receipt printer or as a
+/// ZPL slip on its label printer when it has none. A station with neither prints no slip.
+pub fn print_slip(
+    cx: &Ctx<'_>,
+    cfg: &StationConfig,
+    site: &SiteInfo,
+    order_id: &str,
+) -> Result<()> {
+    let order = order_detail(cx.conn, order_id)?;
+    let mut lines = Vec::with_capacity(order.lines.len());
+    for l in &order.lines {
+        let name = super::catalog::get_product(cx.conn, &order.tenant_id, &l.sku)?
+            .map(|p| p.name)
+            .unwrap_or_default();
+        lines.push(SlipLine {
+            sku: l.sku.clone(),
+            name,
+            qty: u32::try_from(l.qty).unwrap_or(0),
+        });
+    }
+    // A tenant with its own slip template ships white-label: no site or platform name on it.
+    let template = order.branding.packing_slip_template.clone();
+    let slip = PackingSlip {
+        order_id: order.id.clone(),
+        order_date: order
+            .created_at
+            .clone()
+            .unwrap_or_else(|| order.accepted_at.clone())
+            .chars()
+            .take(10)
+            .collect(),
+        merchant_name: if template.is_some() {
+            String::new()
+        } else {
+            order.tenant_id.clone()
+        },
+        ship_to: address(&order.ship_to),
+        lines,
+        branding: Branding {
+            white_label: template.is_some(),
+            brand_name: template.unwrap_or_default(),
+            gift_message: order.gift_message.clone().unwrap_or_default(),
+            notes: String::new(),
+            footer: format!("Shipped from {}", site.site_id),
+        },
+        paper_mm: None,
+    };
+    let (device, data) = match (&cfg.receipt_printer, &cfg.label_printer) {
+        (Some(receipt), _) => (
+            receipt.clone(),
+            wms_labels::escpos::packing_slip(&slip, wms_labels::escpos::Paper::Mm80)
+                .map_err(|e| Error::conflict(format!("packing slip for {order_id}: {e}")))?,
+        ),
+        (None, Some(label)) => {
+            let dpi = if cfg.label_dpi >= 300 {
+                wms_labels::zpl::Dpi::Dpi300
+            } else {
+                wms_labels::zpl::Dpi::Dpi203
+            };
+            (
+                label.clone(),
+                wms_labels::zpl::labels::packing_slip(&slip, dpi)
+                    .map(String::into_bytes)
+                    .map_err(|e| Error::conflict(format!("packing slip for {order_id}: {e}")))?,
+            )
+        }
+        (None, None) => return Ok(()),
+    };
+    queue_print(cx, &device, "packing_slip", order_id, &data)
+}
+
+/// `Command::Reprint`: the carton's label again, with the same numbers.
+pub fn reprint(
+    cx: &Ctx<'_>,
+    cfg: &StationConfig,
+    site: &SiteInfo,
+    order_id: &str,
+    carton: u32,
+) -> Result<()> {
+    let printer = label_printer(cfg)?.to_string();
+    let order = order_detail(cx.conn, order_id)?;
+    let cartons = live_cartons(cx.conn, order_id)?;
+    let row = cartons
+        .iter()
+        .find(|c| c.carton == carton)
+        .ok_or_else(|| Error::conflict(format!("order {order_id} has no carton {carton}")))?;
+    let count = if order.status == Status::Packed {
+        cartons.len() as u32
+    } else {
+        0
+    };
+    let zpl = label_zpl(cfg, site, &order, row, count)?;
+    queue_print(cx, &printer, "shipping_label", order_id, &zpl)?;
+    audit::record(
+        cx.conn,
+        cx.origin,
+        cx.now,
+        "pack.label_reprinted",
+        &format!("order:{order_id}"),
+        &json!({"carton": {"old": null, "new": {"carton": carton, "tracking_number": row.tracking_number}}}),
+    )?;
+    Ok(())
+}
+
+/// One row of `tote_contents`.
+struct InTote {
+    tote: String,
+    line_id: String,
+    sku: String,
+    lot: String,
+    qty: i64,
+}
+
+fn in_totes(conn: &Connection, order_id: &str) -> Result<Vec<InTote>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT tote, line_id, sku, lot, qty FROM tote_contents WHERE order_id = ?1
+             ORDER BY tote, line_id, lot",
+        )?
+        .query_map([order_id], |r| {
+            Ok(InTote {
+                tote: r.get(0)?,
+                line_id: r.get(1)?,
+                sku: r.get(2)?,
+                lot: r.get(3)?,
+                qty: r.get(4)?,
+            })
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// `Command::ConfirmShipment`: the cartons leave. Checks that what was packed is what was
+/// picked and that every carton is labelled, books the units out of their totes (`shipped`),
+/// ships the order and appends `shipment.created`.
+pub fn confirm_shipment(
+    cx: &Ctx<'_>,
+    cfg: &StationConfig,
+    order_id: &str,
+    cartons: u32,
+    weight_mg: i64,
+    lines: &[ShippedLine],
+) -> Result<()> {
+    let order = order_detail(cx.conn, order_id)?;
+    let labelled = live_cartons(cx.conn, order_id)?;
+    if labelled.len() != cartons as usize || labelled.is_empty() {
+        return Err(Error::conflict(format!(
+            "order {order_id}: {} labelled cartons, {cartons} packed",
+            labelled.len()
+        )));
+    }
+    let picked = in_totes(cx.conn, order_id)?;
+    for l in &order.lines {
+        let in_tote: i64 = picked
+            .iter()
+            .filter(|p| p.line_id == l.line_id)
+            .map(|p| p.qty)
+            .sum();
+        let packed: i64 = lines
+            .iter()
+            .filter(|s| s.line_id == l.line_id)
+            .map(|s| i64::from(s.qty))
+            .sum();
+        if in_tote != packed || packed != l.qty {
+            return Err(Error::conflict(format!(
+                "order {order_id} line {}: {} ordered, {in_tote} picked, {packed} packed",
+                l.line_id, l.qty
+            )));
+        }
+    }
+    let n: i64 = cx.conn.query_row(
+        "INSERT INTO counters(name, value) VALUES ('shipment', 1)
+         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+        [],
+        |r| r.get(0),
+    )?;
+    let shipment_id = format!("{}-S{n:06}", cx.site);
+    let mut totes: Vec<String> = Vec::new();
+    for p in &picked {
+        let location = tote_location(&p.tote);
+        ledger::book(
+            cx.conn,
+            cx.site,
+            cx.origin,
+            cx.now,
+            Movement {
+                tenant_id: &order.tenant_id,
+                sku: &p.sku,
+                location: &location,
+                lot: &p.lot,
+                delta: -p.qty,
+                reason: Reason::Shipped,
+                r#ref: json!({"order_id": order_id, "shipment_id": shipment_id}),
+                note: None,
+            },
+        )?;
+        if !totes.contains(&p.tote) {
+            totes.push(p.tote.clone());
+        }
+    }
+    cx.conn
+        .prepare_cached("DELETE FROM tote_contents WHERE order_id = ?1")?
+        .execute([order_id])?;
+    for tote in &totes {
+        // An emptied tote is free for the next pick.
+        cx.conn
+            .prepare_cached(
+                "DELETE FROM totes WHERE tote = ?1
+                 AND NOT EXISTS (SELECT 1 FROM tote_contents WHERE tote = ?1)",
+            )?
+            .execute([tote])?;
+    }
+    super::station::move_order(cx, order_id, Action::Ship, Some(&shipment_id))?;
+    cx.conn
+        .prepare_cached(
+            "UPDATE cartons SET shipment_id = ?2 WHERE order_id = ?1 AND voided_at IS NULL",
+        )?
+        .execute(params![order_id, shipment_id])?;
+    let items: Vec<Value> = picked
+        .iter()
+        .map(|p| json!({"sku": p.sku, "qty": p.qty, "lot": (!p.lot.is_empty()).then_some(&p.lot)}))
+        .collect();
+    let packages: Vec<Value> = labelled
+        .iter()
+        .map(|c| {
+            json!({"weight": kg_json(c.weight_mg), "dimensions": null,
+                   "tracking_number": c.tracking_number, "sscc": c.sscc})
+        })
+        .collect();
+    let first = &labelled[0];
+    let items_text = serde_json::to_string(&items)?;
+    cx.conn
+        .prepare_cached(
+            "INSERT INTO shipments(id, order_id, carrier, service, cartons, weight_mg, items, station_id, shipped_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            shipment_id,
+            order_id,
+            order.shipping.carrier,
+            order.shipping.service,
+            cartons,
+            weight_mg,
+            items_text,
+            cfg.station_id,
+            cx.now
+        ])?;
+    outbox::append(
+        cx.conn,
+        cx.site,
+        NewEvent {
+            kind: "shipment.created",
+            aggregate_type: "order",
+            aggregate_id: order_id.to_string(),
+            occurred_at: cx.now,
+            actor: &cx.origin.actor,
+            data: json!({
+                "order_id": order_id, "tenant_id": order.tenant_id, "shipment_id": shipment_id,
+                "carrier": order.shipping.carrier, "service": order.shipping.service,
+                "tracking_number": first.tracking_number, "sscc": first.sscc,
+                "packages": packages, "items": items, "shipped_at": cx.now,
+            }),
+        },
+    )?;
+    Ok(())
+}
+
+/// (id, carrier, service, weight in mg, items JSON, shipped at).
+type ShipmentHead = (String, Option<String>, Option<String>, i64, String, String);
+
+/// Shipments of an order for `GET /v1/orders/{id}`: id, carrier, cartons with their numbers.
+pub fn shipments_of(conn: &Connection, order_id: &str) -> Result<Vec<Value>> {
+    let heads: Vec<ShipmentHead> = conn
+        .prepare_cached(
+            "SELECT id, carrier, service, weight_mg, items, shipped_at FROM shipments
+             WHERE order_id = ?1 ORDER BY shipped_at, id",
+        )?
+        .query_map([order_id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(heads.len());
+    for (id, carrier, service, weight_mg, items, shipped_at) in heads {
+        let packages: Vec<Value> = conn
+            .prepare_cached(
+                "SELECT carton, tracking_number, sscc, weight_mg FROM cartons
+                 WHERE shipment_id = ?1 ORDER BY carton",
+            )?
+            .query_map([&id], |r| {
+                let weight: i64 = r.get(3)?;
+                Ok(
+                    json!({"carton": r.get::<_, i64>(0)?, "tracking_number": r.get::<_, String>(1)?,
+                          "sscc": r.get::<_, String>(2)?, "weight": kg_json(weight)}),
+                )
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let items: Value = serde_json::from_str(&items).unwrap_or(Value::Null);
+        out.push(
+            json!({"shipment_id": id, "carrier": carrier, "service": service,
+                        "weight": kg_json(weight_mg), "packages": packages, "items": items,
+                        "shipped_at": shipped_at}),
+        );
+    }
+    Ok(out)
+}
+
+/// A print job waiting for its printer's spool.
+#[derive(Debug, Clone)]
+pub struct PendingPrint {
+    pub id: i64,
+    pub device_id: String,
+    pub spool_id: String,
+    pub data: Vec<u8>,
+}
+
+/// The oldest print jobs not yet handed to a spool (at most `limit`).
+pub fn pending_prints(conn: &Connection, limit: usize) -> Result<Vec<PendingPrint>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, device_id, spool_id, data FROM print_jobs
+             WHERE spooled_at IS NULL AND error IS NULL ORDER BY id LIMIT ?1",
+        )?
+        .query_map([limit as i64], |r| {
+            Ok(PendingPrint {
+                id: r.get(0)?,
+                device_id: r.get(1)?,
+                spool_id: r.get(2)?,
+                data: r.get(3)?,
+            })
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Records that a job reached its spool, or why it never can (the printer is not configured).
+pub fn mark_spooled(conn: &Connection, id: i64, now: &str, error: Option<&str>) -> Result<()> {
+    let done: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE print_jobs SET spooled_at = CASE WHEN ?3 IS NULL THEN ?2 ELSE NULL END, error = ?3
+             WHERE id = ?1 RETURNING id",
+        )?
+        .query_row(params![id, now, error], |r| r.get(0))
+        .optional()?;
+    done.map(|_| ())
+        .ok_or_else(|| Error::not_found(format!("print job {id} not found")))
+}

@@ -1,0 +1,558 @@
+//! The floor end to end with real transports: orders come from the central simulator, a picker
+//! and a packer scan through `POST /v1/scans`, the pack station's scale is a MT-SICS simulator on
+//! a pty, its label and receipt printers are ZPL and ESC/POS simulators on loopback TCP, and
+//! what the node reports upstream is checked at the central.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use wms_hardware::sim::{
+    EscPosPrinter, EscPosState, PtySim, ScaleState, SicsScale, TcpSim, ZplPrinter, ZplState,
+};
+use wms_sync::central_sim::{CentralSim, Faults, SimConfig};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const SITE: &str = "wh-pack";
+const ADMIN: &str = "test-key-for-admin";
+const PACKER: &str = "test-key-for-packer";
+const SHIRT: &str = "00012345600012";
+const MUG: &str = "00012345600029";
+const SOCKS: &str = "00012345600036";
+
+struct Site {
+    central: CentralSim,
+    scale: Arc<Mutex<ScaleState>>,
+    labels: Arc<Mutex<ZplState>>,
+    slips: Arc<Mutex<EscPosState>>,
+    base: String,
+    http: Client,
+    dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    // Kept alive for the node's devices.
+    _sims: (PtySim, TcpSim, TcpSim),
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits for `cond` with a deadline; panics with `what` when it never holds.
+async fn until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn order(id: &str, lines: &[(&str, i64)]) -> Value {
+    let lines: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (sku, qty))| json!({"line_id": (i + 1).to_string(), "sku": sku, "qty": qty}))
+        .collect();
+    json!({"id": id, "tenant_id": "acme", "channel": "web", "created_at": "2026-12-01T10:00:00.000Z",
+           "ship_by": "2026-12-03T17:00:00.000Z", "priority": "two_day",
+           "shipping": {"carrier": "ups", "service": "ground"},
+           "ship_to": {"name": "Grace Hopper", "company": null, "street1": "1 Navy Way", "street2": null,
+                       "city": "Arlington", "region": "VA", "postal_code": "22202", "country": "US",
+                       "phone": null},
+           "lines": lines, "notes": null, "gift_message": "Happy birthday!", "branding": null,
+           "version": 1})
+}
+
+async fn start() -> Site {
+    let mut sim_cfg = SimConfig::new(SITE);
+    sim_cfg.faults = Faults::none();
+    let central = CentralSim::start(sim_cfg).await.expect("central sim");
+    for (sku, name, code, kg) in [
+        ("SHIRT", "T-shirt", SHIRT, "0.250"),
+        ("MUG", "Mug", MUG, "0.400"),
+        ("SOCKS", "Socks", SOCKS, "0.100"),
+    ] {
+        central.push_change(
+            "product.upsert",
+            json!({"tenant_id": "acme", "sku": sku, "name": name, "barcodes": [code],
+                   "weight": {"value": kg, "unit": "kg"}, "dimensions": null, "tracking": "none",
+                   "price": null, "price_tiers": [], "tax_code": null, "version": 1}),
+        );
+    }
+    for (code, seq) in [("A-01", 1), ("A-02", 2), ("A-03", 3)] {
+        central.push_change(
+            "location.upsert",
+            json!({"code": code, "zone": "A", "pick_sequence": seq, "kind": "pick", "version": 1}),
+        );
+    }
+    for (id, name, badge, role) in [
+        ("u-pick", "Pat", "B-1", "picker"),
+        ("u-pack", "Kim", "B-2", "packer"),
+    ] {
+        central.push_change(
+            "user.upsert",
+            json!({"id": id, "tenant_id": null, "name": name, "badge": badge, "pin_hash": null,
+                   "roles": [role], "active": true, "version": 1}),
+        );
+    }
+
+    let scale_sim = SicsScale::new("0.000", "kg");
+    let scale = scale_sim.state();
+    let scale_pty = PtySim::start("pack-scale", scale_sim).expect("scale pty");
+    let zpl = ZplPrinter::new();
+    let labels = zpl.state();
+    let label_tcp = TcpSim::start(zpl).await.expect("label printer");
+    let escpos = EscPosPrinter::new();
+    let slips = escpos.state();
+    let slip_tcp = TcpSim::start(escpos).await.expect("receipt printer");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let creds = central.credentials();
+    let mut toml = format!(
+        "[site]\nid = \"{SITE}\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n\
+         ship_from = {{ name = \"Acme Fulfillment\", street1 = \"5 Dock Rd\", city = \"Newark\", region = \"NJ\", postal_code = \"07101\", country = \"US\" }}\n\
+         [http]\nlisten = \"127.0.0.1:0\"\n[discovery]\nenabled = false\n\
+         [central]\nurl = \"{}\"\napi_key = \"{}\"\nsigning_secret = \"{}\"\nretry_base_ms = 50\nretry_cap_ms = 500\n",
+        dir.path().display(),
+        creds.central_url,
+        creds.api_key,
+        String::from_utf8_lossy(&creds.signing_secret),
+    );
+    for (role, key) in [("admin", ADMIN), ("packer", PACKER)] {
+        toml.push_str(&format!(
+            "[[api_keys]]\nname = \"{role}\"\nrole = \"{role}\"\nkey = \"{key}\"\n"
+        ));
+    }
+    toml.push_str("[[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n");
+    toml.push_str("[[stations]]\nid = \"pack-1\"\nkind = \"pack\"\ncarton_tare = \"0.100 kg\"\n");
+    toml.push_str(
+        "[[devices]]\nid = \"gun-pick\"\nkind = \"scanner\"\nstation = \"pick-1\"\ntransport = { http = {} }\n",
+    );
+    toml.push_str(
+        "[[devices]]\nid = \"gun-pack\"\nkind = \"scanner\"\nstation = \"pack-1\"\ntransport = { http = {} }\n",
+    );
+    toml.push_str(&format!(
+        "[[devices]]\nid = \"scale-1\"\nkind = \"scale\"\nprofile = \"mettler-toledo-sics\"\nstation = \"pack-1\"\n\
+         transport = {{ serial = {{ path = \"{}\" }} }}\n",
+        scale_pty.path_str()
+    ));
+    toml.push_str(&format!(
+        "[[devices]]\nid = \"label-1\"\nkind = \"label_printer\"\nprofile = \"zebra-zpl-203\"\nstation = \"pack-1\"\n\
+         transport = {{ tcp = {{ host = \"127.0.0.1\", port = {} }} }}\nstatus_timeout_ms = 500\npoll_interval_ms = 100\n",
+        label_tcp.port()
+    ));
+    toml.push_str(&format!(
+        "[[devices]]\nid = \"slip-1\"\nkind = \"receipt_printer\"\nprofile = \"escpos-80mm\"\nstation = \"pack-1\"\n\
+         transport = {{ tcp = {{ host = \"127.0.0.1\", port = {} }} }}\n",
+        slip_tcp.port()
+    ));
+    let cfg = wms_edge::config::parse("pack.toml", &toml).expect("config");
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = oneshot::channel::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stop_rx.await;
+        };
+        wms_edge::node::serve(cfg, shutdown, move |a| {
+            let _ = addr_tx.send(a);
+        })
+        .await
+        .expect("serve");
+    });
+    let addr = tokio::time::timeout(DEADLINE, addr_rx)
+        .await
+        .expect("listening in time")
+        .expect("listening");
+    let site = Site {
+        central,
+        scale,
+        labels,
+        slips,
+        base: format!("http://{addr}"),
+        http: Client::new(),
+        dir,
+        stop: Some(stop_tx),
+        task: Some(task),
+        _sims: (scale_pty, label_tcp, slip_tcp),
+    };
+    until("the catalog arrives from the central", || async {
+        site.call(Method::GET, "/v1/users/u-pack", ADMIN, None)
+            .await
+            .0
+            == StatusCode::OK
+            && site
+                .call(Method::GET, "/v1/locations/A-03", ADMIN, None)
+                .await
+                .0
+                == StatusCode::OK
+            && site
+                .call(Method::GET, "/v1/products/acme/SOCKS", ADMIN, None)
+                .await
+                .0
+                == StatusCode::OK
+    })
+    .await;
+    for (sku, loc, n) in [
+        ("SHIRT", "A-01", 10),
+        ("MUG", "A-02", 5),
+        ("SOCKS", "A-03", 5),
+    ] {
+        site.ok(
+            Method::POST,
+            "/v1/inventory/adjustments",
+            Some(json!({"tenant_id": "acme", "sku": sku, "location": loc, "delta": n, "reason": "received"})),
+        )
+        .await;
+    }
+    site
+}
+
+impl Site {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(key)
+            .timeout(DEADLINE);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (s, v) = self.call(method.clone(), path, ADMIN, body).await;
+        assert!(s.is_success(), "{method} {path}: {s} {v}");
+        v
+    }
+
+    async fn scan(&self, device: &str, data: &str) -> Value {
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/v1/scans",
+                PACKER,
+                Some(json!({"device_id": device, "data": data})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{data}: {v}");
+        v
+    }
+
+    async fn good(&self, device: &str, data: &str) -> Value {
+        let v = self.scan(device, data).await;
+        assert_eq!(v["feedback"], "good", "{data}: {v}");
+        v
+    }
+
+    async fn bad(&self, device: &str, data: &str) -> Value {
+        let v = self.scan(device, data).await;
+        assert_eq!(v["feedback"], "bad", "{data}: {v}");
+        v
+    }
+
+    async fn order(&self, id: &str) -> Value {
+        self.ok(Method::GET, &format!("/v1/orders/{id}"), None)
+            .await
+    }
+
+    /// The order's status, "" while the node does not know it.
+    async fn status(&self, id: &str) -> String {
+        let (_, v) = self
+            .call(Method::GET, &format!("/v1/orders/{id}"), ADMIN, None)
+            .await;
+        v["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    async fn wait_status(&self, id: &str, want: &str) {
+        until(&format!("order {id} becomes {want}"), || async {
+            self.status(id).await == want
+        })
+        .await;
+    }
+
+    /// An order from the central, allocated, with tracking numbers and SSCCs leased for it.
+    async fn order_from_central(&self, id: &str, lines: &[(&str, i64)]) {
+        self.central.push_change("order.upsert", order(id, lines));
+        self.wait_status(id, "allocated").await;
+        until("SSCC and UPS tracking blocks are leased", || async {
+            let v = self.ok(Method::GET, "/v1/sync/status", None).await;
+            let left = |kind: &str| {
+                v["id_blocks"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|k| k["kind"] == kind))
+                    .and_then(|k| k["remaining"].as_u64())
+                    .unwrap_or(0)
+            };
+            left("sscc") > 0 && left("tracking:ups") > 0
+        })
+        .await;
+    }
+
+    /// The picker picks every task of `order` into `tote` and closes it.
+    async fn pick(&self, tote: &str) {
+        self.good("gun-pick", "EMP:B-1").await;
+        let mut v = self.good("gun-pick", &format!("TOTE:{tote}")).await;
+        let codes: BTreeMap<&str, &str> = [("SHIRT", SHIRT), ("MUG", MUG), ("SOCKS", SOCKS)]
+            .into_iter()
+            .collect();
+        for _ in 0..20 {
+            let task = v["context"]["task"].clone();
+            if task.is_null() {
+                break;
+            }
+            self.good(
+                "gun-pick",
+                &format!("LOC:{}", task["location"].as_str().unwrap_or("")),
+            )
+            .await;
+            let sku = task["sku"].as_str().unwrap_or("");
+            let qty = task["qty"].as_u64().unwrap_or(0);
+            self.good("gun-pick", &format!("QTY:{qty}")).await;
+            v = self.good("gun-pick", codes[sku]).await;
+        }
+        self.good("gun-pick", "CMD:DONE").await;
+        self.good("gun-pick", "CMD:LOGOUT").await;
+    }
+
+    fn labels_printed(&self) -> Vec<String> {
+        lock(&self.labels).formats.clone()
+    }
+
+    fn place(&self, kg: &str) {
+        lock(&self.scale).place(kg, 0);
+    }
+
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join("wms-edge.db")).expect("db")
+    }
+
+    fn int(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    fn text(&self, sql: &str) -> String {
+        self.db().query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(DEADLINE, t)
+                .await
+                .expect("node stops in time")
+                .expect("node task");
+        }
+    }
+}
+
+/// The data fields of a ZPL label in print order (`^FD…^FS`), with the `^FH` escapes (`_XX`)
+/// undone.
+fn label_fields(zpl: &str) -> Vec<String> {
+    zpl.split("^FD")
+        .skip(1)
+        .filter_map(|f| f.split("^FS").next())
+        .map(|f| {
+            let b = f.as_bytes();
+            let mut out = Vec::with_capacity(b.len());
+            let mut i = 0;
+            while i < b.len() {
+                let hex = (b[i] == b'_')
+                    .then(|| f.get(i + 1..i + 3))
+                    .flatten()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b[i]);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        })
+        .collect()
+}
+
+/// The canonical floor: an order from the central is picked, packed, weighed, labelled and
+/// shipped; the label carries the tracking number and SSCC the central hears about, and the
+/// central's stock per position equals the edge's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_from_the_central_is_picked_packed_weighed_labelled_and_shipped() {
+    let site = start().await;
+    site.order_from_central("O-100", &[("SHIRT", 2), ("MUG", 1)])
+        .await;
+    site.pick("T-1").await;
+    assert_eq!(site.status("O-100").await, "picked");
+    assert_eq!(
+        site.int("SELECT on_hand FROM stock WHERE location = 'TOTE:T-1' AND sku = 'SHIRT'"),
+        2
+    );
+
+    // 2 × 0.250 + 0.400 + tare 0.100 = 1.000 kg expected.
+    site.place("1.020");
+    site.good("gun-pack", "EMP:B-2").await;
+    let v = site.good("gun-pack", "TOTE:T-1").await;
+    assert_eq!(v["context"]["order"]["order_id"], "O-100", "{v}");
+    site.bad("gun-pack", SOCKS).await; // not in the order
+    site.good("gun-pack", SHIRT).await;
+    site.good("gun-pack", SHIRT).await;
+    let over = site.bad("gun-pack", SHIRT).await; // over-scan
+    assert!(
+        over["prompt"].as_str().unwrap_or("").contains("Over-scan"),
+        "{over}"
+    );
+    let last = site.good("gun-pack", MUG).await;
+    assert_eq!(last["context"]["read_scale"], true, "{last}");
+
+    // The node reads the scale, the weight passes, the label and slip print.
+    site.wait_status("O-100", "packed").await;
+    until("the label reaches the printer", || async {
+        !site.labels_printed().is_empty()
+    })
+    .await;
+    until("the slip reaches the receipt printer", || async {
+        lock(&site.slips).receipts >= 1
+    })
+    .await;
+    let detail = site.order("O-100").await;
+    assert!(detail["shipments"].as_array().is_some_and(|s| s.is_empty()));
+    let tracking = site.text("SELECT tracking_number FROM cartons WHERE order_id = 'O-100'");
+    let sscc = site.text("SELECT sscc FROM cartons WHERE order_id = 'O-100'");
+    assert_eq!(sscc.len(), 18, "{sscc}");
+    assert!(
+        wms_labels::check::gs1_check_digit_ok(sscc.as_bytes()),
+        "{sscc}"
+    );
+    let labels = site.labels_printed();
+    assert_eq!(labels.len(), 1, "one carton, one label");
+    let fields = label_fields(&labels[0]);
+    assert!(fields.iter().any(|f| f == &tracking), "{fields:?}");
+    assert!(
+        fields.iter().any(|f| f.contains(&format!("(00){sscc}"))),
+        "{fields:?}"
+    );
+    assert!(
+        fields.iter().any(|f| f.contains("Grace Hopper")),
+        "{fields:?}"
+    );
+    assert!(
+        fields.iter().any(|f| f.contains("Acme Fulfillment")),
+        "{fields:?}"
+    );
+
+    let done = site.good("gun-pack", "CMD:DONE").await;
+    assert!(
+        done["prompt"].as_str().unwrap_or("").contains("shipped"),
+        "{done}"
+    );
+    assert_eq!(site.status("O-100").await, "shipped");
+    let detail = site.order("O-100").await;
+    let shipment = &detail["shipments"][0];
+    assert_eq!(
+        shipment["packages"][0]["tracking_number"],
+        tracking.as_str()
+    );
+    assert_eq!(shipment["packages"][0]["sscc"], sscc.as_str());
+    assert_eq!(shipment["packages"][0]["weight"]["value"], "1.020");
+    // The tote is empty and free again.
+    assert_eq!(
+        site.int("SELECT count(*) FROM tote_contents WHERE tote = 'T-1'"),
+        0
+    );
+    assert_eq!(site.int("SELECT count(*) FROM totes WHERE tote = 'T-1'"), 0);
+
+    // Upstream: every event applied once, shipment.created with the label's numbers, and the
+    // central's stock per position equal to the edge's.
+    let last_seq = site.int("SELECT max(seq) FROM outbox") as u64;
+    until("the central has every event", || async {
+        site.central.acked_through() >= last_seq
+    })
+    .await;
+    let applied = site.central.applied();
+    let mut ids: Vec<&str> = applied.iter().map(|e| e.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), applied.len(), "no event applied twice");
+    let shipped: Vec<_> = applied
+        .iter()
+        .filter(|e| e.kind == "shipment.created" && e.aggregate == "order:O-100")
+        .collect();
+    assert_eq!(shipped.len(), 1);
+    let body = site.text("SELECT body FROM outbox WHERE type = 'shipment.created'");
+    let body: Value = serde_json::from_str(&body).expect("event json");
+    assert_eq!(body["data"]["tracking_number"], tracking.as_str());
+    assert_eq!(body["data"]["sscc"], sscc.as_str());
+    assert_eq!(body["data"]["items"].as_array().map(Vec::len), Some(2));
+    let mut central_stock: BTreeMap<String, i64> = BTreeMap::new();
+    for e in &applied {
+        if let Some((_, delta)) = &e.sku_delta {
+            *central_stock.entry(e.aggregate.clone()).or_default() += delta;
+        }
+    }
+    let db = site.db();
+    let mut stmt = db
+        .prepare("SELECT tenant_id, sku, location, lot, on_hand FROM stock")
+        .expect("prepare");
+    let edge_stock: BTreeMap<String, i64> = stmt
+        .query_map([], |r| {
+            Ok((
+                format!(
+                    "stock:{}/{}/{}/{}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?
+                ),
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(central_stock, edge_stock);
+    assert_eq!(edge_stock["stock:acme/SHIRT/A-01/"], 8);
+    assert_eq!(edge_stock["stock:acme/SHIRT/TOTE:T-1/"], 0);
+    drop(stmt);
+    drop(db);
+    site.shutdown().await;
+}
