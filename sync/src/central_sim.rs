@@ -971,13 +971,19 @@ async fn id_blocks(
     }
     let block = {
         let mut g = state.lock();
-        let next = g.id_next.entry(req.kind.clone()).or_insert(1);
+        // Tracking numbers look like a carrier's: "1ZUPS" + a nine-digit serial.
+        let tracking = req
+            .kind
+            .strip_prefix("tracking:")
+            .map(str::to_ascii_uppercase);
+        let start = if tracking.is_some() { 100_000_001 } else { 1 };
+        let next = g.id_next.entry(req.kind.clone()).or_insert(start);
         let first = *next;
         *next += req.size;
-        let prefix = if req.kind == "sscc" {
-            "00614141".to_string()
-        } else {
-            String::new()
+        let prefix = match (&tracking, req.kind.as_str()) {
+            (_, "sscc") => "00614141".to_string(),
+            (Some(carrier), _) => format!("1Z{carrier}"),
+            _ => String::new(),
         };
         let b = IdBlock {
             kind: req.kind,
