@@ -80,10 +80,10 @@ pub fn start_with(
         webhook_secret: webhook_secret.map(String::into_bytes),
     });
     let weak: Weak<SyncLink> = Arc::downgrade(&link);
-    store.on_commit(move || {
+    store.on_commit(move |committed| {
         if let Some(l) = weak.upgrade() {
             l.handle.events_committed();
-            if sync_store::NEW_ID_KIND.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            if committed.new_id_kind {
                 l.handle.id_blocks_low();
             }
         }

@@ -33,7 +33,15 @@ use crate::error::{Error, Result};
 type Deliver = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
-type CommitHook = Box<dyn Fn() + Send + Sync>;
+type CommitHook = Box<dyn Fn(&Committed) + Send + Sync>;
+
+/// What a committed write tells the commit hook beyond "something committed".
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Committed {
+    /// The write registered an ID kind the site did not number before (a new carrier): its first
+    /// block should be asked for now rather than at the next periodic check.
+    pub new_id_kind: bool,
+}
 
 /// Tuning for the store; defaults suit a small edge box.
 #[derive(Debug, Clone)]
@@ -183,7 +191,7 @@ impl Store {
     /// Installs the hook run after every committed write (set once; later calls are ignored).
     /// Any write may have appended outbox rows, so the sync pump is woken after each: cheaper and
     /// harder to forget than a call in every handler. It must not block.
-    pub fn on_commit(&self, hook: impl Fn() + Send + Sync + 'static) {
+    pub fn on_commit(&self, hook: impl Fn(&Committed) + Send + Sync + 'static) {
         let _ = self.on_commit.set(Box::new(hook));
     }
 
@@ -194,14 +202,18 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<Result<R>>();
+        let (tx, rx) = oneshot::channel::<Result<(R, Committed)>>();
         let job: WriteJob = Box::new(move |conn| {
             let res = catch_unwind(AssertUnwindSafe(|| f(conn)))
                 .unwrap_or_else(|_| Err(Error::Internal("write job panicked".into())));
+            // Read on the writer thread, where the job just ran.
+            let committed = Committed {
+                new_id_kind: sync::take_new_id_kind(),
+            };
             let ok = res.is_ok();
             let deliver: Deliver = Box::new(move |commit| {
                 let out = match (res, commit) {
-                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(v), Ok(())) => Ok((v, committed)),
                     (Ok(_), Err(e)) => Err(Error::Commit(e)),
                     (Err(e), _) => Err(e),
                 };
@@ -216,12 +228,11 @@ impl Store {
         let out = rx
             .await
             .map_err(|_| Error::Commit("the write transaction could not start".into()))?;
-        if out.is_ok() {
-            if let Some(hook) = self.on_commit.get() {
-                hook();
-            }
+        let (value, committed) = out?;
+        if let Some(hook) = self.on_commit.get() {
+            hook(&committed);
         }
-        out
+        Ok(value)
     }
 
     /// Run a query on one of the read-only connections.

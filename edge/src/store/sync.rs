@@ -311,11 +311,18 @@ pub fn id_status(conn: &Connection) -> Result<Vec<wms_sync::idblock::KindStatus>
     Ok(load_leases(conn)?.status())
 }
 
-/// Set when a write registered an ID kind the site did not number before; the sync glue's
-/// commit hook takes it and wakes the ID-block requester, so a new carrier's first block is
-/// asked for at once rather than at the next periodic check. A rolled-back write may leave it
-/// set: the requester then finds nothing to do.
-pub static NEW_ID_KIND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+thread_local! {
+    /// Set on the writer thread when a write registered an ID kind the site did not number
+    /// before; `Store::write` takes it after the job and hands it to the commit hook (see
+    /// `store::Committed`). A job that then rolls back may leave it set: the ID-block requester
+    /// is woken for nothing.
+    static NEW_ID_KIND: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the job that just ran on this thread registered a new ID kind (and clears it).
+pub(crate) fn take_new_id_kind() -> bool {
+    NEW_ID_KIND.with(|f| f.replace(false))
+}
 
 /// Registers an ID kind the site will use, so a block is requested before the first number.
 pub fn track_id_kind(conn: &Connection, kind: &str) -> Result<()> {
@@ -327,7 +334,7 @@ pub fn track_id_kind(conn: &Connection, kind: &str) -> Result<()> {
     if leases == before {
         return Ok(());
     }
-    NEW_ID_KIND.store(true, std::sync::atomic::Ordering::Relaxed);
+    NEW_ID_KIND.with(|f| f.set(true));
     save_leases(conn, &leases)
 }
 
