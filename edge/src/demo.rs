@@ -26,6 +26,35 @@ use crate::error::{Error, Result};
 pub const SITE: &str = "demo-site";
 /// The PIN of every sample user.
 pub const DEMO_PIN: &str = "1234";
+/// What the simulated scale at the pack station weighs.
+pub const DEMO_CARTON_KG: &str = "0.125";
+/// The order the banner walks from the central to shipped, and the scans that do it: (scanner,
+/// scan, what it does).
+pub const WALK_ORDER: &str = "DEMO-1002";
+pub const WALK: &[(&str, &str, &str)] = &[
+    ("scanner-1", "EMP:1001", "Ada logs in at the pick station"),
+    ("scanner-1", "ORD:DEMO-1002", "she picks this order alone"),
+    (
+        "scanner-1",
+        "TOTE:T-1",
+        "into tote T-1: the station sends her to A-02-1",
+    ),
+    ("scanner-1", "LOC:A-02-1", "at the location"),
+    ("scanner-1", "00012345600036", "the cap (its GTIN)"),
+    ("scanner-1", "CMD:DONE", "tote closed: the order is picked"),
+    ("scanner-2", "EMP:1002", "Ben logs in at the pack station"),
+    ("scanner-2", "TOTE:T-1", "he takes the tote"),
+    (
+        "scanner-2",
+        "00012345600036",
+        "verifies the cap: the scale reads 0.125 kg, the label and slip print",
+    ),
+    (
+        "scanner-2",
+        "CMD:DONE",
+        "ship confirm: shipment.created goes to the central",
+    ),
+];
 /// How long start-up may take before the demo gives up.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -47,8 +76,10 @@ pub struct Banner {
     pub url: String,
     /// The admin key generated at start.
     pub admin_key: String,
-    /// The simulated scanner's pty (type scans into it).
+    /// The simulated scanner's pty at the pick station (type scans into it).
     pub scanner_pty: PathBuf,
+    /// The simulated scanner's pty at the pack station.
+    pub packer_scanner_pty: PathBuf,
     /// The data dir (database, config, printed labels).
     pub data_dir: PathBuf,
     /// Where the label printer simulator's labels are written.
@@ -136,6 +167,28 @@ impl fmt::Display for Banner {
             writeln!(f, "  {cmd}")?;
         }
         writeln!(f)?;
+        writeln!(
+            f,
+            "Walk order {WALK_ORDER} from the central to shipped (each answer's prompt is what the operator hears;\n  the scale's reading and \"label printed\" arrive as a `station` event on /v1/events):"
+        )?;
+        writeln!(
+            f,
+            "  scan() {{ curl -s -X POST {auth_env} -H 'Content-Type: application/json' -d \"{{\\\"device_id\\\":\\\"$1\\\",\\\"data\\\":\\\"$2\\\"}}\" {u}/v1/scans; echo; }}"
+        )?;
+        for (device, data, what) in WALK {
+            writeln!(f, "  scan {device} {data:<16} # {what}")?;
+        }
+        writeln!(
+            f,
+            "  curl -s {auth_env} {u}/v1/orders/{WALK_ORDER}   # shipped, with its carton's tracking number and SSCC"
+        )?;
+        writeln!(
+            f,
+            "  (typing the same scans into the scanners' ptys works too: scanner-1 is {}, scanner-2 is {})",
+            self.scanner_pty.display(),
+            self.packer_scanner_pty.display()
+        )?;
+        writeln!(f)?;
         write!(f, "Ctrl-C stops everything.")
     }
 }
@@ -154,6 +207,7 @@ impl Behavior for Keyboard {
 
 struct Sims {
     scanner: PtySim,
+    packer_scanner: PtySim,
     scale: PtySim,
     label: TcpSim,
     label_state: Arc<Mutex<ZplState>>,
@@ -168,8 +222,15 @@ async fn start_sims(dev_dir: &Path) -> Result<Sims> {
         .map_err(|e| Error::Config(format!("cannot create {}: {e}", dev_dir.display())))?;
     let scanner =
         PtySim::start_at(&dev_dir.join("scanner-1"), Keyboard).map_err(|e| hw("scanner", e))?;
-    let scale = PtySim::start_at(&dev_dir.join("scale-1"), SicsScale::new("1.250", "kg"))
-        .map_err(|e| hw("scale", e))?;
+    // A carton holding the cap of DEMO-1002 (0.120 kg in the catalog): the walk's weight check
+    // passes; heavier orders show the out-of-tolerance path and the supervisor override.
+    let scale = PtySim::start_at(
+        &dev_dir.join("scale-1"),
+        SicsScale::new(DEMO_CARTON_KG, "kg"),
+    )
+    .map_err(|e| hw("scale", e))?;
+    let packer_scanner =
+        PtySim::start_at(&dev_dir.join("scanner-2"), Keyboard).map_err(|e| hw("scanner", e))?;
     let zpl = ZplPrinter::new();
     let label_state = zpl.state();
     let label = TcpSim::start(zpl)
@@ -185,6 +246,7 @@ async fn start_sims(dev_dir: &Path) -> Result<Sims> {
         .map_err(|e| hw("payment terminal", e))?;
     Ok(Sims {
         scanner,
+        packer_scanner,
         scale,
         label,
         label_state,
@@ -247,6 +309,13 @@ fn config_text(
         "generic-serial-scanner",
         "pick-1",
         serial(&sims.scanner),
+    ));
+    t.push_str(&dev(
+        "scanner-2",
+        "scanner",
+        "generic-serial-scanner",
+        "pack-1",
+        serial(&sims.packer_scanner),
     ));
     t.push_str(&dev(
         "scale-1",
@@ -638,6 +707,7 @@ pub async fn run(
                 url: format!("http://{addr}"),
                 admin_key: secrets.admin_key.clone(),
                 scanner_pty: sims.scanner.path().to_path_buf(),
+                packer_scanner_pty: sims.packer_scanner.path().to_path_buf(),
                 data_dir: root.clone(),
                 printed_dir: printed_dir.clone(),
                 central_url: central.url(),

@@ -1,5 +1,5 @@
 //! `wms-edge demo` through the real binary: it prints a URL and an admin key, the node behind them
-//! has its five simulated devices online, the central simulator's orders allocated, sync online
+//! has its six simulated devices online, the central simulator's orders allocated, sync online
 //! with an empty queue, a scale that weighs, a scan typed into the scanner's pty on the event stream
 //! and a test label at the printer simulator; SIGTERM stops it cleanly.
 
@@ -113,11 +113,11 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
         .expect("client");
 
     // Healthy with the five simulated devices online.
-    let health = eventually("healthy with 5 devices online", || async {
+    let health = eventually("healthy with 6 devices online", || async {
         let (s, h) = get(&http, &format!("{base}/health"), &key).await;
         if s == StatusCode::OK
             && h["status"] == "healthy"
-            && h["services"]["devices"] == json!({"online": 5, "offline": 0})
+            && h["services"]["devices"] == json!({"online": 6, "offline": 0})
         {
             Ok(h)
         } else {
@@ -129,7 +129,7 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
     let (s, devices) = get(&http, &format!("{base}/v1/devices"), &key).await;
     assert_eq!(s, StatusCode::OK, "{devices}");
     let list = devices["data"].as_array().cloned().unwrap_or_default();
-    assert_eq!(list.len(), 5, "{devices}");
+    assert_eq!(list.len(), 6, "{devices}");
     for kind in [
         "scanner",
         "scale",
@@ -183,7 +183,7 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
     // The scale weighs.
     let (s, w) = get(&http, &format!("{base}/v1/devices/scale-1/weight"), &key).await;
     assert_eq!(s, StatusCode::OK, "{w}");
-    assert_eq!(w, json!({"value": "1.250", "unit": "kg", "stable": true}));
+    assert_eq!(w, json!({"value": "0.125", "unit": "kg", "stable": true}));
 
     // A scan typed into the scanner's pty shows up on the event stream.
     let mut events = http
@@ -239,6 +239,60 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
         zpl.starts_with("^XA") && zpl.trim_end().ends_with("^XZ"),
         "{zpl}"
     );
+
+    // The banner's walk takes DEMO-1002 from the central to shipped: the shipping label and
+    // the packing slip reach the label printer, the central hears of the shipment.
+    for (device, data, _) in wms_edge::demo::WALK {
+        let ready_to_ship = *data == "CMD:DONE" && *device == "scanner-2";
+        if ready_to_ship {
+            // The scale is read after the last item's answer; the label follows it.
+            eventually("the walk's order is packed", || async {
+                let (_, o) = get(&http, &format!("{base}/v1/orders/DEMO-1002"), &key).await;
+                match o["status"].as_str() {
+                    Some("packed") => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            })
+            .await;
+        }
+        let resp = http
+            .post(format!("{base}/v1/scans"))
+            .bearer_auth(&key)
+            .json(&json!({"device_id": device, "data": data}))
+            .send()
+            .await
+            .expect("scan");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let v: Value = resp.json().await.expect("scan answer");
+        assert_eq!(v["feedback"], "good", "{device} {data}: {v}");
+    }
+    let (_, order) = get(&http, &format!("{base}/v1/orders/DEMO-1002"), &key).await;
+    assert_eq!(order["status"], "shipped", "{order}");
+    let tracking = order["shipments"][0]["packages"][0]["tracking_number"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!tracking.is_empty(), "{order}");
+    let end = Instant::now() + DEADLINE;
+    let label = loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("no shipping label printed");
+        if line.starts_with("label printer simulator: label 2 received") {
+            break line;
+        }
+    };
+    let path = label.rsplit("-> ").next().unwrap_or_default();
+    let zpl = std::fs::read_to_string(path).expect("printed label file");
+    assert!(zpl.contains(&tracking), "{zpl}");
+    assert!(zpl.contains("Order DEMO-1002"), "{zpl}");
+    eventually("the central has the shipment", || async {
+        let (_, st) = get(&http, &format!("{base}/v1/sync/status"), &key).await;
+        match st["queue_depth"].as_u64() {
+            Some(0) => Ok(()),
+            other => Err(format!("queue depth {other:?}")),
+        }
+    })
+    .await;
 
     // SIGTERM: a clean exit 0.
     let pid = demo.0.id().to_string();

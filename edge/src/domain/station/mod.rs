@@ -219,7 +219,7 @@ impl Work {
     fn is_idle(&self) -> bool {
         matches!(
             self,
-            Work::Pick(PickWork::Idle)
+            Work::Pick(PickWork::Idle | PickWork::ForOrder { .. })
                 | Work::Pack(PackWork::Idle)
                 | Work::Count(CountWork::Idle)
                 | Work::Receive(ReceiveWork::Idle)
@@ -761,7 +761,7 @@ fn work_step(
 
 fn first_prompt(config: &StationConfig) -> &'static str {
     match config.kind {
-        StationKind::Pick => "scan a tote (TOTE:)",
+        StationKind::Pick => "scan a tote (TOTE:), or an order (ORD:) to pick just that one",
         StationKind::Pack => "scan an order (ORD:) or tote (TOTE:)",
         StationKind::Count => "scan a location (LOC:)",
         StationKind::Receive => "scan items to receive, or LOC: to put away",

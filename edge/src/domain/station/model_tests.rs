@@ -161,7 +161,7 @@ fn guided(i: usize, state: &StationState, floor: &Floor) -> StationInput {
         Session::Active { work, .. } => work,
     };
     match work {
-        Work::Pick(PickWork::Idle) => s("TOTE:T-1"),
+        Work::Pick(PickWork::Idle | PickWork::ForOrder { .. }) => s("TOTE:T-1"),
         Work::Pick(PickWork::Tote(tote)) => match &tote.task {
             None => s("CMD:DONE"),
             Some(hand) if blocked(floor, &hand.task.order_id) => s("CMD:SKIP"),

@@ -21,6 +21,11 @@ use super::{code_of, is_item, qty_of, Command, Ctx, StationInput, Step};
 pub enum PickWork {
     /// Logged in, no tote open.
     Idle,
+    /// `ORD:` before `TOTE:`: the next tote picks only this order (pick by order, beside the
+    /// canonical batch pick where a tote takes every task in walk order).
+    ForOrder {
+        order_id: String,
+    },
     Tote(ToteWork),
 }
 
@@ -36,6 +41,9 @@ pub struct ToteWork {
     pub passed: Vec<String>,
     /// Orders with units picked into this tote.
     pub orders: Vec<String>,
+    /// The one order this tote picks, when the picker chose it with `ORD:`.
+    #[serde(default)]
+    pub only_order: Option<String>,
 }
 
 /// The task in the picker's hands and how far it got.
@@ -118,6 +126,10 @@ impl PickWork {
         match self {
             PickWork::Idle => {
                 map.insert("stage".into(), json!("await_tote"));
+            }
+            PickWork::ForOrder { order_id } => {
+                map.insert("stage".into(), json!("await_tote"));
+                map.insert("order_id".into(), json!(order_id));
             }
             PickWork::Tote(tote) => {
                 map.insert("tote".into(), json!(tote.tote));
@@ -205,6 +217,7 @@ fn next_task(
         .filter(|t| {
             t.task_id != exclude
                 && t.qty > 0
+                && tote.only_order.as_ref().is_none_or(|o| *o == t.order_id)
                 && !tote.passed.contains(&t.task_id)
                 && ctx.user.sees_tenant(&t.tenant_id)
                 && block_of(view, &t.order_id).is_none()
@@ -271,8 +284,19 @@ pub(crate) fn on_input(
     let tote = match work {
         PickWork::Idle => {
             return match code {
-                Some(("TOTE", id)) => open_tote(ctx, work, id, view),
+                Some(("TOTE", id)) => open_tote(ctx, work, id, None, view),
+                Some(("ORD", id)) => choose_order(ctx, work, id, view),
                 _ => Step::reject(work, "Scan a tote (TOTE:)"),
+            };
+        }
+        PickWork::ForOrder { order_id } => {
+            return match code {
+                Some(("TOTE", id)) => open_tote(ctx, work, id, Some(order_id), view),
+                Some(("ORD", id)) => choose_order(ctx, work, id, view),
+                Some(("CMD", "CANCEL")) => {
+                    Step::accept(PickWork::Idle, Vec::new(), "Order dropped — scan a tote")
+                }
+                _ => Step::reject(work, format!("Scan a tote (TOTE:) for order {order_id}")),
             };
         }
         PickWork::Tote(tote) => tote,
@@ -411,13 +435,50 @@ fn hand_sku(tote: &ToteWork) -> String {
         .unwrap_or_default()
 }
 
-fn open_tote(ctx: &Ctx, work: &PickWork, id: &str, view: &impl FloorView) -> Step<PickWork> {
+/// `ORD:` at a pick station with no tote open: the next tote picks only this order.
+fn choose_order(ctx: &Ctx, work: &PickWork, id: &str, view: &impl FloorView) -> Step<PickWork> {
+    let Some(order) = view
+        .order(id)
+        .filter(|o| ctx.user.sees_tenant(&o.tenant_id))
+    else {
+        return Step::reject(work, format!("Unknown order {id}"));
+    };
+    if let Some(block) = order.block() {
+        return Step::reject(work, blocked_prompt(id, block));
+    }
+    let has_tasks = view
+        .pick_tasks(&ctx.user.user_id, "")
+        .iter()
+        .any(|t| t.order_id == id && t.qty > 0);
+    if !has_tasks {
+        return Step::reject(
+            work,
+            format!(
+                "Order {id} has nothing to pick for you ({})",
+                order.status.as_str()
+            ),
+        );
+    }
+    let next = PickWork::ForOrder {
+        order_id: id.to_string(),
+    };
+    Step::accept(next, Vec::new(), format!("Order {id}: scan a tote (TOTE:)"))
+}
+
+fn open_tote(
+    ctx: &Ctx,
+    work: &PickWork,
+    id: &str,
+    only_order: Option<&String>,
+    view: &impl FloorView,
+) -> Step<PickWork> {
     let fresh = ToteWork {
         tote: id.to_string(),
         task: None,
         skipped: Vec::new(),
         passed: Vec::new(),
         orders: Vec::new(),
+        only_order: only_order.cloned(),
     };
     let (task, _) = next_task(ctx, view, &fresh, "");
     let Some(task) = task else {

@@ -789,3 +789,26 @@ fn a_tenants_own_staff_never_see_another_tenants_orders() {
         "Tote T-1 has no order to pack — scan ORD:"
     );
 }
+
+#[test]
+fn pick_by_order_fills_a_tote_with_that_order_alone() {
+    let mut floor = Floor::sample();
+    let mut pick = Bench::new("pick-1", StationKind::Pick);
+    pick.all_good(&mut floor, &["EMP:100"]);
+    let out = pick.scan(&mut floor, "ORD:NOPE");
+    assert!(!out.feedback.good);
+    let out = pick.scan(&mut floor, "ORD:SO-2");
+    assert!(out.feedback.good, "{}", out.feedback.prompt);
+    assert!(out.commands.is_empty(), "choosing claims nothing");
+    assert_eq!(out.context["order_id"], "SO-2");
+    let out = pick.scan(&mut floor, "TOTE:T-9");
+    assert!(out.feedback.good, "{}", out.feedback.prompt);
+    assert_eq!(out.context["task"]["order_id"], "SO-2");
+    assert_eq!(out.context["task"]["location"], "C-02-1");
+    pick.all_good(&mut floor, &["LOC:C-02-1", "CAP-BLUE"]);
+    assert_eq!(stage(&pick.scan(&mut floor, "LOC:A-03-2")), "tote_complete");
+    pick.all_good(&mut floor, &["CMD:DONE"]);
+    assert_eq!(floor.status("SO-2"), Some(Status::Picked));
+    assert_eq!(floor.status("SO-1"), Some(Status::Allocated));
+    assert_eq!(floor.total_units(), floor.initial_units);
+}
