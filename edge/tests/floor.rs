@@ -48,6 +48,10 @@ async fn boot(dir: tempfile::TempDir) -> Node {
     }
     toml.push_str("[[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n");
     toml.push_str("[[stations]]\nid = \"count-1\"\nkind = \"count\"\n");
+    toml.push_str("[[stations]]\nid = \"rcv-1\"\nkind = \"receive\"\nlocation = \"RCV\"\n");
+    toml.push_str(
+        "[[devices]]\nid = \"handheld-3\"\nkind = \"scanner\"\nstation = \"rcv-1\"\ntransport = { http = {} }\n",
+    );
     toml.push_str(
         "[[devices]]\nid = \"handheld-1\"\nkind = \"scanner\"\nstation = \"pick-1\"\ntransport = { http = {} }\n",
     );
@@ -417,5 +421,138 @@ async fn a_restarted_node_resumes_the_pick_mid_tote() {
     assert_eq!(last["context"]["stage"], "tote_complete", "{last}");
     node.good("handheld-1", "CMD:DONE").await;
     assert_eq!(node.status("O-1").await, "picked");
+    node.shutdown().await;
+}
+
+/// A short pick where another location has the sku: the shortage is written off at the empty
+/// bin and the rest of the line is picked from the other location.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_pick_is_picked_from_another_location_when_one_has_stock() {
+    let node = start().await;
+    node.ok(
+        Method::PUT,
+        "/v1/locations/A-09",
+        Some(json!({"zone": "A", "pick_sequence": 9})),
+    )
+    .await;
+    node.ok(
+        Method::POST,
+        "/v1/inventory/adjustments",
+        Some(json!({"tenant_id": "acme", "sku": "SKU-1", "location": "A-09", "delta": 4, "reason": "received"})),
+    )
+    .await;
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", ITEM).await;
+    // The bin turns out empty after one unit.
+    let v = node.good("handheld-1", "CMD:SHORT").await;
+    assert_eq!(v["context"]["task"]["location"], "A-09", "{v}");
+    assert_eq!(v["context"]["task"]["qty"], 1, "{v}");
+    assert_eq!(
+        node.int("SELECT on_hand FROM stock WHERE sku = 'SKU-1' AND location = 'A-01'"),
+        0
+    );
+    assert_eq!(
+        node.int("SELECT count(*) FROM ledger WHERE reason = 'adjusted' AND location = 'A-01'"),
+        1
+    );
+    node.good("handheld-1", "LOC:A-09").await;
+    node.good("handheld-1", ITEM).await;
+    node.good("handheld-1", "CMD:DONE").await;
+    assert_eq!(node.status("O-1").await, "picked");
+    assert_eq!(
+        node.int("SELECT sum(qty) FROM tote_contents WHERE order_id = 'O-1'"),
+        2
+    );
+    node.shutdown().await;
+}
+
+/// A short pick with no stock anywhere else: the order goes to `exception` and the central is
+/// told (`order.status_changed` to exception), nothing is picked twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_pick_without_stock_elsewhere_raises_an_exception() {
+    let node = start().await;
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", "CMD:SHORT").await;
+    assert_eq!(node.status("O-1").await, "exception");
+    assert_eq!(
+        node.int("SELECT count(*) FROM outbox WHERE type = 'order.status_changed' AND body LIKE '%\"to\":\"exception\"%'"),
+        1
+    );
+    assert_eq!(
+        node.int("SELECT on_hand FROM stock WHERE sku = 'SKU-1' AND location = 'A-01'"),
+        0
+    );
+    assert_eq!(node.int("SELECT count(*) FROM reservations"), 0);
+    node.shutdown().await;
+}
+
+/// Receiving captures GS1 lot and expiry into the receiving location; put-away moves the units
+/// to a pick face, and the backordered order waiting for them is allocated at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn received_lots_are_put_away_and_allocated_to_the_waiting_backorder() {
+    let node = start().await;
+    node.ok(
+        Method::PUT,
+        "/v1/products/acme/SKU-3",
+        Some(json!({"name": "Vitamins", "barcodes": ["00012345600043"], "tracking": "lot_expiry"})),
+    )
+    .await;
+    for (code, kind, seq) in [("RCV", "receiving", 0), ("B-01", "pick", 5)] {
+        node.ok(
+            Method::PUT,
+            &format!("/v1/locations/{code}"),
+            Some(json!({"zone": "B", "pick_sequence": seq, "kind": kind})),
+        )
+        .await;
+    }
+    node.ok(
+        Method::POST,
+        "/v1/orders",
+        Some(
+            json!({"id": "O-2", "tenant_id": "acme", "ship_by": "2026-12-03T17:00:00.000Z",
+                    "lines": [{"line_id": "1", "sku": "SKU-3", "qty": 3}]}),
+        ),
+    )
+    .await;
+    assert_eq!(node.status("O-2").await, "backordered");
+    let gs1 = "]C1010001234560004317261231 10L7".replace(' ', "");
+    node.good("handheld-3", "EMP:B-100").await;
+    node.good("handheld-3", "QTY:3").await;
+    node.good("handheld-3", &gs1).await;
+    node.good("handheld-3", "CMD:DONE").await;
+    assert_eq!(
+        node.int(
+            "SELECT on_hand FROM stock WHERE sku = 'SKU-3' AND location = 'RCV' AND lot = 'L7'"
+        ),
+        3
+    );
+    assert_eq!(
+        node.int("SELECT count(*) FROM lots WHERE sku = 'SKU-3' AND lot = 'L7' AND expiry = '2026-12-31'"),
+        1
+    );
+    // Stock in receiving is not for picking: the order still waits.
+    assert_eq!(node.status("O-2").await, "backordered");
+
+    node.good("handheld-3", "LOC:RCV").await;
+    node.good("handheld-3", "QTY:3").await;
+    node.good("handheld-3", &gs1).await;
+    node.good("handheld-3", "LOC:B-01").await;
+    assert_eq!(
+        node.int(
+            "SELECT on_hand FROM stock WHERE sku = 'SKU-3' AND location = 'B-01' AND lot = 'L7'"
+        ),
+        3
+    );
+    assert_eq!(node.status("O-2").await, "allocated");
+    assert_eq!(
+        node.int("SELECT qty FROM reservations WHERE order_id = 'O-2' AND location = 'B-01' AND lot = 'L7'"),
+        3
+    );
+    assert_eq!(
+        node.int("SELECT count(*) FROM ledger WHERE reason = 'putaway' AND sku = 'SKU-3'"),
+        2
+    );
     node.shutdown().await;
 }

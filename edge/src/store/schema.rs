@@ -326,6 +326,28 @@ CREATE TABLE shipments (
     shipped_at TEXT NOT NULL
 ) STRICT;
 CREATE INDEX shipments_by_order ON shipments(order_id);
+-- A pick task's id is its reservation's id, and stations keep task ids in their saved state
+-- (tasks passed, skipped): an id must never come back after its reservation is deleted, which
+-- only AUTOINCREMENT guarantees (a short pick deletes the last reservation and re-allocates).
+CREATE TABLE reservations_v4 (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id  TEXT NOT NULL REFERENCES orders(id),
+    line_id   TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    sku       TEXT NOT NULL,
+    location  TEXT NOT NULL,
+    lot       TEXT NOT NULL DEFAULT '',
+    qty       INTEGER NOT NULL CHECK (qty > 0)
+) STRICT;
+INSERT INTO reservations_v4(id, order_id, line_id, tenant_id, sku, location, lot, qty)
+    SELECT id, order_id, line_id, tenant_id, sku, location, lot, qty FROM reservations;
+DROP TRIGGER reservations_drop_claim;
+DROP TABLE reservations;
+ALTER TABLE reservations_v4 RENAME TO reservations;
+CREATE INDEX reservations_by_order ON reservations(order_id);
+CREATE INDEX reservations_by_position ON reservations(tenant_id, sku, location, lot);
+CREATE TRIGGER reservations_drop_claim AFTER DELETE ON reservations
+    BEGIN DELETE FROM pick_tasks WHERE reservation_id = old.id; END;
 -- Expiry of each lot as received (GS1 AI 17), for first-expiry-first-out allocation.
 CREATE TABLE lots (
     tenant_id TEXT NOT NULL,

@@ -907,6 +907,27 @@ pub async fn station_step(
                 now: &at,
             };
             execute(&cx, &cfg, &site, &outcome.commands)?;
+            let mut outcome = outcome;
+            if outcome.feedback.good {
+                // The commands may have made new work for this station (a short pick
+                // re-allocated elsewhere): offer it in the same transaction.
+                let view = TxView::new(conn, None);
+                if let Some((next, claims, prompt)) = station::refresh(&cfg, &outcome.next, &view) {
+                    if let Some(e) = view.take_error() {
+                        return Err(e);
+                    }
+                    execute(&cx, &cfg, &site, &claims)?;
+                    let done = outcome
+                        .feedback
+                        .prompt
+                        .split(". Tote ")
+                        .next()
+                        .unwrap_or("");
+                    outcome.feedback.prompt = format!("{done}. {prompt}");
+                    outcome.context = station::context_for(&cfg, &next);
+                    outcome.next = next;
+                }
+            }
             if outcome.next != state {
                 save_state(conn, &cfg.station_id, &outcome.next, &at)?;
             }

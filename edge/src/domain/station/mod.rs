@@ -579,6 +579,35 @@ pub fn tick(config: &StationConfig, state: &StationState, now: DateTime<Utc>) ->
     })
 }
 
+/// After the store executed an outcome's commands, what the station should offer may have
+/// changed under it: a short pick that re-allocated the line to another bin leaves the tote with
+/// a new task the outcome could not see. Returns the refreshed state, the commands that claim
+/// the new work (executed in the same transaction) and the prompt for it; `None` when nothing
+/// changes.
+pub fn refresh(
+    config: &StationConfig,
+    state: &StationState,
+    view: &impl FloorView,
+) -> Option<(StationState, Vec<Command>, String)> {
+    let Session::Active {
+        user,
+        work: Work::Pick(PickWork::Tote(tote)),
+    } = &state.session
+    else {
+        return None;
+    };
+    let ctx = Ctx { config, user };
+    let (tote, commands, prompt) = pick::refill(&ctx, tote, view)?;
+    let next = StationState {
+        session: Session::Active {
+            user: user.clone(),
+            work: Work::Pick(PickWork::Tote(tote)),
+        },
+        last_activity: state.last_activity,
+    };
+    Some((next, commands, prompt))
+}
+
 /// One scan at a station. See [`on_input`].
 pub fn on_scan(
     config: &StationConfig,

@@ -238,6 +238,32 @@ fn next_task(
     (None, Vec::new())
 }
 
+/// A tote left without a task after the store ran the step's commands gets the next task if
+/// one appeared meanwhile (a short pick re-allocated the line to another bin): the tote, the
+/// claim and the task's prompt. `None` when there is still nothing to pick.
+pub(crate) fn refill(
+    ctx: &Ctx,
+    tote: &ToteWork,
+    view: &impl FloorView,
+) -> Option<(ToteWork, Vec<Command>, String)> {
+    if tote.task.is_some() {
+        return None;
+    }
+    let (next, skipped) = next_task(ctx, view, tote, "");
+    let task = next?;
+    let commands = vec![Command::ClaimTask {
+        task_id: task.task_id.clone(),
+        order_id: task.order_id.clone(),
+        tote: tote.tote.clone(),
+    }];
+    let hand = TaskInHand::new(task);
+    let prompt = hand.prompt();
+    let mut tote = tote.clone();
+    tote.skipped = skipped;
+    tote.task = Some(hand);
+    Some((tote, commands, prompt))
+}
+
 /// Move on to the next task after the current one is finished, shorted, skipped or handed back.
 fn advance(
     ctx: &Ctx,
