@@ -318,9 +318,11 @@ impl DeviceManager {
     /// (set once; later calls are ignored).
     pub fn attach_floor(&self, floor: Floor) {
         if self.inner.floor.set(floor).is_ok() {
-            let task = tokio::spawn(self.clone().dispatch_prints());
+            let prints = tokio::spawn(self.clone().dispatch_prints());
+            let idle = tokio::spawn(self.clone().expire_idle_sessions());
             if let Ok(mut t) = self.inner.tasks.try_lock() {
-                t.push(task);
+                t.push(prints);
+                t.push(idle);
             }
         }
     }
@@ -491,6 +493,49 @@ impl DeviceManager {
                     tracing::warn!(device = %device_id, error = %e, "scanner feedback failed")
                 }
                 Err(_) => tracing::warn!(device = %device_id, "scanner feedback timed out"),
+            }
+        }
+    }
+
+    /// Ends sessions nobody has scanned at for their station's idle timeout: a picker who walked
+    /// away gives their claimed tasks back, a packer's order returns to the pack queue. Checked at
+    /// a quarter of the shortest timeout (between 0.25 s and 30 s), so a session ends at most
+    /// that late.
+    async fn expire_idle_sessions(self) {
+        let Some(floor) = self.inner.floor.get().cloned() else {
+            return;
+        };
+        let shortest = floor
+            .stations
+            .values()
+            .map(|s| s.idle_timeout_s)
+            .min()
+            .unwrap_or(900);
+        let every = Duration::from_millis((u64::from(shortest) * 250).clamp(250, 30_000));
+        loop {
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+            for config in floor.stations.values() {
+                let now = chrono::Utc::now();
+                match crate::store::station::station_tick(&floor.store, &floor.site, config, now)
+                    .await
+                {
+                    Ok(Some(answer)) => {
+                        tracing::info!(station = %config.station_id, "idle session ended");
+                        self.inner.events.publish(
+                            "station",
+                            json!({"station": config.station_id, "input": "idle_timeout",
+                                   "result": "accepted", "feedback": "good",
+                                   "prompt": answer.feedback.prompt, "context": answer.context}),
+                        );
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(station = %config.station_id, error = %e, "idle check failed")
+                    }
+                }
             }
         }
     }

@@ -48,6 +48,10 @@ async fn boot(dir: tempfile::TempDir) -> Node {
     }
     toml.push_str("[[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n");
     toml.push_str("[[stations]]\nid = \"count-1\"\nkind = \"count\"\n");
+    toml.push_str("[[stations]]\nid = \"count-2\"\nkind = \"count\"\nidle_timeout_s = 1\n");
+    toml.push_str(
+        "[[devices]]\nid = \"handheld-4\"\nkind = \"scanner\"\nstation = \"count-2\"\ntransport = { http = {} }\n",
+    );
     toml.push_str("[[stations]]\nid = \"rcv-1\"\nkind = \"receive\"\nlocation = \"RCV\"\n");
     toml.push_str(
         "[[devices]]\nid = \"handheld-3\"\nkind = \"scanner\"\nstation = \"rcv-1\"\ntransport = { http = {} }\n",
@@ -554,5 +558,25 @@ async fn received_lots_are_put_away_and_allocated_to_the_waiting_backorder() {
         node.int("SELECT count(*) FROM ledger WHERE reason = 'putaway' AND sku = 'SKU-3'"),
         2
     );
+    node.shutdown().await;
+}
+
+/// A counter who walks away is logged out after the station's idle timeout (1 s here) by the
+/// node's own timer, audited as such; the next scan needs a badge again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_ends_after_the_station_timeout() {
+    let node = start().await;
+    node.good("handheld-4", "EMP:B-100").await;
+    node.good("handheld-4", "LOC:A-01").await;
+    let end = tokio::time::Instant::now() + DEADLINE;
+    while node.int(
+        "SELECT count(*) FROM audit WHERE action = 'station.session_ended' AND changes LIKE '%idle_timeout%'",
+    ) == 0
+    {
+        assert!(tokio::time::Instant::now() < end, "the idle session never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let v = node.bad("handheld-4", "LOC:A-01").await;
+    assert!(v["prompt"].as_str().unwrap_or("").contains("badge"), "{v}");
     node.shutdown().await;
 }

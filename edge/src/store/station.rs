@@ -976,3 +976,49 @@ fn refusal_text(e: &Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// The idle check of one station, in one write: a session with no accepted input for its idle
+/// timeout ends (its claimed tasks and the order on the bench go back to their queues). `None`
+/// when nothing expired.
+pub async fn station_tick(
+    store: &Store,
+    site: &SiteInfo,
+    config: &StationConfig,
+    now: DateTime<Utc>,
+) -> Result<Option<StepAnswer>> {
+    // Most checks find nothing: look on a reader first, so the writer is not taken for them.
+    let sid = config.station_id.clone();
+    let state = store.read(move |conn| load_state(conn, &sid)).await?;
+    if station::tick(config, &state, now).is_none() {
+        return Ok(None);
+    }
+    let cfg = config.clone();
+    let site = site.clone();
+    store
+        .write(move |conn| {
+            let state = load_state(conn, &cfg.station_id)?;
+            let Some(outcome) = station::tick(&cfg, &state, now) else {
+                return Ok(None);
+            };
+            let origin = Origin {
+                actor: outcome.actor.clone(),
+                request_id: None,
+            };
+            let at = crate::domain::time::format(now);
+            let cx = Ctx {
+                conn,
+                site: &site.site_id,
+                origin: &origin,
+                now: &at,
+            };
+            execute(&cx, &cfg, &site, &outcome.commands)?;
+            save_state(conn, &cfg.station_id, &outcome.next, &at)?;
+            Ok(Some(StepAnswer {
+                feedback: outcome.feedback,
+                context: outcome.context,
+                refused: false,
+                printed: false,
+            }))
+        })
+        .await
+}
