@@ -739,6 +739,24 @@ transport = { serial = { path = "/dev/ttyUSB0", baud = 9600 } }
     }
 
     #[test]
+    fn station_weights_are_checked_and_converted() {
+        let bad = GOOD.replace(
+            "kind = \"pack\"\n",
+            "kind = \"pack\"\ncarton_tare = \"12 stone\"\n",
+        );
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with("edge.toml:18: carton_tare \"12 stone\" is not a weight"),
+            "{err}"
+        );
+        assert_eq!(parse_weight("0.250 kg"), Some(250_000));
+        assert_eq!(parse_weight("50 g"), Some(50_000));
+        assert_eq!(parse_weight("1 lb"), Some(453_592));
+        assert_eq!(parse_weight("-1 kg"), None);
+        assert_eq!(parse_weight("1kg"), None);
+    }
+
+    #[test]
     fn unknown_profile_is_reported_with_a_suggestion() {
         let bad = GOOD.replace("mettler-toledo-sics", "zebra-zpl-600");
         let err = parse("edge.toml", &bad).unwrap_err().to_string();
