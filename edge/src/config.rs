@@ -43,6 +43,11 @@ pub struct SiteConfig {
     pub data_dir: Spanned<PathBuf>,
     /// The return address printed as "FROM" on shipping labels; the site id when absent.
     pub ship_from: Option<AddressConfig>,
+    /// Orders not shipped this many minutes before their cut-off (`ship_by`) are flagged as
+    /// `missed_cutoff` exceptions (default 60).
+    pub cutoff_warning_min: Option<u32>,
+    /// How often the node looks for such orders, in seconds (default 60).
+    pub cutoff_check_s: Option<u32>,
 }
 
 /// A postal address in the config.

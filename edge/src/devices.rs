@@ -320,9 +320,15 @@ impl DeviceManager {
         if self.inner.floor.set(floor).is_ok() {
             let prints = tokio::spawn(self.clone().dispatch_prints());
             let idle = tokio::spawn(self.clone().expire_idle_sessions());
+            let cutoffs = self
+                .inner
+                .floor
+                .get()
+                .map(|f| tokio::spawn(f.clone().watch_cutoffs(self.inner.shutdown.clone())));
             if let Ok(mut t) = self.inner.tasks.try_lock() {
                 t.push(prints);
                 t.push(idle);
+                t.extend(cutoffs);
             }
         }
     }

@@ -26,6 +26,10 @@ pub struct Floor {
     pub store: Store,
     pub site: SiteInfo,
     pub stations: BTreeMap<String, StationConfig>,
+    /// Flag orders this long before their cut-off.
+    pub cutoff_warning: chrono::Duration,
+    /// How often to look.
+    pub cutoff_check: Duration,
 }
 
 impl Floor {
@@ -117,6 +121,55 @@ impl Floor {
                 ship_from,
             },
             stations,
+            cutoff_warning: chrono::Duration::minutes(i64::from(
+                cfg.site.cutoff_warning_min.unwrap_or(60),
+            )),
+            cutoff_check: Duration::from_secs(u64::from(
+                cfg.site.cutoff_check_s.unwrap_or(60).max(1),
+            )),
+        }
+    }
+
+    /// Flags orders about to miss their cut-off, at start and every `cutoff_check`, until
+    /// `shutdown`. Each flag is one write with its `order.exception` upstream.
+    pub async fn watch_cutoffs(self, shutdown: wms_hardware::CancellationToken) {
+        loop {
+            let warn = self.cutoff_warning;
+            let site = self.site.site_id.clone();
+            let flagged = self
+                .store
+                .write(move |conn| {
+                    let now = chrono::Utc::now();
+                    let at = crate::domain::time::format(now);
+                    // The node itself decided this: no user, no device.
+                    let origin = crate::store::audit::Origin {
+                        actor: crate::domain::Actor {
+                            device: Some(format!("node:{site}")),
+                            ..Default::default()
+                        },
+                        request_id: None,
+                    };
+                    let cx = crate::store::orders::Ctx {
+                        conn,
+                        site: &site,
+                        origin: &origin,
+                        now: &at,
+                    };
+                    crate::store::orders::flag_cutoffs(&cx, now, warn)
+                })
+                .await;
+            match flagged {
+                Ok(ids) => {
+                    for id in ids {
+                        tracing::warn!(order = %id, "order is about to miss its cut-off");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cut-off check failed"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.cutoff_check) => {}
+            }
         }
     }
 }

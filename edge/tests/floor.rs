@@ -38,7 +38,7 @@ async fn start() -> Node {
 /// Starts a node on `dir` (again, for a restart).
 async fn boot(dir: tempfile::TempDir) -> Node {
     let mut toml = format!(
-        "[site]\nid = \"wh-floor\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[discovery]\nenabled = false\n",
+        "[site]\nid = \"wh-floor\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\ncutoff_check_s = 1\n[http]\nlisten = \"127.0.0.1:0\"\n[discovery]\nenabled = false\n",
         dir.path().display()
     );
     for (role, key) in [("admin", ADMIN), ("picker", PICKER)] {
@@ -481,6 +481,10 @@ async fn a_short_pick_without_stock_elsewhere_raises_an_exception() {
     node.good("handheld-1", "CMD:SHORT").await;
     assert_eq!(node.status("O-1").await, "exception");
     assert_eq!(
+        node.int("SELECT count(*) FROM outbox WHERE type = 'order.exception' AND body LIKE '%\"short_pick\"%'"),
+        1
+    );
+    assert_eq!(
         node.int("SELECT count(*) FROM outbox WHERE type = 'order.status_changed' AND body LIKE '%\"to\":\"exception\"%'"),
         1
     );
@@ -578,5 +582,44 @@ async fn an_idle_session_ends_after_the_station_timeout() {
     }
     let v = node.bad("handheld-4", "LOC:A-01").await;
     assert!(v["prompt"].as_str().unwrap_or("").contains("badge"), "{v}");
+    node.shutdown().await;
+}
+
+/// Urgent orders are picked first (overnight before two-day before standard, then the earlier
+/// cut-off), and an order that will miss its cut-off is flagged upstream before it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urgent_orders_are_picked_first_and_a_missed_cutoff_is_flagged_before_it_passes() {
+    let node = start().await;
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(30);
+    let soon = wms_edge::domain::time::format(soon);
+    node.ok(
+        Method::POST,
+        "/v1/orders",
+        Some(
+            json!({"id": "O-9", "tenant_id": "acme", "priority": "overnight", "ship_by": soon,
+                    "lines": [{"line_id": "1", "sku": "SKU-2", "qty": 1}]}),
+        ),
+    )
+    .await;
+    let end = tokio::time::Instant::now() + DEADLINE;
+    while node.int(
+        "SELECT count(*) FROM outbox WHERE type = 'order.exception' AND body LIKE '%missed_cutoff%' AND aggregate = 'order:O-9'",
+    ) != 1
+    {
+        assert!(tokio::time::Instant::now() < end, "O-9 was never flagged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let o9 = node.ok(Method::GET, "/v1/orders/O-9", None).await;
+    assert!(o9["cutoff_flagged_at"].is_string(), "{o9}");
+    assert_eq!(o9["status"], "allocated", "flagged, not stopped");
+    // O-1 has no cut-off: it is never flagged.
+    let o1 = node.ok(Method::GET, "/v1/orders/O-1", None).await;
+    assert!(o1["cutoff_flagged_at"].is_null(), "{o1}");
+
+    // The overnight order's task comes first although its bin is later in the walk.
+    node.good("handheld-1", "EMP:B-100").await;
+    let v = node.good("handheld-1", "TOTE:T-1").await;
+    assert_eq!(v["context"]["task"]["order_id"], "O-9", "{v}");
+    assert_eq!(v["context"]["task"]["location"], "A-02", "{v}");
     node.shutdown().await;
 }

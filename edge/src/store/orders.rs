@@ -155,6 +155,8 @@ pub struct OrderDetail {
     pub updated_at: String,
     pub lines: Vec<OrderLine>,
     pub allocation: Vec<Allocation>,
+    /// When the node flagged the order as about to miss its carrier cut-off (`missed_cutoff`).
+    pub cutoff_flagged_at: Option<String>,
     /// Shipments confirmed at this site (filled by the pack workflow).
     #[schema(value_type = Vec<Object>)]
     pub shipments: Vec<Value>,
@@ -730,6 +732,9 @@ pub fn get_order(conn: &Connection, id: &str) -> Result<Option<OrderDetail>> {
     else {
         return Ok(None);
     };
+    let cutoff_flagged_at: Option<String> = conn
+        .prepare_cached("SELECT cutoff_flagged_at FROM orders WHERE id = ?1")?
+        .query_row([&id], |r| r.get(0))?;
     let lines: Vec<OrderLine> = conn
         .prepare_cached(
             "SELECT l.line_id, l.sku, l.qty, coalesce((SELECT sum(qty) FROM reservations r WHERE r.order_id = l.order_id AND r.line_id = l.line_id), 0)
@@ -762,6 +767,7 @@ pub fn get_order(conn: &Connection, id: &str) -> Result<Option<OrderDetail>> {
         .collect::<std::result::Result<_, _>>()?;
     let shipments = super::packing::shipments_of(conn, &id)?;
     Ok(Some(OrderDetail {
+        cutoff_flagged_at,
         status: Status::parse(&status)
             .ok_or_else(|| Error::Internal(format!("order {id} has unknown status")))?,
         held_from: held_from.as_deref().and_then(Status::parse),
@@ -870,4 +876,77 @@ pub fn allocate_backorders(cx: &Ctx<'_>, tenant: &str, sku: &str) -> Result<Vec<
         }
     }
     Ok(allocated)
+}
+
+/// Appends `order.exception` upstream and audits it: the site found a problem with the order
+/// (`short_pick`, `missed_cutoff`, …) that someone must look at.
+pub(crate) fn exception_event(
+    cx: &Ctx<'_>,
+    order_id: &str,
+    tenant_id: &str,
+    code: &str,
+    detail: &str,
+) -> Result<()> {
+    outbox::append(
+        cx.conn,
+        cx.site,
+        NewEvent {
+            kind: "order.exception",
+            aggregate_type: "order",
+            aggregate_id: order_id.to_string(),
+            occurred_at: cx.now,
+            actor: &cx.origin.actor,
+            data: json!({"order_id": order_id, "tenant_id": tenant_id, "code": code, "detail": detail}),
+        },
+    )?;
+    audit::record(
+        cx.conn,
+        cx.origin,
+        cx.now,
+        "order.exception",
+        &format!("order:{order_id}"),
+        &json!({"exception": {"old": null, "new": {"code": code, "detail": detail}}}),
+    )?;
+    Ok(())
+}
+
+/// Flags every open order whose carrier cut-off (`ship_by`) is less than `warn_before` away, or
+/// already past, with `order.exception` `missed_cutoff` — once per order, before the cut-off
+/// passes, so a supervisor can still act (rush it, re-book the carrier, tell the customer). The
+/// order keeps its status: the floor goes on working it. Returns the flagged order ids.
+pub fn flag_cutoffs(
+    cx: &Ctx<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+    warn_before: chrono::Duration,
+) -> Result<Vec<String>> {
+    let open: Vec<(String, String, String)> = cx
+        .conn
+        .prepare_cached(
+            "SELECT id, tenant_id, ship_by FROM orders
+             WHERE ship_by IS NOT NULL AND cutoff_flagged_at IS NULL
+               AND status NOT IN ('shipped', 'partially_shipped', 'cancelled')",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut flagged = Vec::new();
+    for (id, tenant, ship_by) in open {
+        let Some(due) = crate::domain::time::parse(&ship_by) else {
+            continue;
+        };
+        if due - now > warn_before {
+            continue;
+        }
+        let minutes = (due - now).num_minutes();
+        let detail = if minutes < 0 {
+            format!("cut-off {ship_by} passed {} min ago, not shipped", -minutes)
+        } else {
+            format!("cut-off {ship_by} in {minutes} min, not shipped yet")
+        };
+        cx.conn
+            .prepare_cached("UPDATE orders SET cutoff_flagged_at = ?2 WHERE id = ?1")?
+            .execute(params![id, cx.now])?;
+        exception_event(cx, &id, &tenant, "missed_cutoff", &detail)?;
+        flagged.push(id);
+    }
+    Ok(flagged)
 }

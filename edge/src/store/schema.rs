@@ -348,6 +348,9 @@ CREATE INDEX reservations_by_order ON reservations(order_id);
 CREATE INDEX reservations_by_position ON reservations(tenant_id, sku, location, lot);
 CREATE TRIGGER reservations_drop_claim AFTER DELETE ON reservations
     BEGIN DELETE FROM pick_tasks WHERE reservation_id = old.id; END;
+-- When the node flagged the order as about to miss (or having missed) its carrier cut-off
+-- (`order.exception` `missed_cutoff` upstream, once per order).
+ALTER TABLE orders ADD COLUMN cutoff_flagged_at TEXT;
 -- Expiry of each lot as received (GS1 AI 17), for first-expiry-first-out allocation.
 CREATE TABLE lots (
     tenant_id TEXT NOT NULL,

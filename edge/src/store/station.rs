@@ -252,8 +252,10 @@ impl FloorView for TxView<'_> {
                 "{TASK_SQL}
                  WHERE o.status IN ('allocated', 'picking')
                    AND (c.user_id IS NULL OR c.user_id = ?1)
-                 ORDER BY c.user_id IS NULL, coalesce(l.kind = 'bulk', 0),
-                          coalesce(l.pick_sequence, 0), r.location, r.id"
+                 ORDER BY c.user_id IS NULL,
+                          CASE o.priority WHEN 'overnight' THEN 0 WHEN 'two_day' THEN 1 ELSE 2 END,
+                          o.ship_by IS NULL, o.ship_by,
+                          coalesce(l.kind = 'bulk', 0), coalesce(l.pick_sequence, 0), r.location, r.id"
             );
             Ok(self
                 .conn
@@ -635,14 +637,14 @@ fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) 
                     Action::RaiseException,
                     Some("short pick: no stock elsewhere"),
                 )?;
-                audit::record(
-                    conn,
-                    cx.origin,
-                    cx.now,
-                    "order.exception",
-                    &format!("order:{order_id}"),
-                    &json!({"short_pick": {"old": null, "new": {"line_id": line_id, "sku": sku,
-                        "location": location, "qty": short_qty}}}),
+                orders::exception_event(
+                    cx,
+                    order_id,
+                    tenant_id,
+                    "short_pick",
+                    &format!(
+                        "line {line_id}: {short_qty} × {sku} not found at {location}, none elsewhere"
+                    ),
                 )?;
             }
         }

@@ -574,3 +574,50 @@ async fn everything_is_attributable_ledger_and_audit_are_append_only() {
     assert_eq!(e.changes, json!({"on_hand": {"old": 0, "new": 1}}));
     let _ = Arc::new(());
 }
+
+/// An order is flagged `missed_cutoff` once, when its cut-off is less than the warning away;
+/// orders far from theirs, without one, or already shipped or cancelled are not.
+#[tokio::test]
+async fn a_cutoff_is_flagged_once_and_only_when_near() {
+    let (_dir, store) = temp_store();
+    seed(&store).await;
+    let now = chrono::Utc::now();
+    let at = |mins: i64| crate::domain::time::format(now + chrono::Duration::minutes(mins));
+    for (id, ship_by) in [
+        ("O-near", Some(at(20))),
+        ("O-far", Some(at(600))),
+        ("O-none", None),
+    ] {
+        let mut input = order_input(id, 1);
+        input.ship_by = ship_by;
+        store
+            .write(move |c| orders::accept(c, "s", &origin(), "t", input))
+            .await
+            .expect("accept");
+    }
+    let flag = || {
+        store.write(move |c| {
+            let o = origin();
+            let cx = orders::Ctx {
+                conn: c,
+                site: "s",
+                origin: &o,
+                now: "t",
+            };
+            orders::flag_cutoffs(&cx, now, chrono::Duration::minutes(60))
+        })
+    };
+    assert_eq!(flag().await.expect("flag"), vec!["O-near".to_string()]);
+    assert!(flag().await.expect("flag again").is_empty());
+    let events: i64 = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM outbox WHERE type = 'order.exception' AND body LIKE '%missed_cutoff%'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("read");
+    assert_eq!(events, 1);
+}

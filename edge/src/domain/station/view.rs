@@ -35,8 +35,10 @@ pub trait FloorView {
     /// Orders with picked units in `tote` that have not shipped yet.
     fn orders_in_tote(&self, tote: &str) -> Vec<String>;
 
-    /// The pick tasks `user_id` may take into `tote`, in walk order: tasks already claimed by this
-    /// user first, then unclaimed ones. Tasks claimed by someone else are not offered.
+    /// The pick tasks `user_id` may take into `tote`: tasks already claimed by this user first,
+    /// then unclaimed ones; within each, the most urgent orders first (overnight, two-day,
+    /// standard, then the earlier cut-off) and walk order among equally urgent ones. Tasks
+    /// claimed by someone else are not offered.
     fn pick_tasks(&self, user_id: &str, tote: &str) -> Vec<PickTask>;
 
     /// One pick task as it stands now; `None` once it is done or withdrawn (a hold or cancel
