@@ -1232,9 +1232,86 @@ async fn unauthorized_is_published_and_degrades_health() {
     let (_, h) = node.call(Method::GET, "/health", ADMIN, None).await;
     assert_eq!(h["status"], "degraded", "{h}");
     assert_eq!(h["services"]["sync"], "unauthorized", "{h}");
+    assert!(
+        h["reasons"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x == "sync unauthorized")),
+        "{h}"
+    );
     let s = node.status().await;
     assert_eq!(s["queue_depth"], 1, "the event waits locally: {s}");
     drop(stream);
+    node.shutdown().await;
+    sim.shutdown().await;
+}
+
+async fn metrics_text(node: &Node) -> String {
+    let r = node
+        .http
+        .get(format!("{}/metrics", node.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.expect("metrics text")
+}
+
+/// An ID kind with no serials left is an alert, not a quiet gap: while no central has granted a
+/// block, `/health` is `degraded` naming the kind (though `offline` alone is not) and `/metrics`
+/// shows it exhausted; once the central is reachable and grants blocks, both clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_id_kinds_degrade_health_until_a_block_arrives() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let node = start_node(Some(&format!("http://{addr}/v2"))).await;
+    let health = || async { node.call(Method::GET, "/health", ADMIN, None).await.1 };
+    let names = |h: &Value, kind: &str| {
+        h["reasons"].as_array().is_some_and(|r| {
+            r.iter().any(|x| {
+                x.as_str()
+                    .is_some_and(|t| t.starts_with(&format!("ID kind {kind} exhausted")))
+            })
+        })
+    };
+    let alerted = eventually(DEADLINE, || async {
+        let h = health().await;
+        names(&h, "sscc") && names(&h, "receipt")
+    })
+    .await;
+    let h = health().await;
+    assert!(alerted, "{h}");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["services"]["sync"], "offline", "{h}");
+    let m = metrics_text(&node).await;
+    assert!(
+        m.contains("wms_edge_sync_id_exhausted{kind=\"sscc\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("wms_edge_sync_id_remaining{kind=\"sscc\"} 0"),
+        "{m}"
+    );
+
+    let sim = CentralSim::start_on(addr, sim_config(Faults::none(), 23))
+        .await
+        .expect("sim on the old port");
+    let cleared = eventually(DEADLINE, || async { health().await["status"] == "healthy" }).await;
+    let h = health().await;
+    assert!(cleared, "{h}");
+    assert_eq!(h["reasons"], json!([]), "{h}");
+    let m = metrics_text(&node).await;
+    assert!(
+        m.contains("wms_edge_sync_id_exhausted{kind=\"sscc\"} 0"),
+        "{m}"
+    );
+    assert!(
+        !m.contains("wms_edge_sync_id_remaining{kind=\"sscc\"} 0\n"),
+        "{m}"
+    );
+    assert!(sim.grants().iter().any(|g| g.kind == "sscc"));
     node.shutdown().await;
     sim.shutdown().await;
 }
