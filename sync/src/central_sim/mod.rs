@@ -5,6 +5,9 @@
 //! ([`SimConfig::db_path`]) so a restarted simulator still answers `duplicate` for what it applied
 //! before. It records every applied event in order so tests can check exactly-once and
 //! per-aggregate order. Configuration, fault dice and per-request records stay in memory.
+//!
+//! Two things beyond the contract make it usable on its own: `POST /sim/changes` appends changes
+//! to the feed by hand, and [`SimConfig::webhook`] makes it ring the edge's doorbell.
 
 mod db;
 
@@ -116,6 +119,18 @@ pub struct SimConfig {
     pub faults_on_reads: bool,
     /// SQLite file for the durable state; `None` = in memory (gone when the simulator stops).
     pub db_path: Option<PathBuf>,
+    /// Where to ring the doorbell webhook after new changes (`None` = never; edges long-poll).
+    pub webhook: Option<WebhookTarget>,
+}
+
+/// The edge endpoint the simulator rings (`POST {edge}/v1/sync/webhook`) and the site's webhook
+/// secret it signs the body with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    /// Full URL, e.g. `http://127.0.0.1:8080/v1/sync/webhook`.
+    pub url: String,
+    /// The site's webhook secret (`[central] webhook_secret` on the edge).
+    pub secret: Vec<u8>,
 }
 
 impl SimConfig {
@@ -132,6 +147,7 @@ impl SimConfig {
             seed: 1,
             faults_on_reads: true,
             db_path: None,
+            webhook: None,
         }
     }
 }
@@ -197,6 +213,10 @@ pub struct SimStats {
     pub faults: HashMap<&'static str, u64>,
     /// Events applied out of per-aggregate order (must stay 0).
     pub order_violations: u64,
+    /// Doorbells the edge answered with 2xx.
+    pub doorbells: u64,
+    /// Doorbells that failed (no answer or non-2xx); the edge's long poll still finds the changes.
+    pub doorbell_failures: u64,
 }
 
 #[derive(Debug)]
@@ -311,8 +331,13 @@ impl CentralSim {
             .route("/v2/edge/sites/{site}/status", get(site_status))
             .route("/v2/edge/sites/{site}/changes", get(changes))
             .route("/v2/edge/sites/{site}/id-blocks", post(id_blocks))
+            .route("/sim/changes", post(add_changes))
             .with_state(state.clone());
         let (shutdown, sd_rx) = watch::channel(false);
+        let webhook = state.lock().cfg.webhook.clone();
+        if let Some(target) = webhook {
+            tokio::spawn(ring_doorbells(state.clone(), target, sd_rx.clone()));
+        }
         let task = tokio::spawn(serve(listener, router, sd_rx));
         Ok(CentralSim {
             addr,
@@ -376,25 +401,7 @@ impl CentralSim {
     /// Appends a change to the site's feed and returns its `change_id` at once; the database
     /// thread commits it and then wakes long polls (so a poll never sees an id before its row).
     pub fn push_change(&self, kind: &str, object: serde_json::Value) -> u64 {
-        let mut g = self.state.lock();
-        g.last_change += 1;
-        let id = g.last_change;
-        let kind = kind.to_string();
-        let text = object.to_string();
-        let state = self.state.clone();
-        let queued = self
-            .state
-            .db
-            .submit(move |c| match db::insert_change(c, id, &kind, &text) {
-                Ok(()) => {
-                    state.changes_tx.send_replace(id);
-                }
-                Err(e) => warn!(error = %e, change_id = id, "simulator could not store a change"),
-            });
-        if let Err(e) = queued {
-            warn!(error = %e, change_id = id, "simulator could not queue a change");
-        }
-        id
+        push_change_to(&self.state, kind, object)
     }
 
     /// Events applied, in order (since the database was created). Empty if the database failed.
@@ -453,9 +460,97 @@ impl CentralSim {
     }
 }
 
+/// Appends a change (for [`CentralSim::push_change`] and `POST /sim/changes`): the id is taken
+/// under the state lock and the insert queued under it too, so the database thread stores
+/// changes in id order; long polls are woken only after the commit.
+fn push_change_to(state: &Arc<SimState>, kind: &str, object: serde_json::Value) -> u64 {
+    let mut g = state.lock();
+    g.last_change += 1;
+    let id = g.last_change;
+    let kind = kind.to_string();
+    let text = object.to_string();
+    let woken = state.clone();
+    let queued = state
+        .db
+        .submit(move |c| match db::insert_change(c, id, &kind, &text) {
+            Ok(()) => {
+                woken.changes_tx.send_replace(id);
+            }
+            Err(e) => warn!(error = %e, change_id = id, "simulator could not store a change"),
+        });
+    if let Err(e) = queued {
+        warn!(error = %e, change_id = id, "simulator could not queue a change");
+    }
+    id
+}
+
 impl Drop for CentralSim {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+    }
+}
+
+/// Rings the doorbell once per burst of new changes: waits for the committed change id to move,
+/// then posts `changes.available` signed with the webhook secret. A failed ring is only counted:
+/// the doorbell is a hint, the edge's cursor and long poll are the path for data.
+async fn ring_doorbells(
+    state: Arc<SimState>,
+    target: WebhookTarget,
+    mut sd: watch::Receiver<bool>,
+) {
+    let mut rx = state.changes_tx.subscribe();
+    rx.borrow_and_update();
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "simulator cannot build its webhook client");
+            return;
+        }
+    };
+    let site_id = state.lock().cfg.site_id.clone();
+    let body = match serde_json::to_vec(&crate::wire::Doorbell {
+        kind: "changes.available".into(),
+        site_id,
+    }) {
+        Ok(b) => b,
+        Err(e) => {
+            warn!(error = %e, "simulator cannot encode the doorbell");
+            return;
+        }
+    };
+    let signature = match crate::sign::sign_webhook(&target.secret, &body) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "simulator cannot sign the doorbell");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { break },
+            _ = sd.changed() => break,
+        }
+        rx.borrow_and_update();
+        let sent = http
+            .post(&target.url)
+            .header("content-type", "application/json")
+            .header("x-webhook-signature", &signature)
+            .body(body.clone())
+            .send()
+            .await;
+        let ok = matches!(&sent, Ok(r) if r.status().is_success());
+        if !ok {
+            debug!(result = ?sent.map(|r| r.status()), "doorbell not accepted");
+        }
+        let mut g = state.lock();
+        if ok {
+            g.stats.doorbells += 1;
+        } else {
+            g.stats.doorbell_failures += 1;
+        }
     }
 }
 
@@ -989,6 +1084,70 @@ async fn changes(
         return lose(&state, &kill).await;
     }
     (StatusCode::OK, Json(page)).into_response()
+}
+
+#[derive(Deserialize)]
+struct NewChanges {
+    changes: Vec<NewChange>,
+}
+
+#[derive(Deserialize)]
+struct NewChange {
+    #[serde(rename = "type")]
+    kind: String,
+    object: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `POST /sim/changes` (simulator only, not part of the contract): appends changes to the feed,
+/// so someone trying the edge against a standalone simulator can send it orders, holds or
+/// products. Bearer key only (no signature: it is typed by hand); 201 with the change ids.
+async fn add_changes(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = state.lock().cfg.api_key.clone();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(key.as_str()) {
+        return error_response(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid API key",
+        );
+    }
+    let req: NewChanges = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_error",
+                &format!("expected {{\"changes\": [{{\"type\", \"object\"}}]}}: {e}"),
+            )
+        }
+    };
+    if req.changes.iter().any(|c| c.kind.trim().is_empty()) {
+        return error_response(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "a change needs a type",
+        );
+    }
+    let ids: Vec<u64> = req
+        .changes
+        .into_iter()
+        .map(|c| push_change_to(&state, &c.kind, serde_json::Value::Object(c.object)))
+        .collect();
+    (
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "change_ids": ids })),
+    )
+        .into_response()
 }
 
 async fn id_blocks(
