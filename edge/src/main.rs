@@ -67,7 +67,7 @@ enum Command {
     Openapi,
     /// Run the reference central simulator on its own (to try an edge without a central);
     /// prints its URL and the `[central]` section for edge.toml. Ctrl-C or SIGTERM stops it.
-    CentralSim(wms_edge::central_sim::Args),
+    CentralSim(Box<wms_edge::central_sim::Args>),
     /// Sync with the central platform: recovery tools.
     Sync {
         #[command(subcommand)]
@@ -272,7 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_demo_logging(cli.verbose);
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             rt.block_on(wms_edge::central_sim::run(
-                args,
+                *args,
                 wms_edge::node::termination(),
                 |banner| {
                     use std::io::Write;

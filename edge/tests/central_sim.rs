@@ -88,6 +88,14 @@ fn spawn_sim(db: &Path) -> Sim {
 }
 
 impl Sim {
+    /// `http://host:port` of the simulator (its URL without `/v2`).
+    fn http_base(&self) -> String {
+        let url = self.central["url"].as_str().expect("url");
+        url.strip_suffix("/v2")
+            .expect("url ends in /v2")
+            .to_string()
+    }
+
     fn credentials(&self) -> Credentials {
         let s = |k: &str| self.central[k].as_str().expect(k).to_string();
         Credentials {
@@ -239,6 +247,28 @@ async fn central_sim_runs_alone_an_edge_drains_into_it_and_a_restart_keeps_dedup
         status().await
     );
     let acked = status().await["acked_through"].as_u64().expect("acked");
+    // Changes typed in by hand reach the node through the feed.
+    let r = http
+        .post(format!("{}/sim/changes", sim.http_base()))
+        .bearer_auth("cli-key")
+        .json(&json!({"changes": [{"type": "location.upsert",
+            "object": {"code": "B-07-1", "zone": "B", "pick_sequence": 71, "kind": "pick", "version": 1}}]}))
+        .send()
+        .await
+        .expect("post a change");
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let pulled = eventually(DEADLINE, || async {
+        http.get(format!("{base}/v1/locations/B-07-1"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    assert!(
+        pulled,
+        "the node never pulled the change sent to /sim/changes"
+    );
     let _ = stop_tx.send(());
     tokio::time::timeout(DEADLINE, node)
         .await
