@@ -270,3 +270,32 @@ async fn changes_can_be_added_over_http() {
     );
     sim.shutdown().await;
 }
+
+/// Tracking-number blocks look like a carrier's (`1Z<CARRIER>` + nine digits) and continue
+/// without overlap; SSCC and receipt blocks start at 1.
+#[tokio::test]
+async fn id_blocks_start_per_kind_and_never_overlap() {
+    let sim = CentralSim::start(SimConfig::new(SITE)).await.expect("sim");
+    let client = CentralClient::new(sim.credentials()).expect("client");
+    let a = client
+        .request_id_block("tracking:ups", 1000, T)
+        .await
+        .expect("block");
+    let b = client
+        .request_id_block("tracking:ups", 1000, T)
+        .await
+        .expect("block");
+    assert_eq!(
+        (a.prefix.as_str(), a.first, a.last),
+        ("1ZUPS", 100_000_001, 100_001_000)
+    );
+    assert_eq!((b.first, b.last), (100_001_001, 100_002_000));
+    let r = client
+        .request_id_block("receipt", 10, T)
+        .await
+        .expect("block");
+    assert_eq!((r.prefix.as_str(), r.first, r.last), ("", 1, 10));
+    let s = client.request_id_block("sscc", 10, T).await.expect("block");
+    assert_eq!((s.prefix.as_str(), s.first), ("00614141", 1));
+    sim.shutdown().await;
+}

@@ -392,17 +392,19 @@ pub(super) fn changes_after(
     Ok((data, has_more))
 }
 
-/// Grants the next `size` serials of `kind` (blocks of one kind never overlap).
+/// Grants the next `size` serials of `kind`, the first block starting at `start` (blocks of one
+/// kind never overlap).
 pub(super) fn grant(
     c: &mut Connection,
     kind: &str,
     size: u64,
+    start: u64,
     prefix: &str,
 ) -> Result<IdBlock, rusqlite::Error> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let first = tx.query_row(
-        "SELECT coalesce(max(last), 0) + 1 FROM id_blocks WHERE kind = ?1",
-        [kind],
+        "SELECT coalesce(max(last) + 1, ?2) FROM id_blocks WHERE kind = ?1",
+        params![kind, to_i64(start.max(1))?],
         |r| get_u64(r, 0),
     )?;
     let last = first + size - 1;

@@ -1190,10 +1190,20 @@ async fn id_blocks(
             "bad kind or size",
         );
     }
-    let prefix = if req.kind == "sscc" { "00614141" } else { "" };
+    // Tracking numbers look like a carrier's: "1ZUPS" + a nine-digit serial.
+    let tracking = req
+        .kind
+        .strip_prefix("tracking:")
+        .map(str::to_ascii_uppercase);
+    let start = if tracking.is_some() { 100_000_001 } else { 1 };
+    let prefix = match (&tracking, req.kind.as_str()) {
+        (_, "sscc") => "00614141".to_string(),
+        (Some(carrier), _) => format!("1Z{carrier}"),
+        _ => String::new(),
+    };
     let block = match state
         .db
-        .call(move |c| db::grant(c, &req.kind, req.size, prefix))
+        .call(move |c| db::grant(c, &req.kind, req.size, start, &prefix))
         .await
     {
         Ok(b) => b,
