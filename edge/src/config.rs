@@ -110,7 +110,28 @@ pub struct CentralConfig {
     pub retry_cap_ms: Option<u64>,
     /// Time a push or status request may take before it counts as failed (default 30 000 ms).
     pub request_timeout_ms: Option<u64>,
+    /// Days a delivered (`done`) outbox row is kept before it is pruned (default 7, at least 1):
+    /// long enough to inspect recent traffic, short enough that the database does not grow
+    /// with every event the site ever sent.
+    pub outbox_retention_days: Option<Spanned<u64>>,
+    /// Seconds between retries after a 401/403 (default 60, the contract's interval).
+    pub unauthorized_retry_s: Option<Spanned<u64>>,
 }
+
+impl CentralConfig {
+    /// `outbox_retention_days` or its default.
+    pub fn outbox_retention(&self) -> std::time::Duration {
+        let days = self
+            .outbox_retention_days
+            .as_ref()
+            .map(|d| *d.get_ref())
+            .unwrap_or(DEFAULT_OUTBOX_RETENTION_DAYS);
+        std::time::Duration::from_secs(days.saturating_mul(86_400))
+    }
+}
+
+/// Default of `[central] outbox_retention_days`.
+pub const DEFAULT_OUTBOX_RETENTION_DAYS: u64 = 7;
 
 /// Device kinds and transports are the hardware crate's own serde types, so what `config check`
 /// accepts is exactly what the device manager can start.
@@ -517,6 +538,25 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
                 format!("central url \"{url}\" must start with http:// or https://"),
             );
         }
+        if let Some(d) = &c.outbox_retention_days {
+            if !(1..=3650).contains(d.get_ref()) {
+                at(
+                    d.span(),
+                    format!(
+                        "outbox_retention_days = {} must be 1..3650 (delivered events are kept that many days)",
+                        d.get_ref()
+                    ),
+                );
+            }
+        }
+        if let Some(s) = &c.unauthorized_retry_s {
+            if !(1..=86_400).contains(s.get_ref()) {
+                at(
+                    s.span(),
+                    format!("unauthorized_retry_s = {} must be 1..86400", s.get_ref()),
+                );
+            }
+        }
     }
     if let Some(m) = &cfg.mqtt {
         let url = m.url.get_ref();
@@ -798,6 +838,54 @@ transport = { serial = { path = "/dev/ttyUSB0", baud = 9600 } }
         assert_eq!(hw.station.as_deref(), Some("pack-1"));
         assert_eq!(hw.profile.as_deref(), Some("mettler-toledo-sics"));
         assert!(cfg.discovery.enabled);
+    }
+
+    #[test]
+    fn central_retention_and_retry_are_checked_with_their_line() {
+        let with = |extra: &str| {
+            format!(
+                "{GOOD}\n[central]\nurl = \"http://127.0.0.1:8700/v2\"\napi_key = \"k\"\nsigning_secret = \"s\"\n{extra}"
+            )
+        };
+        let cfg = parse("edge.toml", &with("")).expect("valid");
+        let c = cfg.central.as_ref().expect("central");
+        assert_eq!(
+            c.outbox_retention(),
+            std::time::Duration::from_secs(7 * 86_400)
+        );
+        let cfg = parse(
+            "edge.toml",
+            &with("outbox_retention_days = 30\nunauthorized_retry_s = 5"),
+        )
+        .expect("valid");
+        let c = cfg.central.as_ref().expect("central");
+        assert_eq!(
+            c.outbox_retention(),
+            std::time::Duration::from_secs(30 * 86_400)
+        );
+        let err = parse("edge.toml", &with("outbox_retention_days = 0"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("edge.toml:30: outbox_retention_days = 0 must be 1..3650"),
+            "{err}"
+        );
+        let err = parse("edge.toml", &with("unauthorized_retry_s = 0"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("edge.toml:30: unauthorized_retry_s = 0 must be 1..86400"),
+            "{err}"
+        );
+        let err = parse("edge.toml", &with("outbox_retention = 3"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "edge.toml:30: unknown key \"outbox_retention\" in [central] (did you mean \"outbox_retention_days\"?)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

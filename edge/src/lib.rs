@@ -6,6 +6,7 @@
 //! only after commit. See `ARCHITECTURE.md` for the map.
 
 pub mod api;
+pub mod central_sim;
 pub mod config;
 pub mod demo;
 pub mod devices;

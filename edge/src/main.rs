@@ -65,6 +65,9 @@ enum Command {
     },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Run the reference central simulator on its own (to try an edge without a central);
+    /// prints its URL and the `[central]` section for edge.toml. Ctrl-C or SIGTERM stops it.
+    CentralSim(Box<wms_edge::central_sim::Args>),
     /// Sync with the central platform: recovery tools.
     Sync {
         #[command(subcommand)]
@@ -263,6 +266,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))?;
             use std::io::Write;
             let _ = writeln!(std::io::stdout(), "wms-edge demo stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CentralSim(args) => {
+            init_demo_logging(cli.verbose);
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(wms_edge::central_sim::run(
+                *args,
+                wms_edge::node::termination(),
+                |banner| {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{banner}");
+                    let _ = out.flush();
+                },
+            ))?;
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "central simulator stopped");
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync {

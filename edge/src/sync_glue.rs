@@ -1,6 +1,7 @@
 //! Starts and stops the `wms_sync` client for a node with a `[central]` section: builds its
 //! configuration, wires the store's commit hook to the push pump, publishes sync state changes on
-//! the event bus, and stamps a divergence in the store for the recovery command.
+//! the event bus, stamps a divergence in the store for the recovery command, and prunes delivered
+//! outbox rows past their retention.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -11,7 +12,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::EventBus;
 use crate::store::sync::{self as sync_store, SyncStore};
-use crate::store::Store;
+use crate::store::{outbox, Store};
 
 /// ID kinds leased from the central on every site.
 pub const ID_KINDS: [&str; 2] = ["sscc", "receipt"];
@@ -45,22 +46,67 @@ pub fn sync_config(cfg: &Config) -> Option<SyncConfig> {
         sc.timings.push_timeout = Duration::from_millis(ms.max(1));
         sc.timings.request_timeout = Duration::from_millis(ms.max(1));
     }
+    if let Some(s) = &c.unauthorized_retry_s {
+        sc.timings.unauthorized_retry = Duration::from_secs((*s.get_ref()).max(1));
+    }
     Some(sc)
+}
+
+/// How often the pruner looks for delivered outbox rows past their retention.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes delivered outbox rows whose `done_at` is older than `retention`, one short write of
+/// [`outbox::PRUNE_BATCH`] rows at a time (so floor writes interleave with a large backlog), until
+/// a step finds fewer. Returns how many rows went.
+pub async fn prune_outbox(store: &Store, retention: Duration) -> Result<u64> {
+    let age = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let before = crate::domain::time::format(chrono::Utc::now() - age);
+    let mut total = 0u64;
+    loop {
+        let before = before.clone();
+        let n = store
+            .write(move |c| outbox::prune_done(c, &before, outbox::PRUNE_BATCH))
+            .await?;
+        total += n as u64;
+        if n < outbox::PRUNE_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// The periodic pruner of a node with `[central]`: a pass at start-up, then every
+/// [`PRUNE_EVERY`]; it ends with the sync link (checked at each tick).
+fn spawn_pruner(store: Store, retention: Duration, link: Weak<SyncLink>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if link.upgrade().is_none() {
+                break;
+            }
+            match prune_outbox(&store, retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "pruned delivered outbox rows"),
+                Err(e) => tracing::warn!(error = %e, "could not prune the outbox"),
+            }
+        }
+    });
 }
 
 /// Starts sync when `[central]` is configured (on the current runtime). The store's commit hook
 /// wakes the pump after every committed write.
 pub fn start(cfg: &Config, store: &Store, events: &EventBus) -> Result<Option<Arc<SyncLink>>> {
-    let Some(sc) = sync_config(cfg) else {
+    let (Some(sc), Some(central)) = (sync_config(cfg), cfg.central.as_ref()) else {
         return Ok(None);
     };
-    start_with(
-        sc,
-        cfg.central.as_ref().and_then(|c| c.webhook_secret.clone()),
-        store,
-        events,
-    )
-    .map(Some)
+    let link = start_with(sc, central.webhook_secret.clone(), store, events)?;
+    spawn_pruner(
+        store.clone(),
+        central.outbox_retention(),
+        Arc::downgrade(&link),
+    );
+    Ok(Some(link))
 }
 
 /// [`start`] with an explicit client configuration (tests tune timings and limits).
@@ -217,4 +263,25 @@ pub async fn reset_sequence(
     })
     .await
     .map_err(|e| Error::Internal(format!("reset task: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: &str) -> Config {
+        let text = format!(
+            "[site]\nid = \"wh-1\"\ntimezone = \"UTC\"\ndata_dir = \"/tmp/x\"\n\
+             [central]\nurl = \"http://127.0.0.1:8700/v2\"\napi_key = \"k\"\nsigning_secret = \"s\"\n{extra}"
+        );
+        crate::config::parse("edge.toml", &text).expect("config")
+    }
+
+    #[test]
+    fn unauthorized_retry_defaults_to_the_contract_and_follows_the_config() {
+        let sc = sync_config(&cfg("")).expect("central");
+        assert_eq!(sc.timings.unauthorized_retry, Duration::from_secs(60));
+        let sc = sync_config(&cfg("unauthorized_retry_s = 5")).expect("central");
+        assert_eq!(sc.timings.unauthorized_retry, Duration::from_secs(5));
+    }
 }

@@ -2,7 +2,8 @@
 //! central simulator (running in this test process) while adjustments pour in, and is killed with
 //! SIGKILL in the middle of pushing, `WMS_KILL9_TRIALS` times (default 4), then restarted. At the
 //! end every event the node committed is applied at the central exactly once, ids are gap-free,
-//! per-aggregate order is kept, and the central's stock per sku equals the edge's.
+//! per-aggregate order is kept, and the central's stock per (tenant, sku, location, lot) equals the
+//! edge's.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -29,13 +30,21 @@ fn write_config(dir: &Path, central: &str) -> PathBuf {
 }
 
 /// Highest seq, pending count and on-hand per sku, read from the database file.
-async fn local_state(db: PathBuf) -> (u64, i64, HashMap<String, i64>) {
+type StockKey = (String, String, String, String);
+
+/// Highest seq ever assigned (the counter, not the rows: delivered rows may be pruned), events
+/// not yet done, and on-hand per (tenant, sku, location, lot) without the zero rows.
+async fn local_state(db: PathBuf) -> (u64, i64, HashMap<StockKey, i64>) {
     tokio::task::spawn_blocking(move || {
         let c = rusqlite::Connection::open(db).expect("db");
         c.busy_timeout(Duration::from_secs(5)).expect("busy");
         let highest: i64 = c
-            .query_row("SELECT coalesce(max(seq), 0) FROM outbox", [], |r| r.get(0))
-            .expect("max");
+            .query_row(
+                "SELECT coalesce((SELECT value FROM counters WHERE name = 'outbox_seq'), 0)",
+                [],
+                |r| r.get(0),
+            )
+            .expect("counter");
         let pending: i64 = c
             .query_row(
                 "SELECT count(*) FROM outbox WHERE state <> 'done'",
@@ -44,12 +53,14 @@ async fn local_state(db: PathBuf) -> (u64, i64, HashMap<String, i64>) {
             )
             .expect("pending");
         let mut st = c
-            .prepare("SELECT sku, sum(on_hand) FROM stock GROUP BY sku")
+            .prepare("SELECT tenant_id, sku, location, lot, on_hand FROM stock WHERE on_hand <> 0")
             .expect("prep");
         let stock = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([], |r| {
+                Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get(4)?))
+            })
             .expect("q")
-            .collect::<Result<HashMap<String, i64>, _>>()
+            .collect::<Result<HashMap<StockKey, i64>, _>>()
             .expect("rows");
         (highest as u64, pending, stock)
     })
@@ -162,12 +173,13 @@ async fn exactly_once_upstream_across_sigkill() {
         "ids are not gap-free"
     );
     assert_eq!(sim.stats().order_violations, 0);
-    let mut central: HashMap<String, i64> = HashMap::new();
-    for a in &applied {
-        if let Some((sku, d)) = &a.sku_delta {
-            *central.entry(sku.clone()).or_default() += d;
-        }
-    }
+    let central: HashMap<StockKey, i64> = sim
+        .stock()
+        .into_iter()
+        .filter(|s| s.on_hand != 0)
+        .map(|s| ((s.tenant_id, s.sku, s.location, s.lot), s.on_hand))
+        .collect();
+    assert!(!central.is_empty(), "the central booked no stock");
     assert_eq!(central, stock, "central stock differs from the edge's");
     let faults: u64 = sim.stats().faults.values().sum();
     println!(

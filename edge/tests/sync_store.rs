@@ -196,3 +196,135 @@ async fn the_sqlite_store_mirrors_the_reference_store() {
         .expect("audit");
     assert!(audited > 0);
 }
+
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    store
+        .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .await
+        .expect("count")
+}
+
+/// Delivered rows past the retention go, in batches; pending and dead rows stay whatever their
+/// `done_at` says; the counter keeps numbering without a gap and the figures (acked_through,
+/// highest seq, depth) do not move, before or after every delivered row is gone.
+#[tokio::test]
+async fn pruning_deletes_only_old_delivered_rows_and_keeps_the_sequence() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, sql) = sqlite_store(dir.path()).await;
+    let mem = MemoryStore::new(SITE);
+    let n = 2 * outbox::PRUNE_BATCH as u64 + 200;
+    for i in 0..n {
+        append(&store, &mem, format!("acme/SKU-{}/A-01/", i % 7)).await;
+    }
+    let (old_done, recent_done, dead) = (2 * outbox::PRUNE_BATCH as u64 + 50, 100u64, 25u64);
+    let days_ago =
+        |d: i64| wms_edge::domain::time::format(chrono::Utc::now() - chrono::Duration::days(d));
+    let (old, recent) = (days_ago(10), days_ago(1));
+    store
+        .write(move |c| {
+            c.execute(
+                "UPDATE outbox SET state = 'done', done_at = ?1 WHERE seq <= ?2",
+                rusqlite::params![old, old_done as i64],
+            )?;
+            c.execute(
+                "UPDATE outbox SET state = 'done', done_at = ?1 WHERE seq > ?2 AND seq <= ?3",
+                rusqlite::params![recent, old_done as i64, (old_done + recent_done) as i64],
+            )?;
+            // Not delivered, yet carrying an old done_at: the state alone decides.
+            c.execute(
+                "UPDATE outbox SET state = 'dead', done_at = ?1 WHERE seq > ?2 AND seq <= ?3",
+                rusqlite::params![
+                    old,
+                    (old_done + recent_done) as i64,
+                    (old_done + recent_done + dead) as i64
+                ],
+            )?;
+            c.execute(
+                "UPDATE outbox SET done_at = ?1 WHERE state = 'pending'",
+                rusqlite::params![old],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("mark");
+    let before = store.read(outbox::figures).await.expect("figures");
+    let week = Duration::from_secs(7 * 86_400);
+    let pruned = wms_edge::sync_glue::prune_outbox(&store, week)
+        .await
+        .expect("prune");
+    assert_eq!(pruned, old_done);
+    assert_eq!(store.read(outbox::figures).await.expect("figures"), before);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM outbox WHERE state = 'done'").await as u64,
+        recent_done
+    );
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM outbox WHERE state = 'dead'").await as u64,
+        dead
+    );
+    let pending = n - old_done - recent_done - dead;
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM outbox WHERE state = 'pending'"
+        )
+        .await as u64,
+        pending
+    );
+    assert_eq!(
+        count(&store, "SELECT min(seq) FROM outbox").await as u64,
+        old_done + 1
+    );
+    // A second pass has nothing left to do.
+    assert_eq!(
+        wms_edge::sync_glue::prune_outbox(&store, week)
+            .await
+            .expect("prune"),
+        0
+    );
+    // The pump still sees every pending event, in order, after the first one not delivered.
+    let page = sql.pending_after(0, 10_000).await.expect("pending");
+    assert_eq!(page.len() as u64, pending);
+    assert_eq!(page[0].seq, old_done + recent_done + dead + 1);
+
+    // Every row delivered and then pruned: the numbers come from the counter alone.
+    store
+        .write(|c| {
+            c.execute(
+                "UPDATE outbox SET state = 'done', done_at = '2000-01-01T00:00:00.000Z' WHERE state <> 'dead'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("deliver");
+    wms_edge::sync_glue::prune_outbox(&store, week)
+        .await
+        .expect("prune");
+    let f = store.read(outbox::figures).await.expect("figures");
+    assert_eq!(f.highest_seq, n);
+    assert_eq!(f.depth, dead);
+    assert_eq!(
+        f.acked_through, n,
+        "nothing pending: acked through the counter"
+    );
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM outbox WHERE state = 'done'").await,
+        0
+    );
+    append(&store, &mem, "acme/SKU-1/A-01/".into()).await;
+    let next = count(&store, "SELECT max(seq) FROM outbox").await as u64;
+    assert_eq!(next, n + 1, "the next event follows without a gap or reuse");
+    let id: String = store
+        .read(move |c| {
+            Ok(
+                c.query_row("SELECT id FROM outbox WHERE seq = ?1", [next as i64], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+        .expect("id");
+    assert_eq!(id, format!("{SITE}:{:012}", n + 1));
+}

@@ -138,6 +138,16 @@ fn machine() -> String {
     )
 }
 
+/// The 1-minute load average, to say in the report whether other work shared the machine.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn write_section(text: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
     let begin = "<!-- sync:begin -->";
@@ -160,7 +170,13 @@ fn main() {
         .build()
         .expect("runtime");
     let n = events();
-    let runs = 3;
+    // Five interleaved runs: on a shared 2-core machine three medians moved the ratio by 0.2.
+    let runs = std::env::var("WMS_DRAIN_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&r: &usize| r > 0)
+        .unwrap_or(5);
+    let load_before = load_average();
     rt.block_on(async {
         let store = MemoryStore::new(SITE);
         fill(&store, n);
@@ -176,6 +192,15 @@ fn main() {
             pumped.push(d);
             batches = b;
         }
+        // Each pump run follows its own baseline run: the spread of these pairwise ratios says how
+        // much the machine moved under the measurement.
+        let pair_ratios: Vec<f64> = base
+            .iter()
+            .zip(&pumped)
+            .map(|(b, p)| b.as_secs_f64() / p.as_secs_f64())
+            .collect();
+        let lo = pair_ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = pair_ratios.iter().copied().fold(0.0, f64::max);
         let (b, p) = (median(base), median(pumped));
         let eps = |d: Duration| n as f64 / d.as_secs_f64();
         let ratio = eps(p) / eps(b);
@@ -188,26 +213,38 @@ fn main() {
             eps(p)
         );
         println!("ratio pump/baseline throughput: {ratio:.2}");
+        let load_after = load_average();
+        let fmt_load = |l: Option<f64>| l.map(|v| format!("{v:.2}")).unwrap_or_else(|| "?".into());
+        let note = std::env::var("WMS_BENCH_NOTE")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| format!(" {}", s.trim()))
+            .unwrap_or_default();
         let text = format!(
             "## Sync: outbox drain to the loopback central\n\n\
              - Date: {date}; machine: {machine}\n\
              - Command: `cargo bench -p wms-sync --bench drain` (release, tokio 2 workers; \
-             `WMS_DRAIN_EVENTS` overrides the count)\n\
+             `WMS_DRAIN_EVENTS` overrides the count, `WMS_DRAIN_RUNS` the runs)\n\
+             - Load average (1 min) at start / end: {lb} / {la}.{note}\n\
              - Workload: {n} queued `inventory.adjusted` events ({body_bytes} body bytes, \
              {batches} batches of ≤ 500 events / ≤ 1 MiB) in the in-memory store, pushed to the \
-             central simulator on 127.0.0.1 (no faults; signature checks, dedupe and order \
-             checks on). Median of {runs} runs.\n\
+             central simulator on 127.0.0.1 (no faults; signature checks on; dedupe, order checks \
+             and stock in the simulator's SQLite database, in memory, one transaction per \
+             batch). Median of {runs} runs.\n\
              - Baseline, same run: a bare reqwest loop posting the same pre-built, signed bodies \
              to a fresh simulator — the simulator's own ingest rate.\n\n\
              | what | time | events/s |\n| --- | --- | --- |\n\
              | baseline: bare reqwest, pre-built bodies | {b:.2?} | {be:.0} |\n\
              | sync pump: page, cut, sign, send, record results | {p:.2?} | {pe:.0} |\n\n\
-             Pump throughput = **{ratio:.2}×** the baseline; drain of {n} events in {p:.2?} \
+             Pump throughput = **{ratio:.2}×** the baseline (ratio of medians; the {runs} \
+             baseline/pump pairs ranged {lo:.2}–{hi:.2}×); drain of {n} events in {p:.2?} \
              (target < 10 s).\n\n\
              Not included: SQLite cost of paging/recording in the edge's real store (the \
              edge's own benchmark covers the store).\n",
             date = chrono::Utc::now().format("%Y-%m-%d"),
             machine = machine(),
+            lb = fmt_load(load_before),
+            la = fmt_load(load_after),
             be = eps(b),
             pe = eps(p),
         );

@@ -45,6 +45,9 @@ pub enum SyncError {
     /// A webhook or request signature is missing or wrong.
     #[error("missing or invalid signature")]
     BadSignature,
+    /// The central simulator's SQLite database failed (open, schema, a query).
+    #[error("simulator database: {0}")]
+    SimDatabase(String),
     /// Local I/O (binding the simulator's socket).
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

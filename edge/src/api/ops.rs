@@ -36,6 +36,9 @@ pub struct Services {
 pub struct Health {
     /// `healthy`, or `degraded` when a service is down.
     pub status: String,
+    /// Why it is `degraded`, one line per cause (empty when healthy): the database, offline
+    /// devices, a sync state that needs an operator, an ID kind with no serials left.
+    pub reasons: Vec<String>,
     pub version: String,
     pub site_id: String,
     pub uptime_s: u64,
@@ -45,23 +48,53 @@ pub struct Health {
 /// Liveness and a summary of the node's services; needs no credential.
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn health(State(st): State<AppState>) -> Json<Health> {
-    let db_ok = st
+    // One read for the probe and, with sync, the ID leases: exhausted kinds mean labels or
+    // receipts cannot be numbered, which an operator must hear about.
+    let with_ids = st.sync.is_some();
+    let probe = st
         .store
-        .read(|c| {
-            Ok(c.prepare_cached("SELECT 1")?
-                .query_row([], |r| r.get::<_, i64>(0))?)
+        .read(move |c| {
+            c.prepare_cached("SELECT 1")?
+                .query_row([], |r| r.get::<_, i64>(0))?;
+            let kinds = if with_ids {
+                crate::store::sync::id_status(c).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            Ok(kinds
+                .into_iter()
+                .filter(|k| k.exhausted)
+                .map(|k| k.kind)
+                .collect::<Vec<_>>())
         })
-        .await
-        .is_ok();
+        .await;
+    let db_ok = probe.is_ok();
+    let exhausted = probe.unwrap_or_default();
     let sync = sync_state(&st);
     let (online, offline) = st.devices.counts();
+    let mut reasons = Vec::new();
+    if !db_ok {
+        reasons.push("database unavailable".to_string());
+    }
+    if offline > 0 {
+        reasons.push(format!("{offline} device(s) offline"));
+    }
+    if super::sync::is_down(&st) {
+        reasons.push(format!("sync {sync}"));
+    }
+    for kind in exhausted {
+        reasons.push(format!(
+            "ID kind {kind} exhausted: no serials left until the central grants a block"
+        ));
+    }
     Json(Health {
-        status: if db_ok && offline == 0 && !super::sync::is_down(&st) {
+        status: if reasons.is_empty() {
             "healthy"
         } else {
             "degraded"
         }
         .into(),
+        reasons,
         version: env!("CARGO_PKG_VERSION").into(),
         site_id: st.site_id.to_string(),
         uptime_s: st.started.elapsed().as_secs(),
@@ -84,7 +117,12 @@ pub async fn metrics(caller: Caller, State(st): State<AppState>) -> ApiResult<im
     caller.require(Role::Admin)?;
     let figures = st.store.read(outbox::figures).await?;
     let mut text = st.metrics.render(&figures, &st.store.stats);
-    super::sync::append_metrics(&st, &mut text);
+    let ids = if st.sync.is_some() {
+        super::sync::id_blocks(&st).await?
+    } else {
+        Vec::new()
+    };
+    super::sync::append_metrics(&st, &ids, &mut text);
     st.devices.append_metrics(&mut text);
     Ok((
         [(

@@ -179,8 +179,9 @@ pub fn is_down(st: &AppState) -> bool {
     })
 }
 
-/// Appends the sync client's counters (Prometheus text) to the metrics page.
-pub fn append_metrics(st: &AppState, out: &mut String) {
+/// Appends the sync client's counters (Prometheus text) to the metrics page, with the ID leases
+/// (`ids`, read by the caller) as `wms_edge_sync_id_remaining` / `wms_edge_sync_id_exhausted`.
+pub fn append_metrics(st: &AppState, ids: &[IdKindStatus], out: &mut String) {
     use std::fmt::Write;
     let Some(l) = st.sync.as_ref() else { return };
     let m = l.handle.metrics().snapshot();
@@ -266,6 +267,33 @@ pub fn append_metrics(st: &AppState, out: &mut String) {
             out,
             "wms_edge_sync_state{{state=\"{s}\"}} {}",
             u8::from(cur)
+        );
+    }
+    let label = |k: &str| k.replace('\\', "\\\\").replace('"', "\\\"");
+    let _ = writeln!(
+        out,
+        "# HELP wms_edge_sync_id_remaining Serials left per ID kind across granted blocks"
+    );
+    let _ = writeln!(out, "# TYPE wms_edge_sync_id_remaining gauge");
+    for k in ids {
+        let _ = writeln!(
+            out,
+            "wms_edge_sync_id_remaining{{kind=\"{}\"}} {}",
+            label(&k.kind),
+            k.remaining
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP wms_edge_sync_id_exhausted 1 when an ID kind has no serials left (numbering stops)"
+    );
+    let _ = writeln!(out, "# TYPE wms_edge_sync_id_exhausted gauge");
+    for k in ids {
+        let _ = writeln!(
+            out,
+            "wms_edge_sync_id_exhausted{{kind=\"{}\"}} {}",
+            label(&k.kind),
+            u8::from(k.exhausted)
         );
     }
     if out_eof.is_some() {

@@ -142,3 +142,24 @@ pub fn figures(conn: &Connection) -> Result<QueueFigures> {
         acked_through,
     })
 }
+
+/// Rows deleted per prune step: small, so one step is a short write that floor transactions
+/// queue behind for a moment at most.
+pub const PRUNE_BATCH: usize = 500;
+
+/// Deletes up to `limit` delivered (`done`) rows whose `done_at` is before `before` (RFC 3339,
+/// the format `done_at` is written in, so text order is time order); returns how many went.
+/// Pending and dead rows are never touched. Safe for the sequence: `seq` comes from the
+/// `counters` row, and `acked_through`/`figures` read only pending rows and that counter, so
+/// deleting delivered rows changes no number the site assigns or reports.
+pub fn prune_done(conn: &Connection, before: &str, limit: usize) -> Result<usize> {
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM outbox WHERE seq IN (
+                 SELECT seq FROM outbox
+                 WHERE state = 'done' AND done_at IS NOT NULL AND done_at < ?1
+                 ORDER BY seq LIMIT ?2)",
+        )?
+        .execute(params![before, limit.min(i64::MAX as usize) as i64])?;
+    Ok(n)
+}

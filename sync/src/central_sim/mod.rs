@@ -1,13 +1,22 @@
-//! A reference central platform for tests and `demo`: the server side of `sync-api.md` on
-//! 127.0.0.1 (port 0 by default), in memory, with configurable fault injection. It records every
-//! applied event in order so tests can check exactly-once and per-aggregate order.
+//! A reference central platform for tests, `demo` and `wms-edge central-sim`: the server side of
+//! `sync-api.md` on 127.0.0.1 (port 0 by default) with configurable fault injection. Its durable
+//! state (applied ids in order, per-aggregate last seq, stock, the changes feed, ID blocks) lives
+//! in SQLite ([`db`]): in memory by default, so tests stay fast, or in a file
+//! ([`SimConfig::db_path`]) so a restarted simulator still answers `duplicate` for what it applied
+//! before. It records every applied event in order so tests can check exactly-once and
+//! per-aggregate order. Configuration, fault dice and per-request records stay in memory.
+//!
+//! Two things beyond the contract make it usable on its own: `POST /sim/changes` appends changes
+//! to the feed by hand, and [`SimConfig::webhook`] makes it ring the edge's doorbell.
+
+mod db;
 
 use crate::client::Credentials;
 use crate::error::SyncError;
 use crate::sign::verify_request;
 use crate::wire::{
     BatchResponse, ChangesPage, ErrorBody, ErrorObject, EventResult, EventStatus, IdBlock,
-    IdBlockRequest, Pagination, RawChange, ResultError, SiteStatusResponse,
+    IdBlockRequest, Pagination, ResultError, SiteStatusResponse,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -22,8 +31,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -107,6 +117,20 @@ pub struct SimConfig {
     pub seed: u64,
     /// Which endpoints get faults: push always; pulls and status when true.
     pub faults_on_reads: bool,
+    /// SQLite file for the durable state; `None` = in memory (gone when the simulator stops).
+    pub db_path: Option<PathBuf>,
+    /// Where to ring the doorbell webhook after new changes (`None` = never; edges long-poll).
+    pub webhook: Option<WebhookTarget>,
+}
+
+/// The edge endpoint the simulator rings (`POST {edge}/v1/sync/webhook`) and the site's webhook
+/// secret it signs the body with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    /// Full URL, e.g. `http://127.0.0.1:8080/v1/sync/webhook`.
+    pub url: String,
+    /// The site's webhook secret (`[central] webhook_secret` on the edge).
+    pub secret: Vec<u8>,
 }
 
 impl SimConfig {
@@ -122,6 +146,8 @@ impl SimConfig {
             clock_offset_s: 0,
             seed: 1,
             faults_on_reads: true,
+            db_path: None,
+            webhook: None,
         }
     }
 }
@@ -141,6 +167,22 @@ pub struct AppliedEvent {
     pub sku_delta: Option<(String, i64)>,
 }
 
+/// The central's stock of one (tenant, sku, location, lot), from the applied
+/// `inventory.adjusted` deltas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimStock {
+    /// `data.tenant_id`.
+    pub tenant_id: String,
+    /// `data.sku`.
+    pub sku: String,
+    /// `data.location`.
+    pub location: String,
+    /// `data.lot`, empty when null.
+    pub lot: String,
+    /// Sum of the applied deltas.
+    pub on_hand: i64,
+}
+
 /// One `POST events` request as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushRecord {
@@ -154,7 +196,7 @@ pub struct PushRecord {
     pub fault: Option<&'static str>,
 }
 
-/// Counters of what the simulator did.
+/// Counters of what this simulator process did (not kept across a restart).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimStats {
     /// All requests.
@@ -171,28 +213,33 @@ pub struct SimStats {
     pub faults: HashMap<&'static str, u64>,
     /// Events applied out of per-aggregate order (must stay 0).
     pub order_violations: u64,
+    /// Doorbells the edge answered with 2xx.
+    pub doorbells: u64,
+    /// Doorbells that failed (no answer or non-2xx); the edge's long poll still finds the changes.
+    pub doorbell_failures: u64,
 }
 
 #[derive(Debug)]
 struct Inner {
     cfg: SimConfig,
     rng: StdRng,
-    applied: Vec<AppliedEvent>,
-    applied_ids: HashSet<String>,
-    done_above: BTreeSet<u64>,
-    acked_through: u64,
     forced_acked_through: u64,
-    last_seq_by_agg: HashMap<String, u64>,
     pushes: Vec<PushRecord>,
     stats: SimStats,
-    changes: Vec<RawChange>,
-    id_next: HashMap<String, u64>,
-    grants: Vec<IdBlock>,
+    /// The last change id handed out; allocated and queued under this lock so the database
+    /// thread inserts changes in id order.
+    last_change: u64,
     record_pushes: bool,
 }
 
 struct SimState {
     inner: Mutex<Inner>,
+    db: db::Db,
+    /// Mirrors of the database's high-water mark and applied count, updated after each commit,
+    /// so tests can poll them without a database round trip.
+    acked_through: AtomicU64,
+    applied: AtomicU64,
+    /// The highest committed change id; long polls wait on it.
     changes_tx: watch::Sender<u64>,
     request_ids: AtomicU64,
 }
@@ -259,26 +306,23 @@ impl CentralSim {
 
     /// Starts on `addr` (for running it standalone).
     pub async fn start_on(addr: SocketAddr, cfg: SimConfig) -> Result<Self, SyncError> {
+        let (db, loaded) = db::Db::open(cfg.db_path.clone(), cfg.site_id.clone()).await?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let (changes_tx, _) = watch::channel(0u64);
+        let (changes_tx, _) = watch::channel(loaded.last_change);
         let state = Arc::new(SimState {
             inner: Mutex::new(Inner {
                 rng: StdRng::seed_from_u64(cfg.seed),
                 cfg,
-                applied: Vec::new(),
-                applied_ids: HashSet::new(),
-                done_above: BTreeSet::new(),
-                acked_through: 0,
                 forced_acked_through: 0,
-                last_seq_by_agg: HashMap::new(),
                 pushes: Vec::new(),
                 stats: SimStats::default(),
-                changes: Vec::new(),
-                id_next: HashMap::new(),
-                grants: Vec::new(),
+                last_change: loaded.last_change,
                 record_pushes: true,
             }),
+            db,
+            acked_through: AtomicU64::new(loaded.acked_through),
+            applied: AtomicU64::new(loaded.applied),
             changes_tx,
             request_ids: AtomicU64::new(1),
         });
@@ -287,8 +331,13 @@ impl CentralSim {
             .route("/v2/edge/sites/{site}/status", get(site_status))
             .route("/v2/edge/sites/{site}/changes", get(changes))
             .route("/v2/edge/sites/{site}/id-blocks", post(id_blocks))
+            .route("/sim/changes", post(add_changes))
             .with_state(state.clone());
         let (shutdown, sd_rx) = watch::channel(false);
+        let webhook = state.lock().cfg.webhook.clone();
+        if let Some(target) = webhook {
+            tokio::spawn(ring_doorbells(state.clone(), target, sd_rx.clone()));
+        }
         let task = tokio::spawn(serve(listener, router, sd_rx));
         Ok(CentralSim {
             addr,
@@ -349,30 +398,34 @@ impl CentralSim {
         self.state.lock().record_pushes = on;
     }
 
-    /// Appends a change to the site's feed and wakes long polls. Returns its `change_id`.
+    /// Appends a change to the site's feed and returns its `change_id` at once; the database
+    /// thread commits it and then wakes long polls (so a poll never sees an id before its row).
     pub fn push_change(&self, kind: &str, object: serde_json::Value) -> u64 {
-        let id = {
-            let mut g = self.state.lock();
-            let id = g.changes.len() as u64 + 1;
-            g.changes.push(RawChange {
-                change_id: id,
-                kind: kind.to_string(),
-                object,
-            });
-            id
-        };
-        self.state.changes_tx.send_replace(id);
-        id
+        push_change_to(&self.state, kind, object)
     }
 
-    /// Events applied, in order.
+    /// Events applied, in order (since the database was created). Empty if the database failed.
     pub fn applied(&self) -> Vec<AppliedEvent> {
-        self.state.lock().applied.clone()
+        self.state
+            .db
+            .call_blocking(db::applied)
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "simulator could not read applied events");
+                Vec::new()
+            })
     }
 
-    /// Number of events applied.
+    /// Number of events applied (since the database was created).
     pub fn applied_count(&self) -> usize {
-        self.state.lock().applied.len()
+        usize::try_from(self.state.applied.load(Ordering::Acquire)).unwrap_or(usize::MAX)
+    }
+
+    /// The central's stock per (tenant, sku, location, lot), ordered by that key.
+    pub fn stock(&self) -> Vec<SimStock> {
+        self.state.db.call_blocking(db::stock).unwrap_or_else(|e| {
+            warn!(error = %e, "simulator could not read stock");
+            Vec::new()
+        })
     }
 
     /// Every push request received.
@@ -387,12 +440,15 @@ impl CentralSim {
 
     /// The high-water mark.
     pub fn acked_through(&self) -> u64 {
-        self.state.lock().acked_through
+        self.state.acked_through.load(Ordering::Acquire)
     }
 
     /// ID blocks granted, in order.
     pub fn grants(&self) -> Vec<IdBlock> {
-        self.state.lock().grants.clone()
+        self.state.db.call_blocking(db::grants).unwrap_or_else(|e| {
+            warn!(error = %e, "simulator could not read ID blocks");
+            Vec::new()
+        })
     }
 
     /// Stops the server and waits for the accept loop.
@@ -404,9 +460,97 @@ impl CentralSim {
     }
 }
 
+/// Appends a change (for [`CentralSim::push_change`] and `POST /sim/changes`): the id is taken
+/// under the state lock and the insert queued under it too, so the database thread stores
+/// changes in id order; long polls are woken only after the commit.
+fn push_change_to(state: &Arc<SimState>, kind: &str, object: serde_json::Value) -> u64 {
+    let mut g = state.lock();
+    g.last_change += 1;
+    let id = g.last_change;
+    let kind = kind.to_string();
+    let text = object.to_string();
+    let woken = state.clone();
+    let queued = state
+        .db
+        .submit(move |c| match db::insert_change(c, id, &kind, &text) {
+            Ok(()) => {
+                woken.changes_tx.send_replace(id);
+            }
+            Err(e) => warn!(error = %e, change_id = id, "simulator could not store a change"),
+        });
+    if let Err(e) = queued {
+        warn!(error = %e, change_id = id, "simulator could not queue a change");
+    }
+    id
+}
+
 impl Drop for CentralSim {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+    }
+}
+
+/// Rings the doorbell once per burst of new changes: waits for the committed change id to move,
+/// then posts `changes.available` signed with the webhook secret. A failed ring is only counted:
+/// the doorbell is a hint, the edge's cursor and long poll are the path for data.
+async fn ring_doorbells(
+    state: Arc<SimState>,
+    target: WebhookTarget,
+    mut sd: watch::Receiver<bool>,
+) {
+    let mut rx = state.changes_tx.subscribe();
+    rx.borrow_and_update();
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "simulator cannot build its webhook client");
+            return;
+        }
+    };
+    let site_id = state.lock().cfg.site_id.clone();
+    let body = match serde_json::to_vec(&crate::wire::Doorbell {
+        kind: "changes.available".into(),
+        site_id,
+    }) {
+        Ok(b) => b,
+        Err(e) => {
+            warn!(error = %e, "simulator cannot encode the doorbell");
+            return;
+        }
+    };
+    let signature = match crate::sign::sign_webhook(&target.secret, &body) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "simulator cannot sign the doorbell");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { break },
+            _ = sd.changed() => break,
+        }
+        rx.borrow_and_update();
+        let sent = http
+            .post(&target.url)
+            .header("content-type", "application/json")
+            .header("x-webhook-signature", &signature)
+            .body(body.clone())
+            .send()
+            .await;
+        let ok = matches!(&sent, Ok(r) if r.status().is_success());
+        if !ok {
+            debug!(result = ?sent.map(|r| r.status()), "doorbell not accepted");
+        }
+        let mut g = state.lock();
+        if ok {
+            g.stats.doorbells += 1;
+        } else {
+            g.stats.doorbell_failures += 1;
+        }
     }
 }
 
@@ -666,16 +810,9 @@ async fn push_events(
             )
         }
     };
-    let resp = match apply_batch(&state, &site, parsed.events) {
+    let resp = match apply_batch(&state, &site, parsed.events).await {
         Ok(r) => r,
-        Err(msg) => {
-            return error_response(
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_error",
-                &msg,
-            )
-        }
+        Err(r) => return r,
     };
     if fault == Some(Fault::Lost) {
         return lose(&state, &kill).await;
@@ -683,18 +820,12 @@ async fn push_events(
     (StatusCode::OK, Json(resp)).into_response()
 }
 
-struct Parsed {
-    id: String,
-    seq: u64,
-    kind: String,
-    aggregate: String,
-    sku: Option<String>,
-    delta: Option<i64>,
-}
-
-fn parse_event(site: &str, e: &serde_json::Value) -> Result<Parsed, String> {
+fn parse_event(site: &str, e: &serde_json::Value) -> Result<db::Incoming, String> {
     let id = e["id"].as_str().ok_or("event without id")?.to_string();
-    let seq = e["seq"].as_u64().ok_or("event without seq")?;
+    let seq = e["seq"]
+        .as_u64()
+        .filter(|s| i64::try_from(*s).is_ok())
+        .ok_or("event without a valid seq")?;
     if id != format!("{site}:{seq:012}") {
         return Err(format!("id {id} does not match seq {seq}"));
     }
@@ -710,92 +841,105 @@ fn parse_event(site: &str, e: &serde_json::Value) -> Result<Parsed, String> {
             return Err(format!("event {id} without {f}"));
         }
     }
-    Ok(Parsed {
+    let d = &e["data"];
+    let text = |f: &str| d[f].as_str().map(String::from);
+    let stock_key = if kind == "inventory.adjusted" {
+        match (text("tenant_id"), text("sku"), text("location")) {
+            (Some(t), Some(s), Some(l)) => Some((t, s, l, text("lot").unwrap_or_default())),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    Ok(db::Incoming {
         id,
         seq,
         kind,
         aggregate: format!("{at}:{ai}"),
-        sku: e["data"]["sku"].as_str().map(String::from),
-        delta: e["data"]["delta"].as_i64(),
+        sku: text("sku"),
+        delta: d["delta"].as_i64(),
+        stock_key,
     })
 }
 
-fn apply_batch(
+async fn apply_batch(
     state: &SimState,
     site: &str,
     events: Vec<serde_json::Value>,
-) -> Result<BatchResponse, String> {
+) -> Result<BatchResponse, Response> {
+    let invalid = |msg: &str| {
+        error_response(
+            state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            msg,
+        )
+    };
     if events.is_empty() {
-        return Err("empty batch".into());
+        return Err(invalid("empty batch"));
     }
     if events.len() > MAX_EVENTS {
-        return Err(format!(
+        return Err(invalid(&format!(
             "{} events in a batch (max {MAX_EVENTS})",
             events.len()
-        ));
+        )));
     }
     let parsed = events
         .iter()
         .map(|e| parse_event(site, e))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| invalid(&m))?;
     if parsed.windows(2).any(|w| w[0].seq >= w[1].seq) {
-        return Err("events not in ascending seq order".into());
+        return Err(invalid("events not in ascending seq order"));
     }
-    let mut g = state.lock();
-    let mut results = Vec::with_capacity(parsed.len());
-    for p in parsed {
-        let status = if g.applied_ids.contains(&p.id) {
-            g.stats.duplicates += 1;
-            EventStatus::Duplicate
-        } else if p
-            .sku
-            .as_ref()
-            .is_some_and(|s| g.cfg.reject_skus.contains(s))
-        {
-            g.stats.rejected += 1;
-            EventStatus::Rejected
-        } else {
-            let last = g.last_seq_by_agg.get(&p.aggregate).copied().unwrap_or(0);
-            if p.seq < last {
-                g.stats.order_violations += 1;
-                warn!(aggregate = %p.aggregate, seq = p.seq, last, "per-aggregate order violated");
-            }
-            g.last_seq_by_agg
-                .insert(p.aggregate.clone(), p.seq.max(last));
-            g.applied_ids.insert(p.id.clone());
-            g.stats.applied += 1;
-            g.applied.push(AppliedEvent {
-                id: p.id.clone(),
-                seq: p.seq,
-                aggregate: p.aggregate,
-                kind: p.kind,
-                sku_delta: p.sku.zip(p.delta),
-            });
-            EventStatus::Applied
-        };
-        // Done (applied, duplicate or rejected) moves the high-water mark.
-        if p.seq > g.acked_through {
-            g.done_above.insert(p.seq);
-            loop {
-                let next = g.acked_through + 1;
-                if !g.done_above.remove(&next) {
-                    break;
-                }
-                g.acked_through = next;
+    let reject = state.lock().cfg.reject_skus.clone();
+    let ids: Vec<String> = parsed.iter().map(|p| p.id.clone()).collect();
+    let outcome = state
+        .db
+        .call(move |c| db::apply_batch(c, &parsed, &reject))
+        .await
+        .map_err(|e| {
+            warn!(error = %e, "simulator could not apply a batch");
+            error_response(
+                state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "database failure",
+            )
+        })?;
+    state
+        .acked_through
+        .fetch_max(outcome.acked_through, Ordering::AcqRel);
+    state.applied.fetch_add(outcome.applied, Ordering::AcqRel);
+    {
+        let mut g = state.lock();
+        for s in &outcome.statuses {
+            match s {
+                EventStatus::Applied => g.stats.applied += 1,
+                EventStatus::Duplicate => g.stats.duplicates += 1,
+                EventStatus::Rejected => g.stats.rejected += 1,
             }
         }
-        results.push(EventResult {
-            id: p.id,
+        g.stats.order_violations += outcome.violations.len() as u64;
+    }
+    for (aggregate, seq, last) in &outcome.violations {
+        warn!(%aggregate, seq, last, "per-aggregate order violated");
+    }
+    let results = ids
+        .into_iter()
+        .zip(outcome.statuses)
+        .map(|(id, status)| EventResult {
+            id,
             status,
             error: (status == EventStatus::Rejected).then(|| ResultError {
                 code: "validation_error".into(),
                 message: "unknown sku".into(),
             }),
-        });
-    }
+        })
+        .collect();
     Ok(BatchResponse {
         results,
-        acked_through: g.acked_through,
+        acked_through: outcome.acked_through,
     })
 }
 
@@ -818,7 +962,10 @@ async fn site_status(
     }
     let g = state.lock();
     let body = SiteStatusResponse {
-        acked_through: g.acked_through.max(g.forced_acked_through),
+        acked_through: state
+            .acked_through
+            .load(Ordering::Acquire)
+            .max(g.forced_acked_through),
         server_time: Utc::now() + chrono::Duration::seconds(g.cfg.clock_offset_s),
     };
     (StatusCode::OK, Json(body)).into_response()
@@ -908,25 +1055,99 @@ async fn changes(
             break;
         }
     }
-    let page = {
-        let g = state.lock();
-        let start = usize::try_from(pos)
-            .unwrap_or(usize::MAX)
-            .min(g.changes.len());
-        let data: Vec<RawChange> = g.changes[start..].iter().take(limit).cloned().collect();
-        let next = data.last().map(|c| c.change_id).unwrap_or(pos);
-        ChangesPage {
-            pagination: Pagination {
-                next_cursor: encode_cursor(next),
-                has_more: (next as usize) < g.changes.len(),
-            },
-            data,
+    let page = match state
+        .db
+        .call(move |c| db::changes_after(c, pos, limit))
+        .await
+    {
+        Ok((data, has_more)) => {
+            let next = data.last().map(|c| c.change_id).unwrap_or(pos);
+            ChangesPage {
+                pagination: Pagination {
+                    next_cursor: encode_cursor(next),
+                    has_more,
+                },
+                data,
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "simulator could not read changes");
+            return error_response(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "database failure",
+            );
         }
     };
     if fault == Some(Fault::Lost) {
         return lose(&state, &kill).await;
     }
     (StatusCode::OK, Json(page)).into_response()
+}
+
+#[derive(Deserialize)]
+struct NewChanges {
+    changes: Vec<NewChange>,
+}
+
+#[derive(Deserialize)]
+struct NewChange {
+    #[serde(rename = "type")]
+    kind: String,
+    object: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `POST /sim/changes` (simulator only, not part of the contract): appends changes to the feed,
+/// so someone trying the edge against a standalone simulator can send it orders, holds or
+/// products. Bearer key only (no signature: it is typed by hand); 201 with the change ids.
+async fn add_changes(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = state.lock().cfg.api_key.clone();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(key.as_str()) {
+        return error_response(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid API key",
+        );
+    }
+    let req: NewChanges = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_error",
+                &format!("expected {{\"changes\": [{{\"type\", \"object\"}}]}}: {e}"),
+            )
+        }
+    };
+    if req.changes.iter().any(|c| c.kind.trim().is_empty()) {
+        return error_response(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "a change needs a type",
+        );
+    }
+    let ids: Vec<u64> = req
+        .changes
+        .into_iter()
+        .map(|c| push_change_to(&state, &c.kind, serde_json::Value::Object(c.object)))
+        .collect();
+    (
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "change_ids": ids })),
+    )
+        .into_response()
 }
 
 async fn id_blocks(
@@ -969,30 +1190,32 @@ async fn id_blocks(
             "bad kind or size",
         );
     }
-    let block = {
-        let mut g = state.lock();
-        // Tracking numbers look like a carrier's: "1ZUPS" + a nine-digit serial.
-        let tracking = req
-            .kind
-            .strip_prefix("tracking:")
-            .map(str::to_ascii_uppercase);
-        let start = if tracking.is_some() { 100_000_001 } else { 1 };
-        let next = g.id_next.entry(req.kind.clone()).or_insert(start);
-        let first = *next;
-        *next += req.size;
-        let prefix = match (&tracking, req.kind.as_str()) {
-            (_, "sscc") => "00614141".to_string(),
-            (Some(carrier), _) => format!("1Z{carrier}"),
-            _ => String::new(),
-        };
-        let b = IdBlock {
-            kind: req.kind,
-            prefix,
-            first,
-            last: first + req.size - 1,
-        };
-        g.grants.push(b.clone());
-        b
+    // Tracking numbers look like a carrier's: "1ZUPS" + a nine-digit serial.
+    let tracking = req
+        .kind
+        .strip_prefix("tracking:")
+        .map(str::to_ascii_uppercase);
+    let start = if tracking.is_some() { 100_000_001 } else { 1 };
+    let prefix = match (&tracking, req.kind.as_str()) {
+        (_, "sscc") => "00614141".to_string(),
+        (Some(carrier), _) => format!("1Z{carrier}"),
+        _ => String::new(),
+    };
+    let block = match state
+        .db
+        .call(move |c| db::grant(c, &req.kind, req.size, start, &prefix))
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            warn!(error = %e, "simulator could not grant an ID block");
+            return error_response(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "database failure",
+            );
+        }
     };
     if fault == Some(Fault::Lost) {
         return lose(&state, &kill).await;
