@@ -623,3 +623,49 @@ async fn urgent_orders_are_picked_first_and_a_missed_cutoff_is_flagged_before_it
     assert_eq!(v["context"]["task"]["location"], "A-02", "{v}");
     node.shutdown().await;
 }
+
+/// An order cancelled after its units were picked: the next picker to scan the tote is first
+/// sent to put them back where they came from; the stock is on the shelf again and free for
+/// other orders, the tote empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_orders_picked_units_are_put_back_from_the_tote() {
+    let node = start().await;
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", "QTY:2").await;
+    node.good("handheld-1", ITEM).await;
+    node.good("handheld-1", "CMD:DONE").await;
+    assert_eq!(node.status("O-1").await, "picked");
+    node.ok(Method::POST, "/v1/orders/O-1/cancel", Some(json!({})))
+        .await;
+    assert_eq!(
+        node.int("SELECT on_hand FROM stock WHERE sku = 'SKU-1' AND location = 'TOTE:T-1'"),
+        2
+    );
+
+    let v = node.good("handheld-1", "TOTE:T-1").await;
+    assert_eq!(v["context"]["stage"], "put_back", "{v}");
+    assert_eq!(v["context"]["put_back"]["location"], "A-01", "{v}");
+    assert_eq!(v["context"]["put_back"]["qty"], 2, "{v}");
+    node.bad("handheld-1", "LOC:A-02").await; // not where it came from
+    node.good("handheld-1", "LOC:A-01").await;
+    node.bad("handheld-1", "SKU-2").await; // not this item
+    node.good("handheld-1", ITEM).await;
+    let v = node.good("handheld-1", ITEM).await;
+    assert_eq!(v["context"]["stage"], "await_tote", "{v}");
+    assert_eq!(
+        node.int("SELECT on_hand FROM stock WHERE sku = 'SKU-1' AND location = 'A-01'"),
+        10
+    );
+    assert_eq!(
+        node.int("SELECT on_hand FROM stock WHERE sku = 'SKU-1' AND location = 'TOTE:T-1'"),
+        0
+    );
+    assert_eq!(node.int("SELECT count(*) FROM tote_contents"), 0);
+    assert_eq!(node.int("SELECT count(*) FROM totes"), 0);
+    assert_eq!(
+        node.int("SELECT count(*) FROM ledger WHERE reason = 'putaway' AND ref LIKE '%put_back%'"),
+        4
+    );
+    node.shutdown().await;
+}

@@ -757,6 +757,17 @@ async fn held_or_cancelled_orders_never_ship_a_cancel_after_the_label_voids_it()
         0
     );
     assert_eq!(site.status("O-400").await, "cancelled");
+    // Re-stock: the next picker to scan the tote puts the mugs back where they came from.
+    site.good("gun-pick", "EMP:B-1").await;
+    let v = site.good("gun-pick", "TOTE:T-4").await;
+    assert_eq!(v["context"]["stage"], "put_back", "{v}");
+    site.good("gun-pick", "LOC:A-02").await;
+    site.good("gun-pick", "QTY:2").await;
+    site.good("gun-pick", MUG).await;
+    assert_eq!(
+        site.int("SELECT on_hand FROM stock WHERE sku = 'MUG' AND location = 'A-02'"),
+        5
+    );
     site.central_matches_the_edge().await;
     site.shutdown().await;
 }

@@ -351,6 +351,8 @@ CREATE TRIGGER reservations_drop_claim AFTER DELETE ON reservations
 -- When the node flagged the order as about to miss (or having missed) its carrier cut-off
 -- (`order.exception` `missed_cutoff` upstream, once per order).
 ALTER TABLE orders ADD COLUMN cutoff_flagged_at TEXT;
+-- Where a tote's units were picked from: the shelf a cancelled order's units go back to.
+ALTER TABLE tote_contents ADD COLUMN from_location TEXT;
 -- Expiry of each lot as received (GS1 AI 17), for first-expiry-first-out allocation.
 CREATE TABLE lots (
     tenant_id TEXT NOT NULL,

@@ -26,7 +26,7 @@ use crate::domain::order::{self, Action, Status};
 use crate::domain::role::Role;
 use crate::domain::station::{
     self, Command, Feedback, FloorView, LocationView, OrderLineView, OrderView, PickTask,
-    ProductView, Session, StationConfig, StationInput, StationState, StockView, UserView,
+    ProductView, PutBack, Session, StationConfig, StationInput, StationState, StockView, UserView,
 };
 use crate::domain::stock;
 use crate::domain::{Actor, Reason};
@@ -275,6 +275,33 @@ impl FloorView for TxView<'_> {
                 .prepare_cached(&sql)?
                 .query_row([id], task_from_row)
                 .optional()?)
+        })();
+        self.keep(r)
+    }
+
+    fn put_backs(&self, tote: &str) -> Vec<PutBack> {
+        let r = (|| -> Result<Vec<PutBack>> {
+            Ok(self
+                .conn
+                .prepare_cached(
+                    "SELECT t.tote, t.order_id, t.line_id, t.tenant_id, t.sku, t.lot, t.qty, t.from_location
+                     FROM tote_contents t JOIN orders o ON o.id = t.order_id
+                     WHERE t.tote = ?1 AND o.status = 'cancelled' ORDER BY t.order_id, t.line_id, t.lot",
+                )?
+                .query_map([tote], |r| {
+                    let qty: i64 = r.get(6)?;
+                    Ok(PutBack {
+                        tote: r.get(0)?,
+                        order_id: r.get(1)?,
+                        line_id: r.get(2)?,
+                        tenant_id: r.get(3)?,
+                        sku: r.get(4)?,
+                        lot: lot_opt(r.get(5)?),
+                        qty: u32::try_from(qty).unwrap_or(0),
+                        location: r.get(7)?,
+                    })
+                })?
+                .collect::<std::result::Result<_, _>>()?)
         })();
         self.keep(r)
     }
@@ -566,11 +593,11 @@ fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) 
                 },
             )?;
             conn.prepare_cached(
-                "INSERT INTO tote_contents(tote, order_id, line_id, tenant_id, sku, lot, qty)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO tote_contents(tote, order_id, line_id, tenant_id, sku, lot, qty, from_location)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(tote, order_id, line_id, lot) DO UPDATE SET qty = qty + excluded.qty",
             )?
-            .execute(params![tote, order_id, line_id, tenant_id, sku, lot, q])?;
+            .execute(params![tote, order_id, line_id, tenant_id, sku, lot, q, location])?;
             if orders::status_of(conn, order_id)?.map(|s| s.0) == Some(Status::Allocated) {
                 move_order(cx, order_id, Action::StartPicking, None)?;
             }
@@ -722,6 +749,24 @@ fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) 
             weight_mg,
             lines,
         } => packing::confirm_shipment(cx, cfg, order_id, *cartons, *weight_mg, lines)?,
+        Command::PutBack {
+            tote,
+            order_id,
+            line_id,
+            tenant_id,
+            sku,
+            lot,
+            location,
+            qty,
+        } => put_back(
+            cx,
+            tote,
+            order_id,
+            line_id,
+            (tenant_id, sku, lot.as_deref().unwrap_or("")),
+            location,
+            *qty,
+        )?,
         Command::Receive {
             location,
             tenant_id,
@@ -755,6 +800,82 @@ fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) 
             *qty,
         )?,
     }
+    Ok(())
+}
+
+/// `Command::PutBack`: a cancelled order's units leave the tote for a shelf (two `putaway`
+/// movements), and backorders waiting for the sku get them first.
+fn put_back(
+    cx: &Ctx<'_>,
+    tote: &str,
+    order_id: &str,
+    line_id: &str,
+    (tenant_id, sku, lot): (&str, &str, &str),
+    location: &str,
+    qty: u32,
+) -> Result<()> {
+    let status = orders::status_of(cx.conn, order_id)?.map(|s| s.0);
+    if status != Some(Status::Cancelled) {
+        return Err(Error::conflict(format!(
+            "order {order_id} is not cancelled: its units stay in tote {tote}"
+        )));
+    }
+    ledger::check_references(cx.conn, tenant_id, sku, location, lot)?;
+    let q = i64::from(qty);
+    let held: Option<i64> = cx
+        .conn
+        .prepare_cached(
+            "SELECT qty FROM tote_contents WHERE tote = ?1 AND order_id = ?2 AND line_id = ?3 AND lot = ?4",
+        )?
+        .query_row(params![tote, order_id, line_id, lot], |r| r.get(0))
+        .optional()?;
+    match held {
+        Some(h) if h == q => {
+            cx.conn
+                .prepare_cached(
+                    "DELETE FROM tote_contents WHERE tote = ?1 AND order_id = ?2 AND line_id = ?3 AND lot = ?4",
+                )?
+                .execute(params![tote, order_id, line_id, lot])?;
+        }
+        Some(h) if h > q => {
+            cx.conn
+                .prepare_cached(
+                    "UPDATE tote_contents SET qty = qty - ?5
+                     WHERE tote = ?1 AND order_id = ?2 AND line_id = ?3 AND lot = ?4",
+                )?
+                .execute(params![tote, order_id, line_id, lot, q])?;
+        }
+        _ => {
+            return Err(Error::conflict(format!(
+                "tote {tote} does not hold {qty} × {sku} of order {order_id}"
+            )))
+        }
+    }
+    let in_tote = packing::tote_location(tote);
+    for (loc, delta) in [(in_tote.as_str(), -q), (location, q)] {
+        ledger::book(
+            cx.conn,
+            cx.site,
+            cx.origin,
+            cx.now,
+            Movement {
+                tenant_id,
+                sku,
+                location: loc,
+                lot,
+                delta,
+                reason: Reason::Putaway,
+                r#ref: json!({"order_id": order_id, "tote": tote, "put_back": true}),
+                note: None,
+            },
+        )?;
+    }
+    cx.conn
+        .prepare_cached(
+            "DELETE FROM totes WHERE tote = ?1 AND NOT EXISTS (SELECT 1 FROM tote_contents WHERE tote = ?1)",
+        )?
+        .execute([tote])?;
+    orders::allocate_backorders(cx, tenant_id, sku)?;
     Ok(())
 }
 

@@ -54,11 +54,11 @@ use super::Actor;
 pub use count::{CountSheet, CountWork, CountedItem};
 pub use item::{read_item, ItemRead};
 pub use pack::{PackLine, PackOrder, PackStage, PackWork, PackedCarton};
-pub use pick::{PickWork, TaskInHand, ToteWork};
+pub use pick::{PickWork, PutBackWork, TaskInHand, ToteWork};
 pub use receive::{MovedItem, ReceiveWork, ReceivedItem};
 pub use view::{
-    Block, FloorView, LocationView, OrderLineView, OrderView, PickTask, ProductView, StockView,
-    UserView,
+    Block, FloorView, LocationView, OrderLineView, OrderView, PickTask, ProductView, PutBack,
+    StockView, UserView,
 };
 
 /// What a station is for; decides what each scan means.
@@ -382,6 +382,19 @@ pub enum Command {
         location: String,
         lot: Option<String>,
         short_qty: u32,
+    },
+    /// Units of a cancelled order go from the tote back to a shelf: ledger `putaway` out of the
+    /// tote's position and into `location`, the tote's contents reduced. Refused unless the
+    /// order is cancelled and the tote holds that many.
+    PutBack {
+        tote: String,
+        order_id: String,
+        line_id: String,
+        tenant_id: String,
+        sku: String,
+        lot: Option<String>,
+        location: String,
+        qty: u32,
     },
     /// The tote is full of finished tasks: orders whose every line is now picked become `picked`
     /// (`Action::FinishPicking`) and the tote is queued for packing.

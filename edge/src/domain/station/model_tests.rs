@@ -162,6 +162,13 @@ fn guided(i: usize, state: &StationState, floor: &Floor) -> StationInput {
     };
     match work {
         Work::Pick(PickWork::Idle | PickWork::ForOrder { .. }) => s("TOTE:T-1"),
+        Work::Pick(PickWork::PutBack(w)) => match &w.at {
+            None => s(&format!(
+                "LOC:{}",
+                w.item.location.as_deref().unwrap_or("A-03-2")
+            )),
+            Some(_) => s(&barcode(&w.item.sku, w.item.lot.as_deref())),
+        },
         Work::Pick(PickWork::Tote(tote)) => match &tote.task {
             None => s("CMD:DONE"),
             Some(hand) if blocked(floor, &hand.task.order_id) => s("CMD:SKIP"),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::item::{products_for, read_item};
-use super::view::{Block, FloorView, PickTask};
+use super::view::{Block, FloorView, PickTask, PutBack};
 use super::{code_of, is_item, qty_of, Command, Ctx, StationInput, Step};
 
 /// The pick station's work.
@@ -27,6 +27,50 @@ pub enum PickWork {
         order_id: String,
     },
     Tote(ToteWork),
+    /// The tote holds units of cancelled orders: they go back to the shelves first.
+    PutBack(PutBackWork),
+}
+
+/// Putting a cancelled order's units back, one [`PutBack`] at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutBackWork {
+    pub tote: String,
+    pub item: PutBack,
+    /// Units of `item` already put back.
+    pub done: u32,
+    /// The shelf the picker scanned.
+    pub at: Option<String>,
+    pub pending_qty: Option<u32>,
+}
+
+impl PutBackWork {
+    fn left(&self) -> u32 {
+        self.item.qty.saturating_sub(self.done)
+    }
+
+    fn prompt(&self) -> String {
+        let what = format!(
+            "{} × {}{}",
+            self.left(),
+            self.item.sku,
+            self.item
+                .lot
+                .as_ref()
+                .map(|l| format!(" lot {l}"))
+                .unwrap_or_default()
+        );
+        match (&self.at, &self.item.location) {
+            (Some(at), _) => format!("Put back {what} at {at}: scan the item"),
+            (None, Some(loc)) => format!(
+                "Put back {what} of cancelled order {} at {loc} (scan LOC:{loc})",
+                self.item.order_id
+            ),
+            (None, None) => format!(
+                "Put back {what} of cancelled order {}: scan the shelf (LOC:)",
+                self.item.order_id
+            ),
+        }
+    }
 }
 
 /// An open tote.
@@ -130,6 +174,15 @@ impl PickWork {
             PickWork::ForOrder { order_id } => {
                 map.insert("stage".into(), json!("await_tote"));
                 map.insert("order_id".into(), json!(order_id));
+            }
+            PickWork::PutBack(w) => {
+                map.insert("stage".into(), json!("put_back"));
+                map.insert("tote".into(), json!(w.tote));
+                map.insert(
+                    "put_back".into(),
+                    json!({"order_id": w.item.order_id, "sku": w.item.sku, "lot": w.item.lot,
+                           "qty": w.left(), "location": w.at.as_ref().or(w.item.location.as_ref())}),
+                );
             }
             PickWork::Tote(tote) => {
                 map.insert("tote".into(), json!(tote.tote));
@@ -325,6 +378,7 @@ pub(crate) fn on_input(
                 _ => Step::reject(work, format!("Scan a tote (TOTE:) for order {order_id}")),
             };
         }
+        PickWork::PutBack(w) => return put_back(ctx, work, w, scan, view),
         PickWork::Tote(tote) => tote,
     };
     let Some(hand) = &tote.task else {
@@ -506,6 +560,22 @@ fn open_tote(
         orders: Vec::new(),
         only_order: only_order.cloned(),
     };
+    // A tote still holding a cancelled order's units is emptied first.
+    if let Some(item) = view
+        .put_backs(id)
+        .into_iter()
+        .find(|p| ctx.user.sees_tenant(&p.tenant_id))
+    {
+        let w = PutBackWork {
+            tote: id.to_string(),
+            item,
+            done: 0,
+            at: None,
+            pending_qty: None,
+        };
+        let prompt = format!("Tote {id} holds a cancelled order's items. {}", w.prompt());
+        return Step::accept(PickWork::PutBack(w), Vec::new(), prompt);
+    }
     let (task, _) = next_task(ctx, view, &fresh, "");
     let Some(task) = task else {
         return Step::reject(work, "No pick tasks for you — see supervisor");
@@ -602,4 +672,105 @@ fn pick_item(
     let prompt = format!("Picked {qty}. {}", hand.prompt());
     next.task = Some(hand);
     Step::accept(PickWork::Tote(next), commands, prompt)
+}
+
+/// One scan while putting a cancelled order's units back: the shelf, then one scan per unit (or
+/// `QTY:n` + one scan). `CMD:CANCEL` leaves the rest in the tote for later.
+fn put_back(
+    ctx: &Ctx,
+    work: &PickWork,
+    w: &PutBackWork,
+    scan: &wms_labels::scan::Scan,
+    view: &impl FloorView,
+) -> Step<PickWork> {
+    match code_of(scan) {
+        Some(("CMD", "CANCEL")) => {
+            let prompt = format!("Tote {} set aside with items to put back", w.tote);
+            return Step::accept(PickWork::Idle, Vec::new(), prompt);
+        }
+        Some(("LOC", code)) => {
+            if let Some(expected) = &w.item.location {
+                if expected != code {
+                    return Step::reject(work, format!("Wrong shelf — {}", w.prompt()));
+                }
+            }
+            let Some(loc) = view.location(code) else {
+                return Step::reject(work, format!("Unknown location {code}"));
+            };
+            let mut next = w.clone();
+            next.at = Some(loc.code);
+            return Step::accept(PickWork::PutBack(next.clone()), Vec::new(), next.prompt());
+        }
+        Some(("QTY", value)) if w.at.is_some() => {
+            let Some(qty) = qty_of(value).filter(|q| *q <= w.left()) else {
+                return Step::reject(work, format!("Quantity not understood — {}", w.prompt()));
+            };
+            let mut next = w.clone();
+            next.pending_qty = Some(qty);
+            return Step::accept(
+                PickWork::PutBack(next),
+                Vec::new(),
+                format!("Quantity {qty}: scan the item"),
+            );
+        }
+        Some(_) => return Step::reject(work, w.prompt()),
+        None if !is_item(scan) => return Step::reject(work, w.prompt()),
+        None => {}
+    }
+    let Some(at) = &w.at else {
+        return Step::reject(work, format!("First the shelf — {}", w.prompt()));
+    };
+    let Some(item) = read_item(scan) else {
+        return Step::reject(work, w.prompt());
+    };
+    let matches = products_for(view, &item, |t| t == w.item.tenant_id)
+        .iter()
+        .any(|p| p.sku == w.item.sku);
+    if !matches || (item.lot.is_some() && item.lot != w.item.lot) {
+        return Step::reject(work, format!("Wrong item — {}", w.prompt()));
+    }
+    let qty = w.pending_qty.unwrap_or(1).min(w.left());
+    let commands = vec![Command::PutBack {
+        tote: w.tote.clone(),
+        order_id: w.item.order_id.clone(),
+        line_id: w.item.line_id.clone(),
+        tenant_id: w.item.tenant_id.clone(),
+        sku: w.item.sku.clone(),
+        lot: w.item.lot.clone(),
+        location: at.clone(),
+        qty,
+    }];
+    let mut next = w.clone();
+    next.done += qty;
+    next.pending_qty = None;
+    if next.left() > 0 {
+        let prompt = format!("Put back {qty}. {}", next.prompt());
+        return Step::accept(PickWork::PutBack(next), commands, prompt);
+    }
+    // This one is done; the view does not see it yet, so skip it when looking for the next.
+    let same = |p: &PutBack| {
+        p.order_id == w.item.order_id && p.line_id == w.item.line_id && p.lot == w.item.lot
+    };
+    match view
+        .put_backs(&w.tote)
+        .into_iter()
+        .find(|p| !same(p) && ctx.user.sees_tenant(&p.tenant_id))
+    {
+        Some(item) => {
+            let next = PutBackWork {
+                tote: w.tote.clone(),
+                item,
+                done: 0,
+                at: None,
+                pending_qty: None,
+            };
+            let prompt = format!("Put back {qty}. {}", next.prompt());
+            Step::accept(PickWork::PutBack(next), commands, prompt)
+        }
+        None => Step::accept(
+            PickWork::Idle,
+            commands,
+            format!("Tote {} put back — scan a tote", w.tote),
+        ),
+    }
 }

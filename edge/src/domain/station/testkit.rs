@@ -577,6 +577,33 @@ impl Floor {
                 *self.stock.entry(key).or_default() += i64::from(*qty);
                 self.received_units += i64::from(*qty);
             }
+            Command::PutBack {
+                tote,
+                order_id,
+                tenant_id,
+                sku,
+                lot,
+                location,
+                qty,
+                ..
+            } => {
+                if self.status(order_id) != Some(Status::Cancelled) {
+                    return Err(format!("order {order_id} is not cancelled"));
+                }
+                let key = (tote.clone(), order_id.clone(), sku.clone(), lot.clone());
+                let in_tote = self.totes.get(&key).copied().unwrap_or(0);
+                if in_tote < i64::from(*qty) {
+                    return Err(format!("tote {tote} holds only {in_tote}"));
+                }
+                self.totes.insert(key, in_tote - i64::from(*qty));
+                let to = (
+                    location.clone(),
+                    tenant_id.clone(),
+                    sku.clone(),
+                    lot.clone(),
+                );
+                *self.stock.entry(to).or_default() += i64::from(*qty);
+            }
             Command::Move {
                 tenant_id,
                 sku,
@@ -661,6 +688,39 @@ impl FloorView for Floor {
             .iter()
             .find(|t| t.open && t.task.task_id == task_id)
             .map(|t| t.task.clone())
+    }
+
+    fn put_backs(&self, tote: &str) -> Vec<PutBack> {
+        self.totes
+            .iter()
+            .filter(|((t, o, _, _), q)| {
+                t == tote
+                    && **q > 0
+                    && self
+                        .orders
+                        .get(o)
+                        .is_some_and(|r| r.view.status == Status::Cancelled)
+            })
+            .filter_map(|((t, o, sku, lot), q)| {
+                let row = self.orders.get(o)?;
+                let line = row.view.lines.iter().find(|l| &l.sku == sku)?;
+                let from = self
+                    .tasks
+                    .iter()
+                    .find(|x| &x.task.order_id == o && &x.task.sku == sku)
+                    .map(|x| x.task.location.clone());
+                Some(PutBack {
+                    tote: t.clone(),
+                    order_id: o.clone(),
+                    line_id: line.line_id.clone(),
+                    tenant_id: row.view.tenant_id.clone(),
+                    sku: sku.clone(),
+                    lot: lot.clone(),
+                    qty: u32::try_from(*q).unwrap_or(0),
+                    location: from,
+                })
+            })
+            .collect()
     }
 
     fn location(&self, code: &str) -> Option<LocationView> {

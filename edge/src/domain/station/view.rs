@@ -45,6 +45,9 @@ pub trait FloorView {
     /// released its allocation, a short pick re-allocated it). `qty` is what is left to pick.
     fn pick_task(&self, task_id: &str) -> Option<PickTask>;
 
+    /// Units in `tote` that must go back to the shelves: picked for orders since cancelled.
+    fn put_backs(&self, tote: &str) -> Vec<PutBack>;
+
     /// A known location.
     fn location(&self, code: &str) -> Option<LocationView>;
 
@@ -129,6 +132,20 @@ impl OrderView {
             _ => None,
         }
     }
+}
+
+/// Picked units of a cancelled order still in a tote: `qty` of `sku` (lot `lot`) to put back,
+/// at `location` (where they were picked from) when known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutBack {
+    pub tote: String,
+    pub order_id: String,
+    pub line_id: String,
+    pub tenant_id: String,
+    pub sku: String,
+    pub lot: Option<String>,
+    pub qty: u32,
+    pub location: Option<String>,
 }
 
 /// One unit of picking work: take `qty` of `sku` (lot `lot`) from `location` for an order line.
