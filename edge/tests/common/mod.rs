@@ -12,6 +12,14 @@ pub struct Edge {
     pub base: String,
 }
 
+impl Drop for Edge {
+    /// A failing test must not leave its node running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Write `edge.toml` in `dir` for a site with one admin key, a loopback port chosen by the OS,
 /// the data dir under `dir/data`, and `extra` TOML appended.
 pub fn write_config(dir: &Path, site: &str, key: &str, extra: &str) -> PathBuf {
