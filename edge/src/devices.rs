@@ -32,6 +32,9 @@ use crate::events::EventBus;
 /// rather than growing memory.
 const SCAN_QUEUE: usize = 1024;
 
+/// Scans waiting at one station's lane.
+const LANE_QUEUE: usize = 64;
+
 /// How long the router waits for a scanner to take its feedback before giving up on it:
 /// a stuck scanner must not stall every other station.
 const FEEDBACK_TIMEOUT: Duration = Duration::from_millis(500);
@@ -674,19 +677,45 @@ impl DeviceManager {
         outcome
     }
 
+    /// Hands each scan to its station's lane: scans at one station are answered in the order
+    /// they were read, while different stations run side by side (so their writes share group
+    /// commits and one slow station does not hold up the others). Scanners at no station get a
+    /// lane each.
     async fn route_scans(self, mut rx: mpsc::Receiver<Scan>) {
+        let mut lanes: std::collections::HashMap<String, mpsc::Sender<Scan>> = Default::default();
+        let mut workers = Vec::new();
         loop {
-            tokio::select! {
+            let scan = tokio::select! {
                 _ = self.inner.shutdown.cancelled() => break,
                 s = rx.recv() => match s {
-                    Some(scan) => {
-                        let span = tracing::info_span!("scan", device = %scan.device_id,
-                            station = scan.station.as_deref().unwrap_or(""));
-                        self.handle_scan(scan).instrument(span).await;
-                    }
+                    Some(scan) => scan,
                     None => break,
                 },
+            };
+            let lane = scan
+                .station
+                .clone()
+                .unwrap_or_else(|| format!("device:{}", scan.device_id));
+            let tx = lanes.entry(lane).or_insert_with(|| {
+                let (tx, mut lane_rx) = mpsc::channel::<Scan>(LANE_QUEUE);
+                let mgr = self.clone();
+                workers.push(tokio::spawn(async move {
+                    while let Some(scan) = lane_rx.recv().await {
+                        let span = tracing::info_span!("scan", device = %scan.device_id,
+                            station = scan.station.as_deref().unwrap_or(""));
+                        mgr.handle_scan(scan).instrument(span).await;
+                    }
+                }));
+                tx
+            });
+            // A full lane holds the router back rather than growing memory.
+            if tx.send(scan).await.is_err() {
+                tracing::warn!("scan lane closed");
             }
+        }
+        drop(lanes);
+        for w in workers {
+            let _ = w.await;
         }
     }
 
