@@ -679,8 +679,8 @@ impl DeviceManager {
 
     /// Hands each scan to its station's lane: scans at one station are answered in the order
     /// they were read, while different stations run side by side (so their writes share group
-    /// commits and one slow station does not hold up the others). Scanners at no station get a
-    /// lane each.
+    /// commits and one slow station does not hold up the others). Scans no workflow runs are
+    /// answered by the router itself.
     async fn route_scans(self, mut rx: mpsc::Receiver<Scan>) {
         let mut lanes: std::collections::HashMap<String, mpsc::Sender<Scan>> = Default::default();
         let mut workers = Vec::new();
@@ -692,10 +692,21 @@ impl DeviceManager {
                     None => break,
                 },
             };
-            let lane = scan
-                .station
-                .clone()
-                .unwrap_or_else(|| format!("device:{}", scan.device_id));
+            // A scan no workflow runs is only interpreted: answered here, without the extra hop.
+            let runs_workflow = self.inner.floor.get().is_some_and(|f| {
+                scan.station
+                    .as_deref()
+                    .is_some_and(|st| f.stations.contains_key(st))
+            });
+            let lane = match (&scan.station, runs_workflow) {
+                (Some(station), true) => station.clone(),
+                _ => {
+                    let span = tracing::info_span!("scan", device = %scan.device_id,
+                        station = scan.station.as_deref().unwrap_or(""));
+                    self.handle_scan(scan).instrument(span).await;
+                    continue;
+                }
+            };
             let tx = lanes.entry(lane).or_insert_with(|| {
                 let (tx, mut lane_rx) = mpsc::channel::<Scan>(LANE_QUEUE);
                 let mgr = self.clone();
