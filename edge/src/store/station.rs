@@ -960,6 +960,28 @@ fn put_away(
     Ok(())
 }
 
+/// Runs `f` with the transaction's context for a station outcome: attributed to the outcome's
+/// actor, stamped `now`.
+fn in_step<R>(
+    conn: &Connection,
+    site: &SiteInfo,
+    actor: Actor,
+    now: DateTime<Utc>,
+    f: impl FnOnce(&Ctx<'_>) -> Result<R>,
+) -> Result<R> {
+    let origin = Origin {
+        actor,
+        request_id: None,
+    };
+    let at = crate::domain::time::format(now);
+    f(&Ctx {
+        conn,
+        site: &site.site_id,
+        origin: &origin,
+        now: &at,
+    })
+}
+
 /// The PIN check a `PIN:` scan needs, done here on a blocking thread so the writer never hashes.
 async fn precheck_pin(store: &Store, station_id: &str, scan: &Scan) -> Result<PinCheck> {
     let Some(code) = scan.code.as_ref().filter(|c| c.prefix == "PIN") else {
@@ -1018,18 +1040,11 @@ pub async fn station_step(
             if let Some(e) = view.take_error() {
                 return Err(e);
             }
-            let origin = Origin {
-                actor: outcome.actor.clone(),
-                request_id: None,
-            };
+            let actor = outcome.actor.clone();
+            in_step(conn, &site, actor, now, |cx| {
+                execute(cx, &cfg, &site, &outcome.commands)
+            })?;
             let at = crate::domain::time::format(now);
-            let cx = Ctx {
-                conn,
-                site: &site.site_id,
-                origin: &origin,
-                now: &at,
-            };
-            execute(&cx, &cfg, &site, &outcome.commands)?;
             let mut outcome = outcome;
             if outcome.feedback.good {
                 // The commands may have made new work for this station (a short pick
@@ -1039,7 +1054,9 @@ pub async fn station_step(
                     if let Some(e) = view.take_error() {
                         return Err(e);
                     }
-                    execute(&cx, &cfg, &site, &claims)?;
+                    in_step(conn, &site, outcome.actor.clone(), now, |cx| {
+                        execute(cx, &cfg, &site, &claims)
+                    })?;
                     let done = outcome
                         .feedback
                         .prompt
@@ -1123,19 +1140,10 @@ pub async fn station_tick(
             let Some(outcome) = station::tick(&cfg, &state, now) else {
                 return Ok(None);
             };
-            let origin = Origin {
-                actor: outcome.actor.clone(),
-                request_id: None,
-            };
-            let at = crate::domain::time::format(now);
-            let cx = Ctx {
-                conn,
-                site: &site.site_id,
-                origin: &origin,
-                now: &at,
-            };
-            execute(&cx, &cfg, &site, &outcome.commands)?;
-            save_state(conn, &cfg.station_id, &outcome.next, &at)?;
+            in_step(conn, &site, outcome.actor.clone(), now, |cx| {
+                execute(cx, &cfg, &site, &outcome.commands)?;
+                save_state(conn, &cfg.station_id, &outcome.next, cx.now)
+            })?;
             Ok(Some(StepAnswer {
                 feedback: outcome.feedback,
                 context: outcome.context,
