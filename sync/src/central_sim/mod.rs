@@ -336,7 +336,11 @@ impl CentralSim {
         let (shutdown, sd_rx) = watch::channel(false);
         let webhook = state.lock().cfg.webhook.clone();
         if let Some(target) = webhook {
-            tokio::spawn(ring_doorbells(state.clone(), target, sd_rx.clone()));
+            // Subscribe here, not in the task: a change committed before the task first runs
+            // must still ring.
+            let mut changes = state.changes_tx.subscribe();
+            changes.borrow_and_update();
+            tokio::spawn(ring_doorbells(state.clone(), target, changes, sd_rx.clone()));
         }
         let task = tokio::spawn(serve(listener, router, sd_rx));
         Ok(CentralSim {
@@ -496,10 +500,9 @@ impl Drop for CentralSim {
 async fn ring_doorbells(
     state: Arc<SimState>,
     target: WebhookTarget,
+    mut rx: watch::Receiver<u64>,
     mut sd: watch::Receiver<bool>,
 ) {
-    let mut rx = state.changes_tx.subscribe();
-    rx.borrow_and_update();
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
