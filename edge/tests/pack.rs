@@ -832,3 +832,152 @@ async fn with_the_central_offline_the_floor_ships_and_everything_syncs_after() {
     site.central_matches_the_edge().await;
     site.shutdown().await;
 }
+
+/// A short pick with no stock elsewhere leaves the order in `exception`; the packer packs what
+/// was picked (one T-shirt of two turns out damaged), a supervisor approves shipping it with
+/// badge + PIN, the order is `partially_shipped`, the central gets exactly the shipped units and
+/// the approval, and the T-shirt left in the tote goes back to its shelf at the next pick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_picked_order_ships_partially_with_a_supervisors_approval() {
+    let site = start().await;
+    site.ok(
+        Method::PUT,
+        "/v1/users/u-sup",
+        Some(json!({"name": "Sam", "badge": "B-9", "pin": "482913", "roles": ["supervisor"], "tenant_id": null})),
+    )
+    .await;
+    site.order_from_central("O-300", &[("SHIRT", 2), ("MUG", 1)])
+        .await;
+    site.good("gun-pick", "EMP:B-1").await;
+    let v = site.good("gun-pick", "TOTE:T-3").await;
+    assert_eq!(v["context"]["task"]["location"], "A-01", "{v}");
+    site.good("gun-pick", "LOC:A-01").await;
+    site.good("gun-pick", "QTY:2").await;
+    let v = site.good("gun-pick", SHIRT).await;
+    assert_eq!(v["context"]["task"]["location"], "A-02", "{v}");
+    site.good("gun-pick", "LOC:A-02").await;
+    site.good("gun-pick", "CMD:SHORT").await;
+    site.good("gun-pick", "CMD:DONE").await;
+    site.good("gun-pick", "CMD:LOGOUT").await;
+    assert_eq!(site.status("O-300").await, "exception");
+
+    // One shirt + tare 0.100 = 0.350 kg.
+    site.place("0.350");
+    site.good("gun-pack", "EMP:B-2").await;
+    let v = site.good("gun-pack", "TOTE:T-3").await;
+    assert!(
+        v["prompt"]
+            .as_str()
+            .unwrap_or("")
+            .contains("picked short (2 of 3)"),
+        "{v}"
+    );
+    assert_eq!(site.status("O-300").await, "packing");
+    site.bad("gun-pack", MUG).await; // never picked
+    site.good("gun-pack", SHIRT).await;
+    site.good("gun-pack", "CMD:DONE").await; // close the carton with one shirt
+    until("the carton's label prints", || async {
+        site.labels_printed().len() == 1
+    })
+    .await;
+    until("the station is labelled", || async {
+        site.pack_step() == "labelled"
+    })
+    .await;
+    let v = site.good("gun-pack", "CMD:DONE").await;
+    assert_eq!(v["context"]["stage"], "approve_partial", "{v}");
+    site.bad("gun-pack", "EMP:B-2").await; // a packer cannot approve
+    site.good("gun-pack", "EMP:B-9").await;
+    site.bad("gun-pack", "PIN:000000").await;
+    assert_eq!(site.status("O-300").await, "packing");
+    let v = site.good("gun-pack", "PIN:482913").await;
+    assert!(!v.to_string().contains("482913"), "{v}");
+    assert_eq!(site.status("O-300").await, "partially_shipped");
+    assert_eq!(
+        site.int("SELECT count(*) FROM reservations WHERE order_id = 'O-300'"),
+        0
+    );
+    assert_eq!(
+        site.int("SELECT qty FROM tote_contents WHERE tote = 'T-3' AND order_id = 'O-300'"),
+        1
+    );
+    let body = site.text("SELECT body FROM outbox WHERE type = 'shipment.created'");
+    let body: Value = serde_json::from_str(&body).expect("event json");
+    assert_eq!(
+        body["data"]["items"],
+        json!([{"sku": "SHIRT", "qty": 1, "lot": null}])
+    );
+    let approval = site.text(
+        "SELECT body FROM outbox WHERE type = 'audit.recorded'
+         AND body LIKE '%pack.partial_shipment%'",
+    );
+    let approval: Value = serde_json::from_str(&approval).expect("event json");
+    assert_eq!(approval["data"]["user"], "u-sup", "{approval}");
+    assert_eq!(approval["data"]["target"], "order:O-300");
+
+    // The shirt left in the tote goes back to A-01 at the next pick.
+    site.good("gun-pick", "EMP:B-1").await;
+    let v = site.good("gun-pick", "TOTE:T-3").await;
+    assert!(
+        v["prompt"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Put back 1 × SHIRT of order O-300 at A-01"),
+        "{v}"
+    );
+    site.good("gun-pick", "LOC:A-01").await;
+    site.good("gun-pick", SHIRT).await;
+    assert_eq!(
+        site.int("SELECT count(*) FROM tote_contents WHERE tote = 'T-3'"),
+        0
+    );
+    let stock = site.edge_stock();
+    assert_eq!(stock["stock:acme/SHIRT/A-01/"], 9);
+    assert_eq!(stock["stock:acme/MUG/A-02/"], 0);
+    site.central_matches_the_edge().await;
+    site.shutdown().await;
+}
+
+/// A weight out of tolerance is overridden by a supervisor's badge and PIN at the packer's
+/// scanner: the label prints, and the override travels upstream as `audit.recorded`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_overrides_a_weight_out_of_tolerance_with_badge_and_pin() {
+    let site = start().await;
+    site.ok(
+        Method::PUT,
+        "/v1/users/u-sup",
+        Some(json!({"name": "Sam", "badge": "B-9", "pin": "482913", "roles": ["supervisor"], "tenant_id": null})),
+    )
+    .await;
+    site.order_from_central("O-400", &[("SHIRT", 2), ("MUG", 1)])
+        .await;
+    site.pick("T-4").await;
+    // Expected 1.000 kg ± 0.100 kg: a heavier mug model weighs 1.300.
+    site.place("1.300");
+    site.pack("T-4", &[SHIRT, SHIRT, MUG]).await;
+    until("the weight is found out of tolerance", || async {
+        site.pack_step() == "out_of_tolerance"
+    })
+    .await;
+    site.bad("gun-pack", "EMP:B-2").await; // a packer cannot override
+    site.good("gun-pack", "EMP:B-9").await;
+    site.bad("gun-pack", "PIN:000000").await;
+    assert!(site.labels_printed().is_empty());
+    site.good("gun-pack", "PIN:482913").await;
+    site.wait_status("O-400", "packed").await;
+    until("the label prints", || async {
+        site.labels_printed().len() == 1
+    })
+    .await;
+    let body = site.text(
+        "SELECT body FROM outbox WHERE type = 'audit.recorded' AND body LIKE '%pack.weight_override%'",
+    );
+    let body: Value = serde_json::from_str(&body).expect("event json");
+    assert_eq!(body["data"]["user"], "u-sup", "{body}");
+    assert_eq!(body["data"]["changes"]["measured_mg"], 1_300_000);
+    assert!(!body.to_string().contains("482913"));
+    site.good("gun-pack", "CMD:DONE").await;
+    assert_eq!(site.status("O-400").await, "shipped");
+    site.central_matches_the_edge().await;
+    site.shutdown().await;
+}

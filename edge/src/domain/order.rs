@@ -163,6 +163,8 @@ pub fn next(from: Status, action: Action) -> Result<Status, Refusal> {
         (S::Allocated, Action::StartPicking) => Ok(S::Picking),
         (S::Picking, Action::FinishPicking) => Ok(S::Picked),
         (S::Picked | S::Allocated, Action::StartPacking) => Ok(S::Packing),
+        // A short-picked order's units may still be packed and shipped partially (supervisor).
+        (S::Exception, Action::StartPacking) => Ok(S::Packing),
         (S::Packing, Action::FinishPacking) => Ok(S::Packed),
         (S::Packed, Action::Ship) => Ok(S::Shipped),
         (S::Packed | S::Packing, Action::ShipPartially) => Ok(S::PartiallyShipped),

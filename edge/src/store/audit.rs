@@ -55,6 +55,35 @@ pub fn record(
     Ok(conn.last_insert_rowid())
 }
 
+/// Records a security-relevant entry (logins and failed logins, voids, supervisor overrides and
+/// approvals, local holds and cancels, dead-letter decisions) and sends it upstream as
+/// `audit.recorded` in the same transaction, as `sync-api.md` asks.
+pub fn record_upstream(
+    conn: &Connection,
+    site: &str,
+    origin: &Origin,
+    at: &str,
+    action: &str,
+    target: &str,
+    changes: &Value,
+) -> Result<i64> {
+    let id = record(conn, origin, at, action, target, changes)?;
+    super::outbox::append(
+        conn,
+        site,
+        super::outbox::NewEvent {
+            kind: "audit.recorded",
+            aggregate_type: "audit",
+            aggregate_id: id.to_string(),
+            occurred_at: at,
+            actor: &origin.actor,
+            data: json!({"user": origin.actor.user, "device": origin.actor.device, "action": action,
+                         "target": target, "changes": changes, "at": at}),
+        },
+    )?;
+    Ok(id)
+}
+
 /// `{field: {old, new}}` for every top-level field that differs between two JSON objects.
 /// Fields named in `secret` are reported as changed without their values.
 pub fn diff(old: Option<&Value>, new: &Value, secret: &[&str]) -> Value {

@@ -612,29 +612,12 @@ pub(crate) fn act_as(
         SupervisorAction::Cancel => "order.cancel",
     };
     let changes = json!({"status": {"old": from.as_str(), "new": to.as_str()}, "reason": {"old": null, "new": reason}});
-    let audit_id = audit::record(
-        conn,
-        origin,
-        now,
-        action_name,
-        &format!("order:{order_id}"),
-        &changes,
-    )?;
+    let target = format!("order:{order_id}");
     // Holds and cancels by a local user are security-relevant: they travel upstream too.
     if upstream_audit && matches!(what, SupervisorAction::Hold | SupervisorAction::Cancel) {
-        outbox::append(
-            conn,
-            site,
-            NewEvent {
-                kind: "audit.recorded",
-                aggregate_type: "audit",
-                aggregate_id: audit_id.to_string(),
-                occurred_at: now,
-                actor: &origin.actor,
-                data: json!({"user": origin.actor.user, "device": origin.actor.device, "action": action_name,
-                             "target": format!("order:{order_id}"), "changes": changes, "at": now}),
-            },
-        )?;
+        audit::record_upstream(conn, site, origin, now, action_name, &target, &changes)?;
+    } else {
+        audit::record(conn, origin, now, action_name, &target, &changes)?;
     }
     get_order(conn, order_id)?.ok_or_else(|| Error::Internal("order vanished".into()))
 }

@@ -173,11 +173,29 @@ pub fn start_packing(cx: &Ctx<'_>, order_id: &str) -> Result<()> {
             super::station::move_order(cx, order_id, Action::StartPacking, None)
         }
         Status::Packing | Status::Packed => Ok(()),
+        // A short pick's exception: what was picked may be packed (and shipped partially, with
+        // a supervisor). The same test as `OrderView::packable_short`, made again at commit.
+        Status::Exception if short_picked_and_unlabelled(cx.conn, order_id)? => {
+            super::station::move_order(cx, order_id, Action::StartPacking, None)
+        }
         other => Err(Error::conflict(format!(
             "order {order_id} is {}, not ready to pack",
             other.as_str()
         ))),
     }
+}
+
+fn short_picked_and_unlabelled(conn: &Connection, order_id: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT o.label_printed_at IS NULL
+            AND EXISTS (SELECT 1 FROM tote_contents t WHERE t.order_id = o.id AND t.qty > 0)
+            AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.qty >
+                  (SELECT coalesce(sum(t.qty), 0) FROM tote_contents t
+                   WHERE t.order_id = l.order_id AND t.line_id = l.line_id))
+         FROM orders o WHERE o.id = ?1",
+        [order_id],
+        |r| r.get(0),
+    )?)
 }
 
 /// `Command::ReleaseOrder`: the order leaves the bench. Labels printed for it are voided (their
@@ -203,8 +221,10 @@ pub fn release_order(cx: &Ctx<'_>, order_id: &str, label_printed: bool) -> Resul
         .iter()
         .map(|c| json!({"carton": c.carton, "tracking_number": c.tracking_number, "sscc": c.sscc}))
         .collect();
-    audit::record(
+    // A voided label is security-relevant: it travels upstream.
+    audit::record_upstream(
         cx.conn,
+        cx.site,
         cx.origin,
         cx.now,
         "pack.label_voided",
@@ -403,6 +423,7 @@ pub fn reprint(
 }
 
 /// One row of `tote_contents`.
+#[derive(Clone)]
 struct InTote {
     tote: String,
     line_id: String,
@@ -433,6 +454,12 @@ fn in_totes(conn: &Connection, order_id: &str) -> Result<Vec<InTote>> {
 /// `Command::ConfirmShipment`: the cartons leave. Checks that what was packed is what was
 /// picked and that every carton is labelled, books the units out of their totes (`shipped`),
 /// ships the order and appends `shipment.created`.
+///
+/// With `approved_by` the shipment may hold less than the order (never more than was picked):
+/// the order becomes `partially_shipped`, its remaining reservations are released, the units left
+/// in its totes stay there as put-backs, and the approval is audited and sent upstream. Which
+/// lot of a line leaves when only part of it ships is taken in lot order.
+#[allow(clippy::too_many_arguments)]
 pub fn confirm_shipment(
     cx: &Ctx<'_>,
     cfg: &StationConfig,
@@ -440,6 +467,7 @@ pub fn confirm_shipment(
     cartons: u32,
     weight_mg: i64,
     lines: &[ShippedLine],
+    approved_by: Option<&str>,
 ) -> Result<()> {
     let order = order_detail(cx.conn, order_id)?;
     let labelled = live_cartons(cx.conn, order_id)?;
@@ -449,9 +477,11 @@ pub fn confirm_shipment(
             labelled.len()
         )));
     }
-    let picked = in_totes(cx.conn, order_id)?;
+    let in_tote = in_totes(cx.conn, order_id)?;
+    let mut whole = true;
+    let mut shipping: Vec<InTote> = Vec::new();
     for l in &order.lines {
-        let in_tote: i64 = picked
+        let picked: i64 = in_tote
             .iter()
             .filter(|p| p.line_id == l.line_id)
             .map(|p| p.qty)
@@ -461,12 +491,33 @@ pub fn confirm_shipment(
             .filter(|s| s.line_id == l.line_id)
             .map(|s| i64::from(s.qty))
             .sum();
-        if in_tote != packed || packed != l.qty {
+        let fits = if approved_by.is_some() {
+            packed <= picked && packed <= l.qty
+        } else {
+            picked == packed && packed == l.qty
+        };
+        if !fits {
             return Err(Error::conflict(format!(
-                "order {order_id} line {}: {} ordered, {in_tote} picked, {packed} packed",
+                "order {order_id} line {}: {} ordered, {picked} picked, {packed} packed",
                 l.line_id, l.qty
             )));
         }
+        whole &= picked == packed && packed == l.qty;
+        let mut left = packed;
+        for p in in_tote.iter().filter(|p| p.line_id == l.line_id) {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(p.qty);
+            left -= take;
+            shipping.push(InTote {
+                qty: take,
+                ..p.clone()
+            });
+        }
+    }
+    if shipping.is_empty() {
+        return Err(Error::conflict(format!("order {order_id}: nothing packed")));
     }
     let n: i64 = cx.conn.query_row(
         "INSERT INTO counters(name, value) VALUES ('shipment', 1)
@@ -476,7 +527,7 @@ pub fn confirm_shipment(
     )?;
     let shipment_id = format!("{}-S{n:06}", cx.site);
     let mut totes: Vec<String> = Vec::new();
-    for p in &picked {
+    for p in &shipping {
         let location = tote_location(&p.tote);
         ledger::book(
             cx.conn,
@@ -494,13 +545,26 @@ pub fn confirm_shipment(
                 note: None,
             },
         )?;
+        let key = params![p.tote, order_id, p.line_id, p.lot, p.qty];
+        let emptied = cx
+            .conn
+            .prepare_cached(
+                "DELETE FROM tote_contents
+                 WHERE tote = ?1 AND order_id = ?2 AND line_id = ?3 AND lot = ?4 AND qty = ?5",
+            )?
+            .execute(key)?;
+        if emptied == 0 {
+            cx.conn
+                .prepare_cached(
+                    "UPDATE tote_contents SET qty = qty - ?5
+                     WHERE tote = ?1 AND order_id = ?2 AND line_id = ?3 AND lot = ?4",
+                )?
+                .execute(key)?;
+        }
         if !totes.contains(&p.tote) {
             totes.push(p.tote.clone());
         }
     }
-    cx.conn
-        .prepare_cached("DELETE FROM tote_contents WHERE order_id = ?1")?
-        .execute([order_id])?;
     for tote in &totes {
         // An emptied tote is free for the next pick.
         cx.conn
@@ -510,12 +574,30 @@ pub fn confirm_shipment(
             )?
             .execute([tote])?;
     }
-    super::station::move_order(cx, order_id, Action::Ship, Some(&shipment_id))?;
+    match approved_by {
+        Some(supervisor) if !whole => {
+            orders::release_reservations(cx.conn, order_id)?;
+            let note = format!("{shipment_id}, approved by {supervisor}");
+            super::station::move_order(cx, order_id, Action::ShipPartially, Some(&note))?;
+            let ordered: i64 = order.lines.iter().map(|l| l.qty).sum();
+            let shipped: i64 = shipping.iter().map(|p| p.qty).sum();
+            security_audit(
+                cx,
+                supervisor,
+                "pack.partial_shipment",
+                &format!("order:{order_id}"),
+                &json!({"shipped": {"old": null, "new": shipped}, "ordered": ordered,
+                        "shipment_id": shipment_id, "station": cfg.station_id}),
+            )?;
+        }
+        _ => super::station::move_order(cx, order_id, Action::Ship, Some(&shipment_id))?,
+    }
     cx.conn
         .prepare_cached(
             "UPDATE cartons SET shipment_id = ?2 WHERE order_id = ?1 AND voided_at IS NULL",
         )?
         .execute(params![order_id, shipment_id])?;
+    let picked = shipping;
     let items: Vec<Value> = picked
         .iter()
         .map(|p| json!({"sku": p.sku, "qty": p.qty, "lot": (!p.lot.is_empty()).then_some(&p.lot)}))
@@ -562,6 +644,26 @@ pub fn confirm_shipment(
             }),
         },
     )?;
+    Ok(())
+}
+
+/// A supervisor's approval at a station: audited in their name (the packer's device) and sent
+/// upstream.
+fn security_audit(
+    cx: &Ctx<'_>,
+    supervisor: &str,
+    action: &str,
+    target: &str,
+    changes: &Value,
+) -> Result<()> {
+    let origin = audit::Origin {
+        actor: crate::domain::Actor {
+            user: Some(supervisor.to_string()),
+            ..cx.origin.actor.clone()
+        },
+        request_id: cx.origin.request_id.clone(),
+    };
+    audit::record_upstream(cx.conn, cx.site, &origin, cx.now, action, target, changes)?;
     Ok(())
 }
 

@@ -26,7 +26,7 @@ use crate::domain::order::{self, Action, Status};
 use crate::domain::role::Role;
 use crate::domain::station::{
     self, Command, Feedback, FloorView, LocationView, OrderLineView, OrderView, PickTask,
-    ProductView, PutBack, Session, StationConfig, StationInput, StationState, StockView, UserView,
+    ProductView, PutBack, StationConfig, StationInput, StationState, StockView, UserView,
 };
 use crate::domain::stock;
 use crate::domain::{Actor, Reason};
@@ -205,14 +205,19 @@ impl FloorView for TxView<'_> {
             let lines = self
                 .conn
                 .prepare_cached(
-                    "SELECT line_id, sku, qty FROM order_lines WHERE order_id = ?1 ORDER BY line_id",
+                    "SELECT l.line_id, l.sku, l.qty,
+                            (SELECT coalesce(sum(t.qty), 0) FROM tote_contents t
+                             WHERE t.order_id = l.order_id AND t.line_id = l.line_id)
+                     FROM order_lines l WHERE l.order_id = ?1 ORDER BY l.line_id",
                 )?
                 .query_map([order_id], |r| {
                     let qty: i64 = r.get(2)?;
+                    let picked: i64 = r.get(3)?;
                     Ok(OrderLineView {
                         line_id: r.get(0)?,
                         sku: r.get(1)?,
                         qty: u32::try_from(qty).unwrap_or(0),
+                        picked: u32::try_from(picked).unwrap_or(0),
                     })
                 })?
                 .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -238,7 +243,8 @@ impl FloorView for TxView<'_> {
                 .conn
                 .prepare_cached(
                     "SELECT DISTINCT t.order_id FROM tote_contents t JOIN orders o ON o.id = t.order_id
-                     WHERE t.tote = ?1 AND o.status <> 'shipped' ORDER BY t.order_id",
+                     WHERE t.tote = ?1 AND o.status NOT IN ('shipped', 'partially_shipped')
+                     ORDER BY t.order_id",
                 )?
                 .query_map([tote], |r| r.get(0))?
                 .collect::<std::result::Result<_, _>>()?)
@@ -250,7 +256,7 @@ impl FloorView for TxView<'_> {
         let r = (|| -> Result<Vec<PickTask>> {
             let sql = format!(
                 "{TASK_SQL}
-                 WHERE o.status IN ('allocated', 'picking')
+                 WHERE o.status IN ('allocated', 'picking', 'exception')
                    AND (c.user_id IS NULL OR c.user_id = ?1)
                  ORDER BY c.user_id IS NULL,
                           CASE o.priority WHEN 'overnight' THEN 0 WHEN 'two_day' THEN 1 ELSE 2 END,
@@ -286,7 +292,8 @@ impl FloorView for TxView<'_> {
                 .prepare_cached(
                     "SELECT t.tote, t.order_id, t.line_id, t.tenant_id, t.sku, t.lot, t.qty, t.from_location
                      FROM tote_contents t JOIN orders o ON o.id = t.order_id
-                     WHERE t.tote = ?1 AND o.status = 'cancelled' ORDER BY t.order_id, t.line_id, t.lot",
+                     WHERE t.tote = ?1 AND o.status IN ('cancelled', 'partially_shipped')
+                     ORDER BY t.order_id, t.line_id, t.lot",
                 )?
                 .query_map([tote], |r| {
                     let qty: i64 = r.get(6)?;
@@ -465,8 +472,10 @@ fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) 
     let user = cx.origin.actor.user.clone().unwrap_or_default();
     match command {
         Command::SessionStarted { user_id } => {
-            audit::record(
+            // Logins are security-relevant: they travel upstream (sync-api.md).
+            audit::record_upstream(
                 conn,
+                cx.site,
                 cx.origin,
                 cx.now,
                 "station.session_started",
@@ -489,6 +498,7 @@ fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) 
             target,
             by_user,
             changes,
+            upstream,
         } => {
             let origin = Origin {
                 actor: Actor {
@@ -497,7 +507,11 @@ fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) 
                 },
                 request_id: cx.origin.request_id.clone(),
             };
-            audit::record(conn, &origin, cx.now, action, target, changes)?;
+            if *upstream {
+                audit::record_upstream(conn, cx.site, &origin, cx.now, action, target, changes)?;
+            } else {
+                audit::record(conn, &origin, cx.now, action, target, changes)?;
+            }
         }
         Command::ClaimTask {
             task_id,
@@ -748,7 +762,16 @@ fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) 
             cartons,
             weight_mg,
             lines,
-        } => packing::confirm_shipment(cx, cfg, order_id, *cartons, *weight_mg, lines)?,
+            approved_by,
+        } => packing::confirm_shipment(
+            cx,
+            cfg,
+            order_id,
+            *cartons,
+            *weight_mg,
+            lines,
+            approved_by.as_deref(),
+        )?,
         Command::PutBack {
             tote,
             order_id,
@@ -803,7 +826,7 @@ fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) 
     Ok(())
 }
 
-/// `Command::PutBack`: a cancelled order's units leave the tote for a shelf (two `putaway`
+/// `Command::PutBack`: a cancelled (or partially shipped) order's units leave the tote for a shelf (two `putaway`
 /// movements), and backorders waiting for the sku get them first.
 fn put_back(
     cx: &Ctx<'_>,
@@ -815,9 +838,9 @@ fn put_back(
     qty: u32,
 ) -> Result<()> {
     let status = orders::status_of(cx.conn, order_id)?.map(|s| s.0);
-    if status != Some(Status::Cancelled) {
+    if !matches!(status, Some(Status::Cancelled | Status::PartiallyShipped)) {
         return Err(Error::conflict(format!(
-            "order {order_id} is not cancelled: its units stay in tote {tote}"
+            "order {order_id} is neither cancelled nor partially shipped: its units stay in tote {tote}"
         )));
     }
     ledger::check_references(cx.conn, tenant_id, sku, location, lot)?;
@@ -992,15 +1015,15 @@ async fn precheck_pin(store: &Store, station_id: &str, scan: &Scan) -> Result<Pi
     let pending = store
         .read(move |conn| {
             let state = load_state(conn, &sid)?;
-            let Session::AwaitingPin { user } = state.session else {
+            let Some(user_id) = state.pin_awaited_from() else {
                 return Ok(None);
             };
             let hash: Option<String> = conn
                 .prepare_cached("SELECT pin_hash FROM users WHERE id = ?1 AND active = 1")?
-                .query_row([&user.user_id], |r| r.get(0))
+                .query_row([user_id], |r| r.get(0))
                 .optional()?
                 .flatten();
-            Ok(Some((user.user_id, hash)))
+            Ok(Some((user_id.to_string(), hash)))
         })
         .await?;
     let Some((user_id, hash)) = pending else {

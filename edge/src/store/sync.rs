@@ -197,20 +197,7 @@ pub fn resolve_dead_letter(
     };
     let target = format!("event:{id}");
     let changes = json!({"state": {"old": "dead", "new": word}});
-    let audit_id = audit::record(conn, origin, now, action, &target, &changes)?;
-    outbox::append(
-        conn,
-        site,
-        NewEvent {
-            kind: "audit.recorded",
-            aggregate_type: "audit",
-            aggregate_id: audit_id.to_string(),
-            occurred_at: now,
-            actor: &origin.actor,
-            data: json!({"user": origin.actor.user, "device": origin.actor.device, "action": action,
-                         "target": target, "changes": changes, "at": now}),
-        },
-    )?;
+    audit::record_upstream(conn, site, origin, now, action, &target, &changes)?;
     Ok(true)
 }
 

@@ -340,7 +340,12 @@ impl CentralSim {
             // must still ring.
             let mut changes = state.changes_tx.subscribe();
             changes.borrow_and_update();
-            tokio::spawn(ring_doorbells(state.clone(), target, changes, sd_rx.clone()));
+            tokio::spawn(ring_doorbells(
+                state.clone(),
+                target,
+                changes,
+                sd_rx.clone(),
+            ));
         }
         let task = tokio::spawn(serve(listener, router, sd_rx));
         Ok(CentralSim {

@@ -273,6 +273,20 @@ impl StationState {
             Session::AwaitingPin { user } | Session::Active { user, .. } => Some(user),
         }
     }
+
+    /// Whose PIN a `PIN:` scan is checked against now: the user logging in, or the supervisor
+    /// whose badge was scanned for an override or approval. The store hashes before the write.
+    pub fn pin_awaited_from(&self) -> Option<&str> {
+        match &self.session {
+            Session::LoggedOut => None,
+            Session::AwaitingPin { user } => Some(&user.user_id),
+            Session::Active {
+                work: Work::Pack(work),
+                ..
+            } => work.supervisor_pending(),
+            Session::Active { .. } => None,
+        }
+    }
 }
 
 /// A scale reading, exact: milligrams are integers for every scale division in use (0.1 g and
@@ -432,13 +446,16 @@ pub enum Command {
     Reprint { order_id: String, carton: u32 },
     /// The cartons leave: `Action::Ship`, ledger `shipped` deltas out of the tote, and
     /// `shipment.created` in the outbox. Refused for held or cancelled orders and when `lines`
-    /// differ from what was picked.
+    /// differ from what was picked. With `approved_by` (a supervisor who checked their PIN) the
+    /// shipment may hold less than the order: `Action::ShipPartially`, the order's remaining
+    /// reservations are released and the units left in its totes become put-backs.
     ConfirmShipment {
         order_id: String,
         cartons: u32,
         /// Sum of the cartons' weights.
         weight_mg: i64,
         lines: Vec<ShippedLine>,
+        approved_by: Option<String>,
     },
     /// A physical count of one (sku, lot) at a location. The store books `counted − on_hand` (at
     /// commit time) as a `cycle_count` adjustment and backorders reservations the count cannot
@@ -473,12 +490,14 @@ pub enum Command {
         qty: u32,
     },
     /// An audited decision that is not a stock or order change, e.g. a supervisor's weight
-    /// override: `by_user` is who decided (not necessarily the session's user).
+    /// override: `by_user` is who decided (not necessarily the session's user). `upstream`
+    /// marks security-relevant ones (overrides), which also travel as `audit.recorded`.
     Audit {
         action: String,
         target: String,
         by_user: String,
         changes: Value,
+        upstream: bool,
     },
 }
 

@@ -8,6 +8,11 @@
 //! Multi-carton orders: `CMD:DONE` while verifying closes the carton with what is in it; it is
 //! weighed and labelled on its own, and the next item scan opens the next carton. The shipment
 //! is confirmed once every unit is in a labelled carton.
+//!
+//! Partial shipments: with at least one carton labelled, `CMD:DONE` before every unit is packed
+//! asks for a supervisor (badge + PIN, audited) to approve shipping what is packed; the order
+//! becomes `partially_shipped` and what is left in the tote goes back to the shelves. A short pick
+//! that left an order in `exception` is packed this way: only picked units can be verified.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -61,6 +66,20 @@ pub struct PackLine {
     pub sku: String,
     pub qty: u32,
     pub verified: u32,
+    /// Units picked for the line and waiting in totes: no more can be verified.
+    #[serde(default = "every_unit")]
+    pub available: u32,
+}
+
+fn every_unit() -> u32 {
+    u32::MAX
+}
+
+impl PackLine {
+    /// How many units of the line can be verified: ordered, and picked.
+    fn limit(&self) -> u32 {
+        self.qty.min(self.available)
+    }
 }
 
 /// Where the order is on the bench.
@@ -81,8 +100,11 @@ pub enum PackStage {
         supervisor: Option<String>,
     },
     /// The last carton is labelled. With every unit packed `CMD:DONE` ships; otherwise the next
-    /// item scan opens the next carton.
+    /// item scan opens the next carton, and `CMD:DONE` asks for a partial shipment.
     Labelled,
+    /// The packer asked to ship what is packed; a supervisor must approve. `supervisor` is set
+    /// once their badge was scanned and the PIN is awaited.
+    ApprovePartial { supervisor: Option<String> },
 }
 
 impl PackOrder {
@@ -98,6 +120,24 @@ impl PackOrder {
 
     fn all_verified(&self) -> bool {
         self.lines.iter().all(|l| l.verified == l.qty)
+    }
+
+    /// Every unit that can be verified is (a short-picked order can get no further).
+    fn all_available_verified(&self) -> bool {
+        self.lines.iter().all(|l| l.verified == l.limit())
+    }
+
+    /// The verified units per line: what leaves with the shipment.
+    fn shipped_lines(&self) -> Vec<ShippedLine> {
+        self.lines
+            .iter()
+            .filter(|l| l.verified > 0)
+            .map(|l| ShippedLine {
+                line_id: l.line_id.clone(),
+                sku: l.sku.clone(),
+                qty: l.verified,
+            })
+            .collect()
     }
 
     /// Units verified into the open carton, per line.
@@ -142,19 +182,54 @@ impl PackOrder {
                     self.order_id
                 )
             }
+            PackStage::Labelled if self.all_available_verified() => {
+                let (verified, total) = self.units();
+                format!(
+                    "Order {}: every picked item packed, {} short — scan CMD:DONE to ship partially (supervisor)",
+                    self.order_id,
+                    total - verified
+                )
+            }
             PackStage::Labelled => {
                 let (verified, total) = self.units();
                 format!(
-                    "Carton {} labelled — scan the {} items left into the next carton",
+                    "Carton {} labelled — scan the {} items left into the next carton, or CMD:DONE to ship partially (supervisor)",
                     self.cartons.len(),
                     total - verified
                 )
             }
+            PackStage::ApprovePartial { supervisor: None } => {
+                let (verified, total) = self.units();
+                format!(
+                    "Ship {verified} of {total} items partially: supervisor badge, then PIN — or scan an item to keep packing"
+                )
+            }
+            PackStage::ApprovePartial {
+                supervisor: Some(_),
+            } => "Supervisor: scan your PIN to approve the partial shipment".into(),
         }
     }
 }
 
 impl PackWork {
+    /// The supervisor whose PIN the bench waits for (weight override, partial shipment).
+    pub(crate) fn supervisor_pending(&self) -> Option<&str> {
+        match self {
+            PackWork::Order(PackOrder {
+                step:
+                    PackStage::OutOfTolerance {
+                        supervisor: Some(s),
+                        ..
+                    }
+                    | PackStage::ApprovePartial {
+                        supervisor: Some(s),
+                    },
+                ..
+            }) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The order returns to the pack queue when the session ends.
     pub(crate) fn abandon(&self) -> Vec<Command> {
         match self {
@@ -177,6 +252,7 @@ impl PackWork {
                     PackStage::Weighing => "weighing",
                     PackStage::OutOfTolerance { .. } => "weight_out_of_tolerance",
                     PackStage::Labelled => "labelled",
+                    PackStage::ApprovePartial { .. } => "approve_partial",
                 };
                 map.insert("stage".into(), json!(stage));
                 // The node reads the station's scale while this is true.
@@ -187,7 +263,7 @@ impl PackWork {
                 let lines: Vec<Value> = order
                     .lines
                     .iter()
-                    .map(|l| json!({"line_id": l.line_id, "sku": l.sku, "qty": l.qty, "verified": l.verified}))
+                    .map(|l| json!({"line_id": l.line_id, "sku": l.sku, "qty": l.qty, "verified": l.verified, "available": l.limit()}))
                     .collect();
                 map.insert(
                     "order".into(),
@@ -358,6 +434,7 @@ pub(crate) fn on_input(
                         "packer": ctx.user.user_id,
                         "station": ctx.config.station_id,
                     }),
+                    upstream: true,
                 };
                 print(
                     order,
@@ -371,45 +448,98 @@ pub(crate) fn on_input(
         },
         PackStage::Labelled => match code {
             Some(("CMD", "DONE")) if order.all_verified() => {
-                let lines = order
-                    .lines
-                    .iter()
-                    .map(|l| ShippedLine {
-                        line_id: l.line_id.clone(),
-                        sku: l.sku.clone(),
-                        qty: l.verified,
-                    })
-                    .collect();
-                let commands = vec![Command::ConfirmShipment {
-                    order_id: order.order_id.clone(),
-                    cartons: order.cartons.len() as u32,
-                    weight_mg: order.cartons.iter().map(|c| c.weight_mg).sum(),
-                    lines,
-                }];
+                let commands = vec![confirm(order, None)];
                 let prompt = format!("Order {} shipped — scan the next order", order.order_id);
                 Step::accept(PackWork::Idle, commands, prompt)
             }
-            Some(("CMD", "REPRINT")) => Step::accept(
-                work.clone(),
-                vec![Command::Reprint {
-                    order_id: order.order_id.clone(),
-                    carton: order.cartons.len() as u32,
-                }],
-                format!("Label reprinted — {}", order.prompt()),
-            ),
+            Some(("CMD", "DONE")) => {
+                let mut next = order.clone();
+                next.step = PackStage::ApprovePartial { supervisor: None };
+                let prompt = next.prompt();
+                Step::accept(PackWork::Order(next), Vec::new(), prompt)
+            }
+            Some(("CMD", "REPRINT")) => reprint(work, order),
             Some(("QTY", _)) | None if !order.all_verified() => {
-                // The next carton opens with this scan.
-                let mut opened = order.clone();
-                opened.step = PackStage::Verifying;
-                let step = verifying(&PackWork::Order(opened.clone()), &opened, input, view);
-                if step.good {
-                    step
-                } else {
-                    Step::reject(work, step.prompt)
-                }
+                next_carton(work, order, input, view)
             }
             _ => Step::reject(work, order.prompt()),
         },
+        PackStage::ApprovePartial { supervisor } => match code {
+            Some(("EMP", badge)) => match view.user_by_badge(badge) {
+                Some(user) if user.can(Role::Supervisor) => {
+                    let mut next = order.clone();
+                    next.step = PackStage::ApprovePartial {
+                        supervisor: Some(user.user_id.clone()),
+                    };
+                    let prompt = format!(
+                        "{}: scan your PIN to approve the partial shipment",
+                        user.name
+                    );
+                    Step::accept(PackWork::Order(next), Vec::new(), prompt)
+                }
+                _ => Step::reject(work, "A partial shipment needs a supervisor badge"),
+            },
+            Some(("PIN", pin)) => {
+                let Some(supervisor) = supervisor else {
+                    return Step::reject(work, "Scan the supervisor badge first");
+                };
+                if !view.verify_pin(supervisor, pin) {
+                    return Step::reject(work, "Wrong PIN — supervisor: scan your PIN again");
+                }
+                let (verified, total) = order.units();
+                let commands = vec![confirm(order, Some(supervisor.clone()))];
+                let prompt = format!(
+                    "Order {} shipped partially ({verified} of {total} items) — put the rest of the tote back; scan the next order",
+                    order.order_id
+                );
+                Step::accept(PackWork::Idle, commands, prompt)
+            }
+            Some(("CMD", "REPRINT")) => reprint(work, order),
+            Some(("QTY", _)) | None if !order.all_verified() => {
+                next_carton(work, order, input, view)
+            }
+            _ => Step::reject(work, order.prompt()),
+        },
+    }
+}
+
+/// Confirms the shipment of every verified unit; `approved_by` is the supervisor who approved
+/// shipping less than the order.
+fn confirm(order: &PackOrder, approved_by: Option<String>) -> Command {
+    Command::ConfirmShipment {
+        order_id: order.order_id.clone(),
+        cartons: order.cartons.len() as u32,
+        weight_mg: order.cartons.iter().map(|c| c.weight_mg).sum(),
+        lines: order.shipped_lines(),
+        approved_by,
+    }
+}
+
+fn reprint(work: &PackWork, order: &PackOrder) -> Step<PackWork> {
+    Step::accept(
+        work.clone(),
+        vec![Command::Reprint {
+            order_id: order.order_id.clone(),
+            carton: order.cartons.len() as u32,
+        }],
+        format!("Label reprinted — {}", order.prompt()),
+    )
+}
+
+/// An item scan after a labelled carton opens the next carton with that item.
+fn next_carton(
+    work: &PackWork,
+    order: &PackOrder,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    let mut opened = order.clone();
+    opened.step = PackStage::Verifying;
+    let step = verifying(&PackWork::Order(opened.clone()), &opened, input, view);
+    if step.good {
+        step
+    } else {
+        Step::reject(work, step.prompt)
     }
 }
 
@@ -466,10 +596,11 @@ fn take_order(
         };
         return Step::reject(work, format!("Order {order_id} {what} — put tote aside"));
     }
-    if !matches!(
+    let ready = matches!(
         order.status,
         Status::Picked | Status::Packing | Status::Packed
-    ) {
+    ) || order.packable_short();
+    if !ready {
         return Step::reject(
             work,
             format!(
@@ -484,7 +615,16 @@ fn take_order(
         tote: tote.map(str::to_string),
     });
     let bench = bench_for(&order, tote);
-    let prompt = bench.prompt();
+    let prompt = if order.packable_short() {
+        let picked: u32 = bench.lines.iter().map(PackLine::limit).sum();
+        let (_, total) = bench.units();
+        format!(
+            "Order {order_id} was picked short ({picked} of {total}) — pack what is here; shipping it needs a supervisor. {}",
+            bench.prompt()
+        )
+    } else {
+        bench.prompt()
+    };
     Step::accept(PackWork::Order(bench), commands, prompt)
 }
 
@@ -501,6 +641,7 @@ fn bench_for(order: &OrderView, tote: Option<&str>) -> PackOrder {
                 sku: l.sku.clone(),
                 qty: l.qty,
                 verified: 0,
+                available: l.picked,
             })
             .collect(),
         pending_qty: None,
@@ -578,11 +719,13 @@ fn verifying(
         };
     };
     let sku = &product.sku;
-    let (done, wanted) = order
+    let (done, wanted, picked) = order
         .lines
         .iter()
         .filter(|l| &l.sku == sku)
-        .fold((0, 0), |(d, w), l| (d + l.verified, w + l.qty));
+        .fold((0, 0, 0), |(d, w, p), l| {
+            (d + l.verified, w + l.qty, p + l.limit())
+        });
     let qty = order.pending_qty.unwrap_or(1);
     if done + qty > wanted {
         return Step::reject(
@@ -593,11 +736,20 @@ fn verifying(
             ),
         );
     }
+    if done + qty > picked {
+        return Step::reject(
+            work,
+            format!(
+                "Over-scan: only {picked} of SKU {sku} were picked for order {} ({done} verified) — take it out",
+                order.order_id
+            ),
+        );
+    }
     let mut next = order.clone();
     next.pending_qty = None;
     let mut left = qty;
     for line in next.lines.iter_mut().filter(|l| &l.sku == sku) {
-        let take = left.min(line.qty - line.verified);
+        let take = left.min(line.limit() - line.verified);
         line.verified += take;
         left -= take;
     }
@@ -605,6 +757,11 @@ fn verifying(
     let prompt = if verified == total {
         next.step = PackStage::Weighing;
         format!("All {total} items verified — place the carton on the scale")
+    } else if next.all_available_verified() {
+        next.step = PackStage::Weighing;
+        format!(
+            "Every picked item verified ({verified} of {total}) — place the carton on the scale"
+        )
     } else {
         format!("Verified {sku} ({verified} of {total}) — scan the next item")
     };
@@ -649,6 +806,7 @@ fn weigh(
             target: format!("order:{}", order.order_id),
             by_user: ctx.user.user_id.clone(),
             changes: json!({"measured_mg": reading.milligrams, "reason": "no catalog weight"}),
+            upstream: false,
         };
         return print(
             order,

@@ -27,11 +27,12 @@ pub enum PickWork {
         order_id: String,
     },
     Tote(ToteWork),
-    /// The tote holds units of cancelled orders: they go back to the shelves first.
+    /// The tote holds units of cancelled or partially shipped orders: they go back to the
+    /// shelves first.
     PutBack(PutBackWork),
 }
 
-/// Putting a cancelled order's units back, one [`PutBack`] at a time.
+/// Putting a cancelled or partially shipped order's leftover units back, one [`PutBack`] at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutBackWork {
     pub tote: String,
@@ -62,11 +63,11 @@ impl PutBackWork {
         match (&self.at, &self.item.location) {
             (Some(at), _) => format!("Put back {what} at {at}: scan the item"),
             (None, Some(loc)) => format!(
-                "Put back {what} of cancelled order {} at {loc} (scan LOC:{loc})",
+                "Put back {what} of order {} at {loc} (scan LOC:{loc})",
                 self.item.order_id
             ),
             (None, None) => format!(
-                "Put back {what} of cancelled order {}: scan the shelf (LOC:)",
+                "Put back {what} of order {}: scan the shelf (LOC:)",
                 self.item.order_id
             ),
         }
@@ -573,7 +574,7 @@ fn open_tote(
             at: None,
             pending_qty: None,
         };
-        let prompt = format!("Tote {id} holds a cancelled order's items. {}", w.prompt());
+        let prompt = format!("Tote {id} holds items to put back. {}", w.prompt());
         return Step::accept(PickWork::PutBack(w), Vec::new(), prompt);
     }
     let (task, _) = next_task(ctx, view, &fresh, "");

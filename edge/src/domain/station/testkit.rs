@@ -203,6 +203,7 @@ impl Floor {
                     line_id: (*line).into(),
                     sku: (*sku).into(),
                     qty: *qty,
+                    picked: 0,
                 })
                 .collect(),
             label_printed: false,
@@ -477,7 +478,8 @@ impl Floor {
                 }
             }
             Command::StartPacking { order_id, .. } => {
-                if self.status(order_id) == Some(Status::Picked) {
+                let short = self.order(order_id).is_some_and(|o| o.packable_short());
+                if self.status(order_id) == Some(Status::Picked) || short {
                     self.move_order(order_id, Action::StartPacking)?;
                 }
             }
@@ -508,12 +510,16 @@ impl Floor {
                 }
             }
             Command::ConfirmShipment {
-                order_id, lines, ..
+                order_id,
+                lines,
+                approved_by,
+                ..
             } => {
                 let row = self.recheck(order_id)?.clone();
                 if !row.view.label_printed {
                     return Err(format!("order {order_id} has no label"));
                 }
+                let mut whole = true;
                 for l in &row.view.lines {
                     let picked = row.picked.get(&l.line_id).copied().unwrap_or(0);
                     let shipping: u32 = lines
@@ -521,22 +527,47 @@ impl Floor {
                         .filter(|s| s.line_id == l.line_id)
                         .map(|s| s.qty)
                         .sum();
-                    if picked != l.qty || shipping != l.qty {
+                    let fits = if approved_by.is_some() {
+                        shipping <= picked && shipping <= l.qty
+                    } else {
+                        picked == l.qty && shipping == l.qty
+                    };
+                    if !fits {
                         return Err(format!(
                             "order {order_id} line {} does not match",
                             l.line_id
                         ));
                     }
+                    whole &= picked == l.qty && shipping == l.qty;
                 }
-                self.move_order(order_id, Action::Ship)?;
-                let in_totes: Vec<_> = self
-                    .totes
-                    .keys()
-                    .filter(|(_, o, _, _)| o == order_id)
-                    .cloned()
-                    .collect();
-                for key in in_totes {
-                    self.shipped_units += self.totes.remove(&key).unwrap_or(0);
+                if whole {
+                    self.move_order(order_id, Action::Ship)?;
+                } else {
+                    self.move_order(order_id, Action::ShipPartially)?;
+                    for t in self
+                        .tasks
+                        .iter_mut()
+                        .filter(|t| &t.task.order_id == order_id)
+                    {
+                        t.open = false;
+                    }
+                }
+                // Shipped units leave their totes; a partial shipment's rest stays for put-back.
+                for shipped in lines {
+                    let mut left = i64::from(shipped.qty);
+                    let keys: Vec<_> = self
+                        .totes
+                        .keys()
+                        .filter(|(_, o, sku, _)| o == order_id && sku == &shipped.sku)
+                        .cloned()
+                        .collect();
+                    for key in keys {
+                        let held = self.totes.get(&key).copied().unwrap_or(0);
+                        let take = left.min(held);
+                        self.totes.insert(key, held - take);
+                        self.shipped_units += take;
+                        left -= take;
+                    }
                 }
                 let row = self.orders.get_mut(order_id).ok_or("unknown order")?;
                 row.shipped_lines = lines.clone();
@@ -587,7 +618,10 @@ impl Floor {
                 qty,
                 ..
             } => {
-                if self.status(order_id) != Some(Status::Cancelled) {
+                if !matches!(
+                    self.status(order_id),
+                    Some(Status::Cancelled | Status::PartiallyShipped)
+                ) {
                     return Err(format!("order {order_id} is not cancelled"));
                 }
                 let key = (tote.clone(), order_id.clone(), sku.clone(), lot.clone());
@@ -657,7 +691,20 @@ impl FloorView for Floor {
     }
 
     fn order(&self, order_id: &str) -> Option<OrderView> {
-        self.orders.get(order_id).map(|o| o.view.clone())
+        self.orders.get(order_id).map(|o| {
+            let mut view = o.view.clone();
+            for line in &mut view.lines {
+                let picked = o.picked.get(&line.line_id).copied().unwrap_or(0);
+                let shipped: u32 = o
+                    .shipped_lines
+                    .iter()
+                    .filter(|s| s.line_id == line.line_id)
+                    .map(|s| s.qty)
+                    .sum();
+                line.picked = picked.saturating_sub(shipped);
+            }
+            view
+        })
     }
 
     fn orders_in_tote(&self, tote: &str) -> Vec<String> {
@@ -696,10 +743,9 @@ impl FloorView for Floor {
             .filter(|((t, o, _, _), q)| {
                 t == tote
                     && **q > 0
-                    && self
-                        .orders
-                        .get(o)
-                        .is_some_and(|r| r.view.status == Status::Cancelled)
+                    && self.orders.get(o).is_some_and(|r| {
+                        matches!(r.view.status, Status::Cancelled | Status::PartiallyShipped)
+                    })
             })
             .filter_map(|((t, o, sku, lot), q)| {
                 let row = self.orders.get(o)?;

@@ -734,11 +734,11 @@ fn a_multi_carton_order_weighs_and_labels_each_carton_and_ships_once() {
         ]
     ));
     assert_eq!(floor.status("SO-1"), Some(Status::Packing));
+    // CMD:DONE now would ask for a partial shipment; the next item opens carton 2 instead.
     let out = pack.scan(&mut floor, "CMD:DONE");
-    assert_eq!(
-        out.feedback.prompt,
-        "Carton 1 labelled — scan the 1 items left into the next carton"
-    );
+    assert!(out.feedback.good);
+    assert_eq!(stage(&out), "approve_partial");
+    assert!(out.commands.is_empty());
     // Nothing more of what is already packed goes in.
     assert!(!pack.scan(&mut floor, TSHIRT_GTIN).feedback.good);
     pack.all_good(&mut floor, &[MUG_L1]);
@@ -810,5 +810,130 @@ fn pick_by_order_fills_a_tote_with_that_order_alone() {
     pick.all_good(&mut floor, &["CMD:DONE"]);
     assert_eq!(floor.status("SO-2"), Some(Status::Picked));
     assert_eq!(floor.status("SO-1"), Some(Status::Allocated));
+    assert_eq!(floor.total_units(), floor.initial_units);
+}
+
+#[test]
+fn a_short_picked_order_ships_partially_only_with_a_supervisors_approval() {
+    let mut floor = Floor::sample();
+    let mut pick = Bench::new("pick-1", StationKind::Pick);
+    pick.all_good(
+        &mut floor,
+        &[
+            "EMP:100",
+            "TOTE:T-1",
+            "LOC:A-03-2",
+            TSHIRT_GTIN,
+            TSHIRT_GTIN,
+            "LOC:B-01-1",
+        ],
+    );
+    // B-01-1 has no mug after all, and no other location has lot L1: exception.
+    floor.stock.retain(|(_, _, sku, _), _| sku != "MUG");
+    let units = floor.total_units();
+    assert!(pick.scan(&mut floor, "CMD:SHORT").feedback.good);
+    assert_eq!(floor.status("SO-1"), Some(Status::Exception));
+    pick.all_good(&mut floor, &["LOC:C-02-1", "CAP-BLUE", "CMD:DONE"]);
+
+    let mut pack = Bench::new("pack-1", StationKind::Pack);
+    pack.all_good(&mut floor, &["EMP:200"]);
+    let out = pack.scan(&mut floor, "ORD:SO-1");
+    assert!(out.feedback.good, "{}", out.feedback.prompt);
+    assert!(
+        out.feedback.prompt.contains("picked short (2 of 3)"),
+        "{}",
+        out.feedback.prompt
+    );
+    assert_eq!(floor.status("SO-1"), Some(Status::Packing));
+    // The mug was never picked: it cannot be verified.
+    let out = pack.scan(&mut floor, MUG_L1);
+    assert!(!out.feedback.good);
+    assert!(
+        out.feedback
+            .prompt
+            .contains("only 0 of SKU MUG were picked"),
+        "{}",
+        out.feedback.prompt
+    );
+    pack.all_good(&mut floor, &[TSHIRT_GTIN]);
+    let out = pack.scan(&mut floor, TSHIRT_GTIN);
+    assert_eq!(stage(&out), "weighing", "{}", out.feedback.prompt);
+    let out = pack.weigh(&mut floor, 400);
+    assert!(matches!(
+        &out.commands[..],
+        [
+            Command::PrintLabel {
+                complete: false,
+                ..
+            },
+            Command::PrintSlip { .. }
+        ]
+    ));
+    let out = pack.scan(&mut floor, "CMD:DONE");
+    assert_eq!(stage(&out), "approve_partial");
+    // A packer cannot approve; a wrong PIN ships nothing.
+    assert_eq!(
+        pack.scan(&mut floor, "EMP:200").feedback.prompt,
+        "A partial shipment needs a supervisor badge"
+    );
+    assert!(!pack.scan(&mut floor, "PIN:4321").feedback.good);
+    pack.all_good(&mut floor, &["EMP:900"]);
+    assert!(!pack.scan(&mut floor, "PIN:9999").feedback.good);
+    assert!(floor.shipments.is_empty());
+    let out = pack.scan(&mut floor, "PIN:4321");
+    assert!(out.feedback.good, "{}", out.feedback.prompt);
+    let [Command::ConfirmShipment {
+        lines, approved_by, ..
+    }] = &out.commands[..]
+    else {
+        panic!("expected a shipment: {:?}", out.commands);
+    };
+    assert_eq!(approved_by.as_deref(), Some("u-sue"));
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| (l.sku.as_str(), l.qty))
+            .collect::<Vec<_>>(),
+        vec![("TSHIRT-M", 2)]
+    );
+    assert_eq!(floor.status("SO-1"), Some(Status::PartiallyShipped));
+    assert!(!out.context.to_string().contains("4321"));
+    assert_eq!(floor.total_units(), units + floor.adjusted_units);
+}
+
+#[test]
+fn units_left_out_of_a_partial_shipment_are_put_back() {
+    let mut floor = Floor::sample();
+    picked_to_tote(&mut floor);
+    let mut pack = Bench::new("pack-1", StationKind::Pack);
+    // One T-shirt is damaged: the packer ships the other and the mug.
+    pack.all_good(
+        &mut floor,
+        &["EMP:200", "ORD:SO-1", TSHIRT_GTIN, MUG_L1, "CMD:DONE"],
+    );
+    assert!(pack.weigh(&mut floor, 550).feedback.good);
+    pack.all_good(&mut floor, &["CMD:DONE", "EMP:900", "PIN:4321"]);
+    assert_eq!(floor.status("SO-1"), Some(Status::PartiallyShipped));
+    // The packer's next tote scan takes the tote's other order, not the shipped one again.
+    let out = pack.scan(&mut floor, "TOTE:T-1");
+    assert!(
+        out.feedback.prompt.starts_with("Order SO-2:"),
+        "{}",
+        out.feedback.prompt
+    );
+    pack.all_good(&mut floor, &["CMD:CANCEL"]);
+    // At a pick station the tote's leftover goes back to its shelf first.
+    let mut pick = Bench::new("pick-1", StationKind::Pick);
+    let out = pick.all_good(&mut floor, &["EMP:100", "TOTE:T-1"]);
+    assert!(
+        out[1]
+            .feedback
+            .prompt
+            .contains("Put back 1 × TSHIRT-M of order SO-1 at A-03-2"),
+        "{}",
+        out[1].feedback.prompt
+    );
+    pick.all_good(&mut floor, &["LOC:A-03-2", TSHIRT_GTIN]);
+    assert!(floor.put_backs("T-1").is_empty());
     assert_eq!(floor.total_units(), floor.initial_units);
 }

@@ -45,7 +45,8 @@ pub trait FloorView {
     /// released its allocation, a short pick re-allocated it). `qty` is what is left to pick.
     fn pick_task(&self, task_id: &str) -> Option<PickTask>;
 
-    /// Units in `tote` that must go back to the shelves: picked for orders since cancelled.
+    /// Units in `tote` that must go back to the shelves: picked for orders since cancelled, or
+    /// left over when an order shipped partially.
     fn put_backs(&self, tote: &str) -> Vec<PutBack>;
 
     /// A known location.
@@ -102,6 +103,8 @@ pub struct OrderLineView {
     pub line_id: String,
     pub sku: String,
     pub qty: u32,
+    /// Units of the line picked into totes and not shipped yet: what a packer can have in hand.
+    pub picked: u32,
 }
 
 /// An order as the floor sees it.
@@ -132,9 +135,19 @@ impl OrderView {
             _ => None,
         }
     }
+
+    /// An order a short pick left in `exception` with picked units waiting and no label yet:
+    /// the packer may pack what is there, and a supervisor may approve shipping it partially.
+    /// Other exceptions (an address changed after the label) are not the packer's to resolve.
+    pub fn packable_short(&self) -> bool {
+        self.status == Status::Exception
+            && !self.label_printed
+            && self.lines.iter().any(|l| l.picked > 0)
+            && self.lines.iter().any(|l| l.picked < l.qty)
+    }
 }
 
-/// Picked units of a cancelled order still in a tote: `qty` of `sku` (lot `lot`) to put back,
+/// Picked units of a cancelled or partially shipped order still in a tote: `qty` of `sku` (lot `lot`) to put back,
 /// at `location` (where they were picked from) when known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutBack {
