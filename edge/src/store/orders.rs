@@ -425,6 +425,12 @@ pub(crate) fn release_reservations(conn: &Connection, order_id: &str) -> Result<
     Ok(())
 }
 
+/// A validated timestamp as the store keeps it: UTC with milliseconds, so that the text order
+/// the pick queue and backorders sort by is the time order whatever offset the caller used.
+fn utc(t: &Option<String>) -> Option<String> {
+    t.as_deref().and_then(time::parse).map(time::format)
+}
+
 /// `POST /v1/orders`: accept an order and reserve its stock at once (invariant 5).
 pub fn accept(
     conn: &Connection,
@@ -462,8 +468,8 @@ pub fn accept(
             input.id,
             input.tenant_id,
             input.channel,
-            input.created_at,
-            input.ship_by,
+            utc(&input.created_at),
+            utc(&input.ship_by),
             json!(input.priority).as_str(),
             serde_json::to_string(&input.shipping)?,
             serde_json::to_string(&input.ship_to)?,

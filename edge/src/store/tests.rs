@@ -621,3 +621,45 @@ async fn a_cutoff_is_flagged_once_and_only_when_near() {
         .expect("read");
     assert_eq!(events, 1);
 }
+
+/// Cut-offs given with any offset are kept in UTC, so the pick queue and backorders, which sort
+/// them as text, sort them in time order.
+#[tokio::test]
+async fn cutoffs_with_offsets_are_kept_in_utc_and_sort_in_time_order() {
+    let (_dir, store) = temp_store();
+    seed(&store).await;
+    for (id, ship_by) in [
+        ("O-late", "2026-12-02T14:30:00Z"),
+        // 14:00 UTC, but "…09:00…" sorts first as text and "…19:00…" last.
+        ("O-ny", "2026-12-02T09:00:00-05:00"),
+        ("O-early", "2026-12-02T19:15:00+05:30"),
+    ] {
+        let mut input = order_input(id, 1);
+        input.ship_by = Some(ship_by.into());
+        store
+            .write(move |c| orders::accept(c, "s", &origin(), "t", input))
+            .await
+            .expect("accept");
+    }
+    let rows: Vec<(String, String)> = store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT id, ship_by FROM orders ORDER BY ship_by")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<std::result::Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .expect("read");
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "O-early".to_string(),
+                "2026-12-02T13:45:00.000Z".to_string()
+            ),
+            ("O-ny".to_string(), "2026-12-02T14:00:00.000Z".to_string()),
+            ("O-late".to_string(), "2026-12-02T14:30:00.000Z".to_string()),
+        ]
+    );
+}
