@@ -961,7 +961,7 @@ async fn a_supervisor_overrides_a_weight_out_of_tolerance_with_badge_and_pin() {
     .await;
     site.bad("gun-pack", "EMP:B-2").await; // a packer cannot override
     site.good("gun-pack", "EMP:B-9").await;
-    site.bad("gun-pack", "PIN:000000").await;
+    site.bad("gun-pack", "PIN:951753").await;
     assert!(site.labels_printed().is_empty());
     site.good("gun-pack", "PIN:482913").await;
     site.wait_status("O-400", "packed").await;
@@ -976,6 +976,17 @@ async fn a_supervisor_overrides_a_weight_out_of_tolerance_with_badge_and_pin() {
     assert_eq!(body["data"]["user"], "u-sup", "{body}");
     assert_eq!(body["data"]["changes"]["measured_mg"], 1_300_000);
     assert!(!body.to_string().contains("482913"));
+    // The wrong PIN before it travelled upstream as a failed login, without the PIN.
+    let failed = site.text(
+        "SELECT body FROM outbox WHERE type = 'audit.recorded' AND body LIKE '%station.login_failed%'",
+    );
+    let failed: Value = serde_json::from_str(&failed).expect("event json");
+    assert_eq!(
+        failed["data"]["changes"]["user"]["new"], "u-sup",
+        "{failed}"
+    );
+    assert_eq!(failed["data"]["changes"]["reason"], "wrong_pin");
+    assert!(!failed.to_string().contains("951753"));
     site.good("gun-pack", "CMD:DONE").await;
     assert_eq!(site.status("O-400").await, "shipped");
     site.central_matches_the_edge().await;

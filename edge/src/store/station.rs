@@ -483,6 +483,17 @@ fn apply(cx: &Ctx<'_>, cfg: &StationConfig, site: &SiteInfo, command: &Command) 
                 &json!({"user": {"old": null, "new": user_id}}),
             )?;
         }
+        Command::LoginFailed { user_id, reason } => {
+            audit::record_upstream(
+                conn,
+                cx.site,
+                cx.origin,
+                cx.now,
+                "station.login_failed",
+                &format!("station:{station_id}"),
+                &json!({"user": {"old": null, "new": user_id}, "reason": reason}),
+            )?;
+        }
         Command::SessionEnded { user_id, reason } => {
             audit::record(
                 conn,

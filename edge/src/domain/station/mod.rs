@@ -298,6 +298,15 @@ pub struct ScaleReading {
     pub stable: bool,
 }
 
+/// Why a login or a supervisor's PIN was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginFailure {
+    UnknownBadge,
+    WrongPin,
+    RoleNotAdmitted,
+}
+
 /// One input to a station.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(
@@ -358,6 +367,13 @@ pub enum Command {
     SessionStarted { user_id: String },
     /// Audit the logout or timeout.
     SessionEnded { user_id: String, reason: SessionEnd },
+    /// Audit a failed login or supervisor PIN (security-relevant: it travels upstream). Only an
+    /// audit row: the station's state does not change. Never carries the PIN.
+    LoginFailed {
+        /// The user the badge belongs to; `None` for an unknown badge.
+        user_id: Option<String>,
+        reason: LoginFailure,
+    },
     /// Assign a pick task to this station's user and tote, so no other picker is offered it. The
     /// store refuses a task claimed by someone else or whose order is held or cancelled; the first
     /// claim of an `allocated` order applies `Action::StartPicking`.
@@ -744,7 +760,15 @@ fn session_step(
                     let prompt = format!("Welcome {} — {}", user.name, first_prompt(config));
                     (next, commands, good(prompt))
                 } else {
-                    unchanged(bad("Wrong PIN — scan your PIN again"))
+                    let failed = vec![Command::LoginFailed {
+                        user_id: Some(user.user_id.clone()),
+                        reason: LoginFailure::WrongPin,
+                    }];
+                    (
+                        state.clone(),
+                        failed,
+                        bad("Wrong PIN — scan your PIN again"),
+                    )
                 }
             }
             Some(("EMP", badge)) => login(config, state, badge, view, None),
@@ -791,7 +815,12 @@ fn session_step(
                     if feedback.good || next != *state {
                         (next, commands, feedback)
                     } else {
-                        unchanged(feedback)
+                        // A refused scan changes nothing; only a failed PIN's audit goes on.
+                        let audits = commands
+                            .into_iter()
+                            .filter(|c| matches!(c, Command::LoginFailed { .. }))
+                            .collect();
+                        (state.clone(), audits, feedback)
                     }
                 }
             }
@@ -839,18 +868,33 @@ fn login(
     replacing: Option<&SessionUser>,
 ) -> (StationState, Vec<Command>, Feedback) {
     let unchanged = |f: Feedback| (state.clone(), Vec::new(), f);
+    let failed = |user_id: Option<&str>, reason, f: Feedback| {
+        let audit = Command::LoginFailed {
+            user_id: user_id.map(str::to_string),
+            reason,
+        };
+        (state.clone(), vec![audit], f)
+    };
     let Some(user) = view.user_by_badge(badge) else {
-        return unchanged(bad("Unknown badge — see supervisor"));
+        return failed(
+            None,
+            LoginFailure::UnknownBadge,
+            bad("Unknown badge — see supervisor"),
+        );
     };
     if replacing.is_some_and(|u| u.user_id == user.user_id) {
         return unchanged(good(format!("{} is logged in here", user.name)));
     }
     if !config.kind.admits(&user) {
-        return unchanged(bad(format!(
-            "{} may not work at a {} station",
-            user.name,
-            config.kind.as_str()
-        )));
+        return failed(
+            Some(&user.user_id),
+            LoginFailure::RoleNotAdmitted,
+            bad(format!(
+                "{} may not work at a {} station",
+                user.name,
+                config.kind.as_str()
+            )),
+        );
     }
     let mut commands = Vec::new();
     if let Some(previous) = replacing {

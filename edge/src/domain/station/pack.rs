@@ -421,7 +421,7 @@ pub(crate) fn on_input(
                     return Step::reject(work, "Scan the supervisor badge first");
                 };
                 if !view.verify_pin(supervisor, pin) {
-                    return Step::reject(work, "Wrong PIN — supervisor: scan your PIN again");
+                    return wrong_supervisor_pin(work, supervisor);
                 }
                 let audit = Command::Audit {
                     action: "pack.weight_override".into(),
@@ -484,7 +484,7 @@ pub(crate) fn on_input(
                     return Step::reject(work, "Scan the supervisor badge first");
                 };
                 if !view.verify_pin(supervisor, pin) {
-                    return Step::reject(work, "Wrong PIN — supervisor: scan your PIN again");
+                    return wrong_supervisor_pin(work, supervisor);
                 }
                 let (verified, total) = order.units();
                 let commands = vec![confirm(order, Some(supervisor.clone()))];
@@ -500,6 +500,19 @@ pub(crate) fn on_input(
             }
             _ => Step::reject(work, order.prompt()),
         },
+    }
+}
+
+/// A supervisor's wrong PIN is refused like any wrong scan, and audited as a failed login.
+fn wrong_supervisor_pin(work: &PackWork, supervisor: &str) -> Step<PackWork> {
+    Step {
+        work: work.clone(),
+        commands: vec![Command::LoginFailed {
+            user_id: Some(supervisor.to_string()),
+            reason: super::LoginFailure::WrongPin,
+        }],
+        good: false,
+        prompt: "Wrong PIN — supervisor: scan your PIN again".into(),
     }
 }
 

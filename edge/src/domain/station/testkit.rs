@@ -350,6 +350,7 @@ impl Floor {
         match command {
             Command::SessionStarted { .. }
             | Command::SessionEnded { .. }
+            | Command::LoginFailed { .. }
             | Command::Audit { .. } => self.audit.push(command.clone()),
             Command::ClaimTask {
                 task_id,

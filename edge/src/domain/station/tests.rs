@@ -327,6 +327,14 @@ fn a_supervisor_override_needs_badge_and_pin_and_is_audited() {
     pack.all_good(&mut floor, &["EMP:900"]);
     let out = pack.scan(&mut floor, "PIN:9999");
     assert!(!out.feedback.good);
+    // The wrong PIN is audited as a failed login, and changes nothing else.
+    assert_eq!(
+        out.commands,
+        vec![Command::LoginFailed {
+            user_id: Some("u-sue".into()),
+            reason: LoginFailure::WrongPin
+        }]
+    );
     assert!(floor.labels_printed.is_empty());
     let out = pack.scan(&mut floor, "PIN:4321");
     assert!(out.feedback.good, "{}", out.feedback.prompt);
