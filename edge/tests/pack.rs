@@ -12,7 +12,7 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use wms_hardware::sim::{
-    EscPosPrinter, EscPosState, PtySim, ScaleState, SicsScale, TcpSim, ZplPrinter, ZplState,
+    EscPosPrinter, EscPosState, PtySim, ScaleState, SicsScale, Silent, TcpSim, ZplPrinter, ZplState,
 };
 use wms_sync::central_sim::{CentralSim, Faults, SimConfig};
 
@@ -34,6 +34,8 @@ struct Site {
     dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Serial scanners on ptys: one at `pick-1`, one at `pick-2`.
+    serial: [PtySim; 2],
     // Kept alive for the node's devices.
     _sims: (PtySim, TcpSim, TcpSim),
 }
@@ -110,6 +112,7 @@ async fn start() -> Site {
     for (id, name, badge, role) in [
         ("u-pick", "Pat", "B-1", "picker"),
         ("u-pack", "Kim", "B-2", "packer"),
+        ("u-pick2", "Lee", "B-3", "picker"),
     ] {
         central.push_change(
             "user.upsert",
@@ -128,6 +131,10 @@ async fn start() -> Site {
     let slips = escpos.state();
     let slip_tcp = TcpSim::start(escpos).await.expect("receipt printer");
 
+    let serial = [
+        PtySim::start("scanner-pick-1", Silent).expect("scanner pty"),
+        PtySim::start("scanner-pick-2", Silent).expect("scanner pty"),
+    ];
     let dir = tempfile::tempdir().expect("tempdir");
     let creds = central.credentials();
     let mut toml = format!(
@@ -146,6 +153,15 @@ async fn start() -> Site {
         ));
     }
     toml.push_str("[[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n");
+    toml.push_str("[[stations]]\nid = \"pick-2\"\nkind = \"pick\"\n");
+    for (i, pty) in serial.iter().enumerate() {
+        toml.push_str(&format!(
+            "[[devices]]\nid = \"ser-pick-{n}\"\nkind = \"scanner\"\nprofile = \"generic-serial-scanner\"\nstation = \"pick-{n}\"\n\
+             transport = {{ serial = {{ path = \"{}\" }} }}\n",
+            pty.path_str(),
+            n = i + 1
+        ));
+    }
     toml.push_str("[[stations]]\nid = \"pack-1\"\nkind = \"pack\"\ncarton_tare = \"0.100 kg\"\n");
     toml.push_str(
         "[[devices]]\nid = \"gun-pick\"\nkind = \"scanner\"\nstation = \"pick-1\"\ntransport = { http = {} }\n",
@@ -195,6 +211,7 @@ async fn start() -> Site {
         dir,
         stop: Some(stop_tx),
         task: Some(task),
+        serial,
         _sims: (scale_pty, label_tcp, slip_tcp),
     };
     until("the catalog arrives from the central", || async {
@@ -989,6 +1006,105 @@ async fn a_supervisor_overrides_a_weight_out_of_tolerance_with_badge_and_pin() {
     assert!(!failed.to_string().contains("951753"));
     site.good("gun-pack", "CMD:DONE").await;
     assert_eq!(site.status("O-400").await, "shipped");
+    site.central_matches_the_edge().await;
+    site.shutdown().await;
+}
+
+/// Two pickers work at once through serial scanners on ptys, each at its own station: every
+/// frame of each burst is taken in order by its station's lane, both totes end up with exactly
+/// their order, and the central's books match the edge's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serial_scanners_pick_at_once_each_in_order_at_its_own_station() {
+    let site = start().await;
+    site.order_from_central("O-500", &[("SHIRT", 2), ("MUG", 1)])
+        .await;
+    site.order_from_central("O-501", &[("SHIRT", 1), ("SOCKS", 2)])
+        .await;
+    for (i, device) in ["ser-pick-1", "ser-pick-2"].iter().enumerate() {
+        let dev = site
+            .ok(Method::GET, &format!("/v1/devices/{device}"), None)
+            .await;
+        assert_eq!(dev["station"], format!("pick-{}", i + 1), "{dev}");
+    }
+    until("both serial scanners are online", || async {
+        let mut online = true;
+        for device in ["ser-pick-1", "ser-pick-2"] {
+            let dev = site
+                .ok(Method::GET, &format!("/v1/devices/{device}"), None)
+                .await;
+            online &= dev["state"] == "online";
+        }
+        online
+    })
+    .await;
+    let burst = |frames: &[&str]| -> Vec<u8> {
+        frames
+            .iter()
+            .flat_map(|f| f.bytes().chain(std::iter::once(b'\r')))
+            .collect()
+    };
+    let one = burst(&[
+        "EMP:B-1",
+        "ORD:O-500",
+        "TOTE:T-5",
+        "LOC:A-01",
+        "QTY:2",
+        SHIRT,
+        "LOC:A-02",
+        MUG,
+        "CMD:DONE",
+    ]);
+    let two = burst(&[
+        "EMP:B-3",
+        "ORD:O-501",
+        "TOTE:T-6",
+        "LOC:A-01",
+        SHIRT,
+        "LOC:A-03",
+        "QTY:2",
+        SOCKS,
+        "CMD:DONE",
+    ]);
+    // Both bursts at once, each as fast as the pty takes it.
+    let (a, b) = tokio::join!(site.serial[0].write(&one), site.serial[1].write(&two));
+    a.expect("scanner 1 writes");
+    b.expect("scanner 2 writes");
+    site.wait_status("O-500", "picked").await;
+    site.wait_status("O-501", "picked").await;
+    let in_tote = |tote: &str| {
+        let db = site.db();
+        let mut stmt = db
+            .prepare(
+                "SELECT order_id, sku, qty FROM tote_contents WHERE tote = ?1 ORDER BY order_id, sku",
+            )
+            .expect("prepare");
+        let rows: Vec<(String, String, i64)> = stmt
+            .query_map([tote], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        rows
+    };
+    assert_eq!(
+        in_tote("T-5"),
+        vec![
+            ("O-500".into(), "MUG".into(), 1),
+            ("O-500".into(), "SHIRT".into(), 2)
+        ]
+    );
+    assert_eq!(
+        in_tote("T-6"),
+        vec![
+            ("O-501".into(), "SHIRT".into(), 1),
+            ("O-501".into(), "SOCKS".into(), 2)
+        ]
+    );
+    // Both badges reached their own station: no failed login anywhere.
+    let refused = site.int("SELECT count(*) FROM audit WHERE action = 'station.login_failed'");
+    assert_eq!(refused, 0);
+    let stock = site.edge_stock();
+    assert_eq!(stock["stock:acme/SHIRT/A-01/"], 7);
+    assert_eq!(stock["stock:acme/SOCKS/A-03/"], 3);
     site.central_matches_the_edge().await;
     site.shutdown().await;
 }
