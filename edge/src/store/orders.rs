@@ -876,6 +876,18 @@ pub(crate) fn exception_event(
     code: &str,
     detail: &str,
 ) -> Result<()> {
+    exception_event_audited_as(cx, order_id, tenant_id, code, detail, "order.exception")
+}
+
+/// [`exception_event`] with the audit entry under `audit_action`.
+pub(crate) fn exception_event_audited_as(
+    cx: &Ctx<'_>,
+    order_id: &str,
+    tenant_id: &str,
+    code: &str,
+    detail: &str,
+    audit_action: &str,
+) -> Result<()> {
     outbox::append(
         cx.conn,
         cx.site,
@@ -892,7 +904,7 @@ pub(crate) fn exception_event(
         cx.conn,
         cx.origin,
         cx.now,
-        "order.exception",
+        audit_action,
         &format!("order:{order_id}"),
         &json!({"exception": {"old": null, "new": {"code": code, "detail": detail}}}),
     )?;

@@ -29,7 +29,7 @@ use wms_sync::{
 use super::audit::{self, Origin};
 use super::catalog::{self, LocationInput, ProductInput, UserInput};
 use super::orders::{self, Ctx, OrderInput, SupervisorAction};
-use super::outbox::{self, NewEvent};
+use super::outbox;
 use super::Store;
 use crate::domain::order::{self as order_rules, Action, Status};
 use crate::domain::{time, Actor};
@@ -500,27 +500,8 @@ fn order_exception(
     code: &str,
     detail: &str,
 ) -> Result<()> {
-    outbox::append(
-        cx.conn,
-        cx.site,
-        NewEvent {
-            kind: "order.exception",
-            aggregate_type: "order",
-            aggregate_id: order_id.to_string(),
-            occurred_at: cx.now,
-            actor: &cx.origin.actor,
-            data: json!({"order_id": order_id, "tenant_id": tenant_id, "code": code, "detail": detail}),
-        },
-    )?;
-    audit::record(
-        cx.conn,
-        cx.origin,
-        cx.now,
-        "order.sync_conflict",
-        &format!("order:{order_id}"),
-        &json!({"exception": {"old": null, "new": {"code": code, "detail": detail}}}),
-    )?;
-    Ok(())
+    // Audited under its own action, so a supervisor can tell a sync conflict from a floor one.
+    orders::exception_event_audited_as(cx, order_id, tenant_id, code, detail, "order.sync_conflict")
 }
 
 fn label_printed(conn: &Connection, order_id: &str) -> Result<bool> {
