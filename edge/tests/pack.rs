@@ -366,6 +366,16 @@ impl Site {
         self.good("gun-pick", "CMD:LOGOUT").await;
     }
 
+    /// Supervisor Sam, badge `B-9`, PIN `482913`, created over the local API.
+    async fn add_supervisor(&self) {
+        self.ok(
+            Method::PUT,
+            "/v1/users/u-sup",
+            Some(json!({"name": "Sam", "badge": "B-9", "pin": "482913", "roles": ["supervisor"], "tenant_id": null})),
+        )
+        .await;
+    }
+
     fn labels_printed(&self) -> Vec<String> {
         lock(&self.labels).formats.clone()
     }
@@ -857,12 +867,7 @@ async fn with_the_central_offline_the_floor_ships_and_everything_syncs_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_picked_order_ships_partially_with_a_supervisors_approval() {
     let site = start().await;
-    site.ok(
-        Method::PUT,
-        "/v1/users/u-sup",
-        Some(json!({"name": "Sam", "badge": "B-9", "pin": "482913", "roles": ["supervisor"], "tenant_id": null})),
-    )
-    .await;
+    site.add_supervisor().await;
     site.order_from_central("O-300", &[("SHIRT", 2), ("MUG", 1)])
         .await;
     site.good("gun-pick", "EMP:B-1").await;
@@ -960,12 +965,7 @@ async fn a_short_picked_order_ships_partially_with_a_supervisors_approval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_overrides_a_weight_out_of_tolerance_with_badge_and_pin() {
     let site = start().await;
-    site.ok(
-        Method::PUT,
-        "/v1/users/u-sup",
-        Some(json!({"name": "Sam", "badge": "B-9", "pin": "482913", "roles": ["supervisor"], "tenant_id": null})),
-    )
-    .await;
+    site.add_supervisor().await;
     site.order_from_central("O-400", &[("SHIRT", 2), ("MUG", 1)])
         .await;
     site.pick("T-4").await;

@@ -174,8 +174,11 @@ pub fn start_packing(cx: &Ctx<'_>, order_id: &str) -> Result<()> {
         }
         Status::Packing | Status::Packed => Ok(()),
         // A short pick's exception: what was picked may be packed (and shipped partially, with
-        // a supervisor). The same test as `OrderView::packable_short`, made again at commit.
-        Status::Exception if short_picked_and_unlabelled(cx.conn, order_id)? => {
+        // a supervisor). The station's own rule, asked again at commit.
+        Status::Exception
+            if super::station::order_view(cx.conn, order_id)?
+                .is_some_and(|o| o.packable_short()) =>
+        {
             super::station::move_order(cx, order_id, Action::StartPacking, None)
         }
         other => Err(Error::conflict(format!(
@@ -183,19 +186,6 @@ pub fn start_packing(cx: &Ctx<'_>, order_id: &str) -> Result<()> {
             other.as_str()
         ))),
     }
-}
-
-fn short_picked_and_unlabelled(conn: &Connection, order_id: &str) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT o.label_printed_at IS NULL
-            AND EXISTS (SELECT 1 FROM tote_contents t WHERE t.order_id = o.id AND t.qty > 0)
-            AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.qty >
-                  (SELECT coalesce(sum(t.qty), 0) FROM tote_contents t
-                   WHERE t.order_id = l.order_id AND t.line_id = l.line_id))
-         FROM orders o WHERE o.id = ?1",
-        [order_id],
-        |r| r.get(0),
-    )?)
 }
 
 /// `Command::ReleaseOrder`: the order leaves the bench. Labels printed for it are voided (their
@@ -457,8 +447,8 @@ fn in_totes(conn: &Connection, order_id: &str) -> Result<Vec<InTote>> {
 ///
 /// With `approved_by` the shipment may hold less than the order (never more than was picked):
 /// the order becomes `partially_shipped`, its remaining reservations are released, the units left
-/// in its totes stay there as put-backs, and the approval is audited and sent upstream. Which
-/// lot of a line leaves when only part of it ships is taken in lot order.
+/// in its totes stay there as put-backs (the station audits the approval). Which lot of a line
+/// leaves when only part of it ships is taken in lot order.
 #[allow(clippy::too_many_arguments)]
 pub fn confirm_shipment(
     cx: &Ctx<'_>,
@@ -491,18 +481,15 @@ pub fn confirm_shipment(
             .filter(|s| s.line_id == l.line_id)
             .map(|s| i64::from(s.qty))
             .sum();
-        let fits = if approved_by.is_some() {
-            packed <= picked && packed <= l.qty
-        } else {
-            picked == packed && packed == l.qty
-        };
+        let exact = picked == packed && packed == l.qty;
+        let fits = exact || (approved_by.is_some() && packed <= picked && packed <= l.qty);
         if !fits {
             return Err(Error::conflict(format!(
                 "order {order_id} line {}: {} ordered, {picked} picked, {packed} packed",
                 l.line_id, l.qty
             )));
         }
-        whole &= picked == packed && packed == l.qty;
+        whole &= exact;
         let mut left = packed;
         for p in in_tote.iter().filter(|p| p.line_id == l.line_id) {
             if left == 0 {
@@ -579,16 +566,6 @@ pub fn confirm_shipment(
             orders::release_reservations(cx.conn, order_id)?;
             let note = format!("{shipment_id}, approved by {supervisor}");
             super::station::move_order(cx, order_id, Action::ShipPartially, Some(&note))?;
-            let ordered: i64 = order.lines.iter().map(|l| l.qty).sum();
-            let shipped: i64 = shipping.iter().map(|p| p.qty).sum();
-            security_audit(
-                cx,
-                supervisor,
-                "pack.partial_shipment",
-                &format!("order:{order_id}"),
-                &json!({"shipped": {"old": null, "new": shipped}, "ordered": ordered,
-                        "shipment_id": shipment_id, "station": cfg.station_id}),
-            )?;
         }
         _ => super::station::move_order(cx, order_id, Action::Ship, Some(&shipment_id))?,
     }
@@ -597,8 +574,7 @@ pub fn confirm_shipment(
             "UPDATE cartons SET shipment_id = ?2 WHERE order_id = ?1 AND voided_at IS NULL",
         )?
         .execute(params![order_id, shipment_id])?;
-    let picked = shipping;
-    let items: Vec<Value> = picked
+    let items: Vec<Value> = shipping
         .iter()
         .map(|p| json!({"sku": p.sku, "qty": p.qty, "lot": (!p.lot.is_empty()).then_some(&p.lot)}))
         .collect();
@@ -644,26 +620,6 @@ pub fn confirm_shipment(
             }),
         },
     )?;
-    Ok(())
-}
-
-/// A supervisor's approval at a station: audited in their name (the packer's device) and sent
-/// upstream.
-fn security_audit(
-    cx: &Ctx<'_>,
-    supervisor: &str,
-    action: &str,
-    target: &str,
-    changes: &Value,
-) -> Result<()> {
-    let origin = audit::Origin {
-        actor: crate::domain::Actor {
-            user: Some(supervisor.to_string()),
-            ..cx.origin.actor.clone()
-        },
-        request_id: cx.origin.request_id.clone(),
-    };
-    audit::record_upstream(cx.conn, cx.site, &origin, cx.now, action, target, changes)?;
     Ok(())
 }
 

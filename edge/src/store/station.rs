@@ -198,42 +198,7 @@ impl FloorView for TxView<'_> {
     }
 
     fn order(&self, order_id: &str) -> Option<OrderView> {
-        let r = (|| -> Result<Option<OrderView>> {
-            let Some((status, _, tenant_id)) = orders::status_of(self.conn, order_id)? else {
-                return Ok(None);
-            };
-            let lines = self
-                .conn
-                .prepare_cached(
-                    "SELECT l.line_id, l.sku, l.qty,
-                            (SELECT coalesce(sum(t.qty), 0) FROM tote_contents t
-                             WHERE t.order_id = l.order_id AND t.line_id = l.line_id)
-                     FROM order_lines l WHERE l.order_id = ?1 ORDER BY l.line_id",
-                )?
-                .query_map([order_id], |r| {
-                    let qty: i64 = r.get(2)?;
-                    let picked: i64 = r.get(3)?;
-                    Ok(OrderLineView {
-                        line_id: r.get(0)?,
-                        sku: r.get(1)?,
-                        qty: u32::try_from(qty).unwrap_or(0),
-                        picked: u32::try_from(picked).unwrap_or(0),
-                    })
-                })?
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let label_printed: bool = self.conn.query_row(
-                "SELECT label_printed_at IS NOT NULL FROM orders WHERE id = ?1",
-                [order_id],
-                |r| r.get(0),
-            )?;
-            Ok(Some(OrderView {
-                order_id: order_id.to_string(),
-                tenant_id,
-                status,
-                lines,
-                label_printed,
-            }))
-        })();
+        let r = order_view(self.conn, order_id);
         self.keep(r)
     }
 
@@ -368,6 +333,43 @@ fn save_state(conn: &Connection, station_id: &str, state: &StationState, now: &s
     )?
     .execute(params![station_id, s, now])?;
     Ok(())
+}
+
+/// An order as the floor sees it (`FloorView::order`); the pack commands re-check with it too.
+pub(crate) fn order_view(conn: &Connection, order_id: &str) -> Result<Option<OrderView>> {
+    let Some((status, _, tenant_id)) = orders::status_of(conn, order_id)? else {
+        return Ok(None);
+    };
+    let lines = conn
+        .prepare_cached(
+            "SELECT l.line_id, l.sku, l.qty,
+                    (SELECT coalesce(sum(t.qty), 0) FROM tote_contents t
+                     WHERE t.order_id = l.order_id AND t.line_id = l.line_id)
+             FROM order_lines l WHERE l.order_id = ?1 ORDER BY l.line_id",
+        )?
+        .query_map([order_id], |r| {
+            let qty: i64 = r.get(2)?;
+            let picked: i64 = r.get(3)?;
+            Ok(OrderLineView {
+                line_id: r.get(0)?,
+                sku: r.get(1)?,
+                qty: u32::try_from(qty).unwrap_or(0),
+                picked: u32::try_from(picked).unwrap_or(0),
+            })
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let label_printed: bool = conn.query_row(
+        "SELECT label_printed_at IS NOT NULL FROM orders WHERE id = ?1",
+        [order_id],
+        |r| r.get(0),
+    )?;
+    Ok(Some(OrderView {
+        order_id: order_id.to_string(),
+        tenant_id,
+        status,
+        lines,
+        label_printed,
+    }))
 }
 
 /// The store's re-check of invariant 4: no forward step for a held or cancelled order.

@@ -487,7 +487,19 @@ pub(crate) fn on_input(
                     return wrong_supervisor_pin(work, supervisor);
                 }
                 let (verified, total) = order.units();
-                let commands = vec![confirm(order, Some(supervisor.clone()))];
+                let audit = Command::Audit {
+                    action: "pack.partial_shipment".into(),
+                    target: format!("order:{}", order.order_id),
+                    by_user: supervisor.clone(),
+                    changes: json!({
+                        "shipped": {"old": null, "new": verified},
+                        "ordered": total,
+                        "packer": ctx.user.user_id,
+                        "station": ctx.config.station_id,
+                    }),
+                    upstream: true,
+                };
+                let commands = vec![audit, confirm(order, Some(supervisor.clone()))];
                 let prompt = format!(
                     "Order {} shipped partially ({verified} of {total} items) — put the rest of the tote back; scan the next order",
                     order.order_id

@@ -890,12 +890,24 @@ fn a_short_picked_order_ships_partially_only_with_a_supervisors_approval() {
     assert!(floor.shipments.is_empty());
     let out = pack.scan(&mut floor, "PIN:4321");
     assert!(out.feedback.good, "{}", out.feedback.prompt);
-    let [Command::ConfirmShipment {
+    let [Command::Audit {
+        action,
+        by_user,
+        upstream,
+        ..
+    }, Command::ConfirmShipment {
         lines, approved_by, ..
     }] = &out.commands[..]
     else {
-        panic!("expected a shipment: {:?}", out.commands);
+        panic!(
+            "expected the approval's audit and a shipment: {:?}",
+            out.commands
+        );
     };
+    assert_eq!(
+        (action.as_str(), by_user.as_str(), *upstream),
+        ("pack.partial_shipment", "u-sue", true)
+    );
     assert_eq!(approved_by.as_deref(), Some("u-sue"));
     assert_eq!(
         lines
