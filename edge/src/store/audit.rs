@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use super::query::Where;
 use crate::domain::Actor;
 use crate::error::Result;
 
@@ -124,29 +125,21 @@ pub struct AuditFilter {
 }
 
 pub fn list(conn: &Connection, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
-    let mut stmt = conn.prepare_cached(
+    let mut w = Where::new();
+    w.and_some("actor_user = ?", &f.user)
+        .and_some("actor_device = ?", &f.device)
+        .and_some("actor_api_key = ?", &f.api_key)
+        .and_some("action = ?", &f.action)
+        .and_some("at >= ?", &f.since)
+        .and_some("at < ?", &f.until)
+        .and_some("id < ?", &f.before_id);
+    let limit = f.limit as i64;
+    w.query(
+        conn,
         "SELECT id, at, actor_user, actor_device, actor_api_key, action, target, changes, request_id
-         FROM audit
-         WHERE (?1 IS NULL OR actor_user = ?1)
-           AND (?2 IS NULL OR actor_device = ?2)
-           AND (?3 IS NULL OR actor_api_key = ?3)
-           AND (?4 IS NULL OR action = ?4)
-           AND (?5 IS NULL OR at >= ?5)
-           AND (?6 IS NULL OR at < ?6)
-           AND (?7 IS NULL OR id < ?7)
-         ORDER BY id DESC LIMIT ?8",
-    )?;
-    let rows = stmt.query_map(
-        params![
-            f.user,
-            f.device,
-            f.api_key,
-            f.action,
-            f.since,
-            f.until,
-            f.before_id,
-            f.limit as i64
-        ],
+         FROM audit",
+        "ORDER BY id DESC LIMIT ?",
+        &[&limit],
         |r| {
             let changes: String = r.get(7)?;
             Ok(AuditEntry {
@@ -163,6 +156,5 @@ pub fn list(conn: &Connection, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
                 request_id: r.get(8)?,
             })
         },
-    )?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+    )
 }

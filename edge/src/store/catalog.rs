@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::audit::{self, Origin};
+use super::query::Where;
 use crate::domain::role::Role;
 use crate::domain::{LocationKind, Tracking};
 use crate::error::{Error, Result};
@@ -245,15 +246,20 @@ pub fn list_products(
     after: Option<(String, String)>,
     limit: usize,
 ) -> Result<Vec<Product>> {
-    let (at, asku) = after.unzip();
-    let sql = format!(
-        "SELECT {PRODUCT_COLS} FROM products
-         WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR (tenant_id, sku) > (?2, ?3))
-         ORDER BY tenant_id, sku LIMIT ?4"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![tenant, at, asku, limit as i64], product_from_row)?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+    let tenant = tenant.map(str::to_string);
+    let mut w = Where::new();
+    w.and_some("tenant_id = ?", &tenant);
+    if let Some((t, sku)) = &after {
+        w.and("(tenant_id, sku) > (?, ?)", &[t, sku]);
+    }
+    let limit = limit as i64;
+    w.query(
+        conn,
+        &format!("SELECT {PRODUCT_COLS} FROM products"),
+        "ORDER BY tenant_id, sku LIMIT ?",
+        &[&limit],
+        product_from_row,
+    )
 }
 
 /// Create or replace a product; returns it and whether it was new.
@@ -403,12 +409,17 @@ pub fn list_locations(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Location>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT code, zone, pick_sequence, kind, version, updated_at FROM locations
-         WHERE (?1 IS NULL OR code > ?1) ORDER BY code LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![after, limit as i64], location_from_row)?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+    let after = after.map(str::to_string);
+    let mut w = Where::new();
+    w.and_some("code > ?", &after);
+    let limit = limit as i64;
+    w.query(
+        conn,
+        "SELECT code, zone, pick_sequence, kind, version, updated_at FROM locations",
+        "ORDER BY code LIMIT ?",
+        &[&limit],
+        location_from_row,
+    )
 }
 
 pub fn put_location(
@@ -568,14 +579,19 @@ pub fn list_users(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<User>> {
-    let sql = format!(
-        "SELECT {USER_COLS} FROM users
-         WHERE (?1 IS NULL OR tenant_id = ?1 OR tenant_id IS NULL) AND (?2 IS NULL OR id > ?2)
-         ORDER BY id LIMIT ?3"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![tenant, after, limit as i64], user_from_row)?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+    let (tenant, after) = (tenant.map(str::to_string), after.map(str::to_string));
+    let mut w = Where::new();
+    // With a tenant: that tenant's users and the site-wide ones.
+    w.and_some("tenant_id = ? OR tenant_id IS NULL", &tenant)
+        .and_some("id > ?", &after);
+    let limit = limit as i64;
+    w.query(
+        conn,
+        &format!("SELECT {USER_COLS} FROM users"),
+        "ORDER BY id LIMIT ?",
+        &[&limit],
+        user_from_row,
+    )
 }
 
 /// Create or replace a user. `pin_hash` is the Argon2id PHC string of the new PIN, or `None` to

@@ -11,6 +11,7 @@ use super::audit::{self, Origin};
 use super::catalog::{self, check_ident};
 use super::ledger;
 use super::outbox::{self, NewEvent};
+use super::query::Where;
 use crate::domain::order::{self, Action, Status};
 use crate::domain::stock::{self, Position};
 use crate::domain::{time, Actor};
@@ -791,18 +792,17 @@ pub struct OrderFilter {
 }
 
 pub fn list_orders(conn: &Connection, f: &OrderFilter) -> Result<Vec<OrderSummary>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, tenant_id, status, priority, ship_by, accepted_at, updated_at FROM orders
-         WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id > ?3)
-         ORDER BY id LIMIT ?4",
-    )?;
-    let rows = stmt.query_map(
-        params![
-            f.tenant_id,
-            f.status.map(Status::as_str),
-            f.after,
-            f.limit as i64
-        ],
+    let status = f.status.map(Status::as_str);
+    let mut w = Where::new();
+    w.and_some("tenant_id = ?", &f.tenant_id)
+        .and_some("status = ?", &status)
+        .and_some("id > ?", &f.after);
+    let limit = f.limit as i64;
+    w.query(
+        conn,
+        "SELECT id, tenant_id, status, priority, ship_by, accepted_at, updated_at FROM orders",
+        "ORDER BY id LIMIT ?",
+        &[&limit],
         |r| {
             let status: String = r.get(2)?;
             let priority: String = r.get(3)?;
@@ -816,8 +816,7 @@ pub fn list_orders(conn: &Connection, f: &OrderFilter) -> Result<Vec<OrderSummar
                 updated_at: r.get(6)?,
             })
         },
-    )?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+    )
 }
 
 /// Stock of `sku` arrived: backordered orders of the tenant waiting for it get it first, the
