@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::audit::{self, Origin};
 use super::catalog::{self, check_ident};
 use super::outbox::{self, NewEvent};
+use super::query::{text, Where};
 use crate::domain::stock::{self, Position, StockRefusal};
 use crate::domain::{stock_aggregate_id, Actor, Reason};
 use crate::error::{Error, Result};
@@ -391,38 +392,85 @@ pub struct StockFilter {
 }
 
 pub fn list_stock(conn: &Connection, f: &StockFilter) -> Result<Vec<StockRow>> {
-    let a = f.after.as_ref();
-    let mut stmt = conn.prepare_cached(
-        "SELECT tenant_id, sku, location, lot, on_hand, reserved FROM stock
-         WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR sku = ?2) AND (?3 IS NULL OR location = ?3)
-           AND (?4 IS NULL OR (tenant_id, sku, location, lot) > (?4, ?5, ?6, ?7))
-         ORDER BY tenant_id, sku, location, lot LIMIT ?8",
-    )?;
-    let rows = stmt.query_map(
-        params![
-            f.tenant_id,
-            f.sku,
-            f.location,
-            a.map(|a| &a[0]),
-            a.map(|a| &a[1]),
-            a.map(|a| &a[2]),
-            a.map(|a| &a[3]),
-            f.limit as i64
-        ],
+    let mut rows = Vec::new();
+    each_stock(conn, f, |r| {
+        rows.push(r.to_owned());
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// One stock position borrowed from its database row; serializes exactly like [`StockRow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StockRowRef<'a> {
+    pub tenant_id: &'a str,
+    pub sku: &'a str,
+    pub location: &'a str,
+    pub lot: Option<&'a str>,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+}
+
+impl StockRowRef<'_> {
+    pub fn to_owned(&self) -> StockRow {
+        StockRow {
+            tenant_id: self.tenant_id.to_string(),
+            sku: self.sku.to_string(),
+            location: self.location.to_string(),
+            lot: self.lot.map(str::to_string),
+            on_hand: self.on_hand,
+            reserved: self.reserved,
+            available: self.available,
+        }
+    }
+
+    /// The page cursor's sort key.
+    pub fn key(&self) -> [&str; 4] {
+        [
+            self.tenant_id,
+            self.sku,
+            self.location,
+            self.lot.unwrap_or_default(),
+        ]
+    }
+}
+
+/// Visit the positions matching `f` in key order, borrowing each row's text.
+pub fn each_stock(
+    conn: &Connection,
+    f: &StockFilter,
+    mut visit: impl FnMut(&StockRowRef<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut w = Where::new();
+    w.and_some("tenant_id = ?", &f.tenant_id)
+        .and_some("sku = ?", &f.sku)
+        .and_some("location = ?", &f.location);
+    if let Some([t, s, l, lot]) = &f.after {
+        w.and(
+            "(tenant_id, sku, location, lot) > (?, ?, ?, ?)",
+            &[t, s, l, lot],
+        );
+    }
+    let limit = f.limit as i64;
+    w.each(
+        conn,
+        "SELECT tenant_id, sku, location, lot, on_hand, reserved FROM stock",
+        "ORDER BY tenant_id, sku, location, lot LIMIT ?",
+        &[&limit],
         |r| {
-            let lot: String = r.get(3)?;
+            let lot = text(r, 3)?;
             let on_hand: i64 = r.get(4)?;
             let reserved: i64 = r.get(5)?;
-            Ok(StockRow {
-                tenant_id: r.get(0)?,
-                sku: r.get(1)?,
-                location: r.get(2)?,
+            visit(&StockRowRef {
+                tenant_id: text(r, 0)?,
+                sku: text(r, 1)?,
+                location: text(r, 2)?,
                 lot: (!lot.is_empty()).then_some(lot),
                 on_hand,
                 reserved,
                 available: on_hand - reserved,
             })
         },
-    )?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+    )
 }

@@ -530,6 +530,50 @@ fn migrations_are_applied_once_and_pragmas_are_durable() {
     );
 }
 
+#[test]
+fn stock_positions_survive_the_move_to_a_table_without_rowid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v4.db");
+    {
+        let c = Connection::open(&path).expect("open");
+        for (i, sql) in schema::MIGRATIONS.iter().take(4).enumerate() {
+            c.execute_batch(sql).expect("old migration");
+            c.pragma_update(None, "user_version", i as i64 + 1)
+                .expect("version");
+        }
+        c.execute_batch(
+            "INSERT INTO stock(tenant_id, sku, location, lot, on_hand, reserved) VALUES
+                ('acme', 'SKU-2', 'A-01', '', 4, 1),
+                ('acme', 'SKU-1', 'B-01', 'L7', 9, 0);",
+        )
+        .expect("v4 rows");
+    }
+    let c = open_and_migrate(&path).expect("migrate");
+    let rows = ledger::list_stock(
+        &c,
+        &ledger::StockFilter {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .expect("list");
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.sku.as_str(), r.location.as_str(), r.on_hand, r.available))
+        .collect();
+    assert_eq!(got, vec![("SKU-1", "B-01", 9, 9), ("SKU-2", "A-01", 4, 3)]);
+    let without_rowid: bool = c
+        .query_row(
+            "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_schema WHERE name = 'stock'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("schema");
+    assert!(without_rowid);
+    let negative = c.execute("UPDATE stock SET reserved = 5 WHERE sku = 'SKU-2'", []);
+    assert!(negative.is_err(), "the CHECK must survive the rebuild");
+}
+
 #[tokio::test]
 async fn everything_is_attributable_ledger_and_audit_are_append_only() {
     let (_dir, store) = temp_store();
