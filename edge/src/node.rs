@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Shared};
 use crate::config::Config;
 use crate::domain::role::Role;
 use crate::error::{Error, Result};
@@ -15,23 +15,27 @@ use crate::store::keys::{self, KeyRecord};
 use crate::store::{Store, StoreOptions};
 
 /// Config-file keys indexed by the SHA-256 of the key.
-pub fn config_keys(cfg: &Config) -> HashMap<String, KeyRecord> {
+pub fn config_keys(cfg: &Config) -> HashMap<[u8; 32], Arc<KeyRecord>> {
     cfg.api_keys
         .iter()
         .filter_map(|k| {
             let role = Role::parse(k.role.get_ref())?;
             let digest = match (&k.key, &k.key_sha256) {
-                (Some(key), _) => keys::sha256_hex(key.get_ref()),
-                (None, Some(h)) => h.get_ref().to_ascii_lowercase(),
+                (Some(key), _) => keys::sha256(key.get_ref()),
+                (None, Some(h)) => {
+                    let mut d = [0u8; 32];
+                    hex::decode_to_slice(h.get_ref(), &mut d).ok()?;
+                    d
+                }
                 (None, None) => return None,
             };
             Some((
                 digest,
-                KeyRecord {
+                Arc::new(KeyRecord {
                     name: k.name.get_ref().clone(),
                     role,
                     tenant_id: k.tenant_id.clone(),
-                },
+                }),
             ))
         })
         .collect()
@@ -55,12 +59,12 @@ pub async fn open_store(cfg: &Config) -> Result<Store> {
     .map_err(|e| Error::Internal(format!("store open task: {e}")))?
 }
 
-/// Build the application state for a config and an open store.
-pub fn app_state(cfg: &Config, store: Store) -> AppState {
-    AppState {
+/// Build the application state for a config and an open store; `serve` adds the running services.
+pub fn app_state(cfg: &Config, store: Store) -> Shared {
+    Shared {
         site_id: Arc::from(cfg.site_id()),
         store,
-        config_keys: Arc::new(config_keys(cfg)),
+        config_keys: config_keys(cfg),
         started: Instant::now(),
         metrics: Arc::new(Metrics::new()),
         central_configured: cfg.central.is_some(),
@@ -109,7 +113,7 @@ pub async fn serve(
         shutdown.await;
         bus.close();
     };
-    let served = axum::serve(listener, api::router(state))
+    let served = axum::serve(listener, api::router(AppState::new(state)))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::Internal(format!("http server: {e}")));

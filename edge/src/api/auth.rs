@@ -3,6 +3,8 @@
 //! extractor, so a missing credential is a 401 before any body is read, and call
 //! [`Caller::require`] for the endpoint's role (403).
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -17,7 +19,7 @@ use crate::store::keys::{self, KeyRecord};
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub key: KeyRecord,
+    pub key: Arc<KeyRecord>,
     /// Optional `X-Device-Id`: the station or device a request acts for, for attribution.
     pub device: Option<String>,
 }
@@ -103,16 +105,17 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthenticated("Authorization must be \"Bearer <key>\""))?;
-        let digest = keys::sha256_hex(token);
+        let digest = keys::sha256(token);
         let key = match state.config_keys.get(&digest) {
             Some(k) => k.clone(),
             None => {
-                let d = digest.clone();
+                let d = hex::encode(digest);
                 state
                     .store
                     .read(move |c| keys::lookup(c, &d))
                     .await
                     .map_err(ApiError::from)?
+                    .map(Arc::new)
                     .ok_or_else(|| ApiError::unauthenticated("unknown API key"))?
             }
         };

@@ -32,13 +32,31 @@ use crate::store::keys::KeyRecord;
 use crate::store::Store;
 use error::{ApiError, REQUEST_ID};
 
-/// What every handler can reach.
+/// What every handler can reach. One `Arc`: axum clones the state for every extractor and
+/// middleware of every request, and one reference count is cheaper than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The node's services as the API sees them.
+pub struct Shared {
     pub site_id: Arc<str>,
     pub store: Store,
     /// Config-file keys by SHA-256 of the key.
-    pub config_keys: Arc<HashMap<String, KeyRecord>>,
+    pub config_keys: HashMap<[u8; 32], Arc<KeyRecord>>,
     pub started: Instant,
     pub metrics: Arc<Metrics>,
     /// Whether a `[central]` section is configured (sync is `disabled` otherwise).

@@ -18,7 +18,12 @@ pub struct KeyRecord {
 }
 
 pub fn sha256_hex(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    hex::encode(sha256(key))
+}
+
+/// The SHA-256 of a key, as the authenticator compares it.
+pub fn sha256(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
 }
 
 /// A fresh random key: `wmse_` and 64 hex digits.
