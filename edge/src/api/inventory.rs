@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use super::auth::Caller;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Body, Q};
-use super::page::{self, Page};
+use super::page::{self, Page, PageJson};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::time;
@@ -34,7 +34,7 @@ pub async fn list_inventory(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<InventoryQuery>,
-) -> ApiResult<Json<Page<StockRow>>> {
+) -> ApiResult<PageJson> {
     caller.require(Role::Picker)?;
     let limit = page::limit(q.limit)?;
     let filter = StockFilter {
@@ -44,18 +44,10 @@ pub async fn list_inventory(
         after: page::decode(q.cursor.as_deref())?,
         limit: limit + 1,
     };
-    let rows = st
-        .store
-        .read(move |c| ledger::list_stock(c, &filter))
-        .await?;
-    Ok(Json(page::build(rows, limit, |r| {
-        [
-            r.tenant_id.clone(),
-            r.sku.clone(),
-            r.location.clone(),
-            r.lot.clone().unwrap_or_default(),
-        ]
-    })))
+    Ok(page::stream(&st.store, limit, move |c, page| {
+        ledger::each_stock(c, &filter, |r| page.row(r, r.key()))
+    })
+    .await?)
 }
 
 /// Book an adjustment; 409 when it would make available stock negative.
