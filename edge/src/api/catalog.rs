@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, P, Q};
-use super::page::{self, Page};
+use super::page::{self, Page, PageJson};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::time;
@@ -52,18 +52,18 @@ pub async fn list_products(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<TenantPageQuery>,
-) -> ApiResult<Json<Page<Product>>> {
+) -> ApiResult<PageJson> {
     caller.require(Role::Supervisor)?;
     let limit = page::limit(q.limit)?;
     let after: Option<(String, String)> = page::decode(q.cursor.as_deref())?;
     let tenant = caller.tenant_filter(q.tenant_id)?;
-    let rows = st
-        .store
-        .read(move |c| catalog::list_products(c, tenant.as_deref(), after, limit + 1))
-        .await?;
-    Ok(Json(page::build(rows, limit, |p| {
-        (p.tenant_id.clone(), p.sku.clone())
-    })))
+    Ok(page::read(
+        &st.store,
+        limit,
+        move |c| catalog::list_products(c, tenant.as_deref(), after, limit + 1),
+        |p: &Product| (p.tenant_id.clone(), p.sku.clone()),
+    )
+    .await?)
 }
 
 /// One product.
@@ -114,15 +114,17 @@ pub async fn list_locations(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<PageQuery>,
-) -> ApiResult<Json<Page<Location>>> {
+) -> ApiResult<PageJson> {
     caller.require(Role::Supervisor)?;
     let limit = page::limit(q.limit)?;
     let after: Option<String> = page::decode(q.cursor.as_deref())?;
-    let rows = st
-        .store
-        .read(move |c| catalog::list_locations(c, after.as_deref(), limit + 1))
-        .await?;
-    Ok(Json(page::build(rows, limit, |l| l.code.clone())))
+    Ok(page::read(
+        &st.store,
+        limit,
+        move |c| catalog::list_locations(c, after.as_deref(), limit + 1),
+        |l: &Location| l.code.clone(),
+    )
+    .await?)
 }
 
 /// One location.
@@ -172,16 +174,18 @@ pub async fn list_users(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<TenantPageQuery>,
-) -> ApiResult<Json<Page<User>>> {
+) -> ApiResult<PageJson> {
     caller.require(Role::Supervisor)?;
     let limit = page::limit(q.limit)?;
     let after: Option<String> = page::decode(q.cursor.as_deref())?;
     let tenant = caller.tenant_filter(q.tenant_id)?;
-    let rows = st
-        .store
-        .read(move |c| catalog::list_users(c, tenant.as_deref(), after.as_deref(), limit + 1))
-        .await?;
-    Ok(Json(page::build(rows, limit, |u| u.id.clone())))
+    Ok(page::read(
+        &st.store,
+        limit,
+        move |c| catalog::list_users(c, tenant.as_deref(), after.as_deref(), limit + 1),
+        |u: &User| u.id.clone(),
+    )
+    .await?)
 }
 
 /// One floor user.

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::Q;
-use super::page::{self, Page};
+use super::page::{self, Page, PageJson};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::time;
@@ -205,7 +205,7 @@ pub async fn audit(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<AuditQuery>,
-) -> ApiResult<Json<Page<AuditEntry>>> {
+) -> ApiResult<PageJson> {
     caller.require(Role::Admin)?;
     let limit = page::limit(q.limit)?;
     let norm = |field: &str, v: Option<String>| -> ApiResult<Option<String>> {
@@ -228,8 +228,13 @@ pub async fn audit(
         before_id: page::decode(q.cursor.as_deref())?,
         limit: limit + 1,
     };
-    let rows = st.store.read(move |c| audit::list(c, &filter)).await?;
-    Ok(Json(page::build(rows, limit, |e| e.id)))
+    Ok(page::read(
+        &st.store,
+        limit,
+        move |c| audit::list(c, &filter),
+        |e: &AuditEntry| e.id,
+    )
+    .await?)
 }
 
 /// The OpenAPI document of this API (no credential needed).

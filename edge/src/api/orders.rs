@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, P, Q};
-use super::page::{self, Page};
+use super::page::{self, Page, PageJson};
 use super::AppState;
 use crate::domain::order::Status;
 use crate::domain::role::Role;
@@ -36,7 +36,7 @@ pub async fn list_orders(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<OrderQuery>,
-) -> ApiResult<Json<Page<OrderSummary>>> {
+) -> ApiResult<PageJson> {
     caller.require(Role::Packer)?;
     let limit = page::limit(q.limit)?;
     let filter = OrderFilter {
@@ -45,11 +45,13 @@ pub async fn list_orders(
         after: page::decode(q.cursor.as_deref())?,
         limit: limit + 1,
     };
-    let rows = st
-        .store
-        .read(move |c| orders::list_orders(c, &filter))
-        .await?;
-    Ok(Json(page::build(rows, limit, |o| o.id.clone())))
+    Ok(page::read(
+        &st.store,
+        limit,
+        move |c| orders::list_orders(c, &filter),
+        |o: &OrderSummary| o.id.clone(),
+    )
+    .await?)
 }
 
 /// One order with its lines, allocation, shipments and timeline.

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{P, Q};
-use super::page::{self, Page};
+use super::page::{self, Page, PageJson};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::time;
@@ -76,15 +76,17 @@ pub async fn list_dead_letters(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<DeadLetterQuery>,
-) -> ApiResult<Json<Page<DeadLetter>>> {
+) -> ApiResult<PageJson> {
     require_site_supervisor(&caller)?;
     let limit = page::limit(q.limit)?;
     let after: u64 = page::decode(q.cursor.as_deref())?.unwrap_or(0);
-    let rows = st
-        .store
-        .read(move |c| sync_store::list_dead_letters(c, after, limit + 1))
-        .await?;
-    Ok(Json(page::build(rows, limit, |d| d.seq)))
+    Ok(page::read(
+        &st.store,
+        limit,
+        move |c| sync_store::list_dead_letters(c, after, limit + 1),
+        |d: &DeadLetter| d.seq,
+    )
+    .await?)
 }
 
 /// The result of a dead-letter action.
