@@ -3,7 +3,7 @@
 //! in-process keep-alive client. Writes its figures to BENCHMARKS.md.
 //!
 //! `cargo bench -p wms-edge --bench http` (`WMS_BENCH_ROUNDS` rounds of `WMS_BENCH_SECONDS` per side,
-//! default 12 × 1 s). For profiling, `WMS_BENCH_ONLY=/v1/inv` measures only the paths starting so and
+//! default 24 × 1 s). For profiling, `WMS_BENCH_ONLY=/v1/inv` measures only the paths starting so and
 //! `WMS_BENCH_SIDE=node|bare` drives only one side; either leaves BENCHMARKS.md alone.
 
 mod common;
@@ -117,7 +117,7 @@ fn main() {
     let rounds: usize = std::env::var("WMS_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+        .unwrap_or(24);
     // Profiling aid: measure only the paths starting with this, and leave BENCHMARKS.md alone.
     let only = std::env::var("WMS_BENCH_ONLY").ok();
     // Profiling aid: drive only `node` or only `bare` (BENCHMARKS.md is then left alone too).
