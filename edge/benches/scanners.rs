@@ -17,6 +17,10 @@ use wms_hardware::sim::{PtySim, Silent};
 use wms_hardware::transport::FdStream;
 use wms_hardware::CancellationToken;
 
+/// The allocator the `wms-edge` binary ships with (`src/main.rs`), so the figures are its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SCANNERS: usize = 50;
 const RATE_HZ: u64 = 10;
 const SECONDS: u64 = 10;

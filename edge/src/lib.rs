@@ -22,10 +22,3 @@ pub mod store;
 pub mod sync_glue;
 
 pub use error::{Error, Result};
-
-/// The node's allocator, for the binary and everything else that links this crate (tests,
-/// benchmarks), so they measure what ships. Rows are allocated on store reader threads and
-/// freed on the runtime's; glibc's malloc pays for that in arena locks and consolidation, and
-/// mimalloc cut the CPU per `GET /v1/inventory` by about a sixth (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

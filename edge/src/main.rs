@@ -10,6 +10,14 @@ use wms_edge::config;
 use wms_edge::domain::role::Role;
 use wms_edge::store::{self, audit::Origin, keys};
 
+/// The node's allocator. Rows are allocated on store reader threads and freed on the runtime's;
+/// glibc's malloc pays for that in arena locks and consolidation, and mimalloc cut the CPU per
+/// `GET /v1/inventory` by about a sixth (BENCHMARKS.md). It is chosen here, not in the library,
+/// so the library's own tests and fuzz targets keep the system allocator; the benchmarks declare
+/// the same one so they measure what ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "wms-edge",

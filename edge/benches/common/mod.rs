@@ -2,6 +2,10 @@
 
 use std::path::PathBuf;
 
+/// The allocator the `wms-edge` binary ships with (`src/main.rs`), so the figures are its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
