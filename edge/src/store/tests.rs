@@ -522,6 +522,10 @@ fn migrations_are_applied_once_and_pragmas_are_durable() {
         .expect("sync");
     assert_eq!(mode, "wal");
     assert_eq!(sync, 2, "synchronous must be FULL");
+    let temp: i64 = c
+        .pragma_query_value(None, "temp_store", |r| r.get(0))
+        .expect("temp_store");
+    assert_eq!(temp, 2, "savepoint sub-journals stay in memory");
     drop(c);
     let c = open_and_migrate(&path).expect("second open is a no-op");
     assert_eq!(
