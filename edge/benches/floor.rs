@@ -137,18 +137,29 @@ async fn step(store: &Store, cfg: &StationConfig, input: StationInput) -> bool {
 }
 
 /// Raw SQLite, same pragmas, one small row per transaction: commits per second.
-fn raw_commits(path: &std::path::Path, n: usize) -> f64 {
+/// The baseline's database: one small table, the node's durability pragmas.
+fn raw_db(path: &std::path::Path) -> rusqlite::Connection {
     let c = rusqlite::Connection::open(path).expect("raw db");
     c.pragma_update(None, "journal_mode", "WAL").expect("wal");
     c.pragma_update(None, "synchronous", "FULL").expect("full");
     c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT")
         .expect("table");
+    c
+}
+
+/// One durable single-row transaction.
+fn raw_commit(c: &rusqlite::Connection, i: usize) {
+    c.execute_batch("BEGIN IMMEDIATE").expect("begin");
+    c.execute("INSERT INTO t(body) VALUES (?1)", [format!("row {i}")])
+        .expect("insert");
+    c.execute_batch("COMMIT").expect("commit");
+}
+
+fn raw_commits(path: &std::path::Path, n: usize) -> f64 {
+    let c = raw_db(path);
     let start = Instant::now();
     for i in 0..n {
-        c.execute_batch("BEGIN IMMEDIATE").expect("begin");
-        c.execute("INSERT INTO t(body) VALUES (?1)", [format!("row {i}")])
-            .expect("insert");
-        c.execute_batch("COMMIT").expect("commit");
+        raw_commit(&c, i);
     }
     n as f64 / start.elapsed().as_secs_f64()
 }
@@ -156,11 +167,7 @@ fn raw_commits(path: &std::path::Path, n: usize) -> f64 {
 /// The disk's own tail at the paced load: raw single-row durable commits, one every `every`
 /// (the 50 stations' aggregate rate), each timed from BEGIN to the end of its COMMIT.
 fn raw_paced(path: &std::path::Path, n: usize, every: Duration) -> Vec<Duration> {
-    let c = rusqlite::Connection::open(path).expect("raw db");
-    c.pragma_update(None, "journal_mode", "WAL").expect("wal");
-    c.pragma_update(None, "synchronous", "FULL").expect("full");
-    c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT")
-        .expect("table");
+    let c = raw_db(path);
     let mut lat = Vec::with_capacity(n);
     let start = Instant::now();
     for i in 0..n {
@@ -169,10 +176,7 @@ fn raw_paced(path: &std::path::Path, n: usize, every: Duration) -> Vec<Duration>
             std::thread::sleep(wait);
         }
         let t = Instant::now();
-        c.execute_batch("BEGIN IMMEDIATE").expect("begin");
-        c.execute("INSERT INTO t(body) VALUES (?1)", [format!("row {i}")])
-            .expect("insert");
-        c.execute_batch("COMMIT").expect("commit");
+        raw_commit(&c, i);
         lat.push(t.elapsed());
     }
     lat.sort();

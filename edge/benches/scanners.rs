@@ -4,6 +4,8 @@
 //! loop on the same ptys in the same run. Writes the edge-scanners section of BENCHMARKS.md.
 //! Run: `cargo bench -p wms-edge --bench scanners`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -16,10 +18,6 @@ use wms_edge::events::EventBus;
 use wms_hardware::sim::{PtySim, Silent};
 use wms_hardware::transport::FdStream;
 use wms_hardware::CancellationToken;
-
-/// The allocator the `wms-edge` binary ships with (`src/main.rs`), so the figures are its own.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SCANNERS: usize = 50;
 const RATE_HZ: u64 = 10;
@@ -206,36 +204,6 @@ async fn run_edge(sims: &[PtySim]) -> Figures {
     f
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{cores} cores, {cpu}")
-}
-
-fn write_section(text: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
-    let begin = "<!-- edge-scanners:begin -->";
-    let end = "<!-- edge-scanners:end -->";
-    let section = format!("{begin}\n{text}{end}");
-    let old = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_string());
-    let new = match (old.find(begin), old.find(end)) {
-        (Some(b), Some(e)) if e > b => format!("{}{}{}", &old[..b], section, &old[e + end.len()..]),
-        _ => format!("{}\n{}\n", old.trim_end(), section),
-    };
-    if let Err(e) = std::fs::write(&path, new) {
-        eprintln!("could not write {}: {e}", path.display());
-    }
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -253,7 +221,7 @@ fn main() {
                 r.received, r.expected, r.p50_us, r.p99_us, r.max_us, r.cpu_pct
             )
         };
-        let date = chrono::Utc::now().format("%Y-%m-%d");
+        let date = common::today();
         let text = format!(
             "## Edge: 50 serial scanners into the node, 10 scans/s each\n\n\
              Machine: {}. Date: {date}. Command: `cargo bench -p wms-edge --bench scanners` (release).\n\n\
@@ -265,13 +233,13 @@ fn main() {
              over the run's wall time.\n\n\
              | path | scans | p50 µs | p99 µs | max µs | CPU |\n| --- | --- | --- | --- | --- | --- |\n{}{}\n\
              Ratio edge / raw at p50: {:.2}. Tails on a shared 2-core machine are mostly scheduling.\n\n",
-            machine(),
+            common::machine(),
             raw.expected,
             row("raw pty read loop", &raw),
             row("wms-edge: pty → scan event", &edge),
             edge.p50_us / raw.p50_us,
         );
         print!("{text}");
-        write_section(&text);
+        common::write_section("edge-scanners", &text);
     });
 }

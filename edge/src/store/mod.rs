@@ -87,7 +87,7 @@ pub struct Store {
 }
 
 fn configure(conn: &Connection) -> Result<()> {
-    plan_once(conn)?;
+    statement_settings(conn)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -99,7 +99,8 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Turn on SQLite's query planner stability guarantee. Without it SQLite 3.46+ marks a bound
+/// How every connection, writer and readers, keeps its prepared statements. First, SQLite's
+/// query planner stability guarantee. Without it SQLite 3.46+ marks a bound
 /// `LIMIT ?` (and a few other parameters) as plan-relevant and re-prepares the statement every time
 /// the parameter is bound, so a cached statement was parsed and planned again on every list
 /// request: a fifth of all the CPU of `GET /v1/inventory`. With it, a statement keeps the plan it
@@ -108,7 +109,7 @@ fn configure(conn: &Connection) -> Result<()> {
 /// It also sizes the statement cache for the node's working set: rusqlite keeps 16 by default, a
 /// pick scan alone runs more distinct statements than that, and the LRU then parsed and planned
 /// most of them again on every scan (a third of the writer's CPU in the floor benchmark).
-fn plan_once(conn: &Connection) -> Result<()> {
+fn statement_settings(conn: &Connection) -> Result<()> {
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
@@ -117,7 +118,8 @@ fn plan_once(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Distinct statements a connection keeps prepared; the whole node uses fewer than this.
+/// Distinct statements a connection keeps prepared: room for the store's ~100 `prepare_cached`
+/// sites and the list filters' combinations, so a long-running node stops parsing once warm.
 const STATEMENT_CACHE: usize = 256;
 
 /// Open (creating if needed) and migrate the database; the connection returned is read-write.
@@ -194,7 +196,7 @@ impl Store {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            plan_once(&conn)?;
+            statement_settings(&conn)?;
             let rrx = rrx.clone();
             thread::Builder::new()
                 .name(format!("store-reader-{i}"))
