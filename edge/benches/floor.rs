@@ -16,12 +16,12 @@ use chrono::Utc;
 use serde_json::json;
 use wms_edge::domain::station::{ScaleReading, StationConfig, StationInput, StationKind};
 use wms_edge::domain::Actor;
-use wms_edge::store::audit::Origin;
-use wms_edge::store::catalog::{self, LocationInput, ProductInput};
-use wms_edge::store::packing::SiteInfo;
-use wms_edge::store::station::station_step;
+use wms_edge::store::base::catalog::{self, LocationInput, ProductInput};
 use wms_edge::store::sync::SyncStore;
-use wms_edge::store::{ledger, orders, Store, StoreOptions};
+use wms_edge::store::workflow::station::station_step;
+use wms_edge::store::workflow::SiteInfo;
+use wms_edge::store::Origin;
+use wms_edge::store::{orders, stock::ledger, Store, StoreOptions};
 use wms_sync::store::IdBlockSink;
 use wms_sync::wire::IdBlock;
 

@@ -12,10 +12,10 @@ use std::time::Instant;
 use rusqlite::params;
 use serde_json::json;
 use wms_edge::domain::Actor;
-use wms_edge::store::audit::Origin;
-use wms_edge::store::catalog::{LocationInput, ProductInput};
-use wms_edge::store::ledger::{self, AdjustmentInput};
-use wms_edge::store::{self, catalog, Store, StoreOptions};
+use wms_edge::store::base::catalog::{LocationInput, ProductInput};
+use wms_edge::store::stock::ledger::{self, AdjustmentInput};
+use wms_edge::store::Origin;
+use wms_edge::store::{self, base::catalog, Store, StoreOptions};
 
 const CLIENTS: usize = 64;
 

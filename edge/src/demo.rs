@@ -634,7 +634,7 @@ pub async fn run(
     let _cleanup = TempDir((temporary && !opts.keep).then(|| root.clone()));
 
     let secrets = Secrets {
-        admin_key: crate::store::keys::generate(),
+        admin_key: crate::store::base::keys::generate(),
         central_key: random_hex(16),
         signing_secret: random_hex(32),
         webhook_secret: random_hex(16),

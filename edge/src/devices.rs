@@ -3,7 +3,7 @@
 //! through one path to its station, and turns device state changes into `device.state` events.
 //!
 //! A scan from a device whose station runs a workflow (pick, pack, count, receive) runs it
-//! (`store::station::station_step`): one transaction, the workflow's good/bad and prompt on the
+//! (`store::workflow::station::station_step`): one transaction, the workflow's good/bad and prompt on the
 //! scanner, the `scan` event and the HTTP response. Its effects follow the commit: print jobs go
 //! to their printers and a pack station waiting for a weight has its scale read (see `floor`).
 //! Any other scan is only interpreted (as `scan parse` does), answered good/bad and published;
@@ -347,8 +347,14 @@ impl DeviceManager {
         device_id: &str,
     ) -> Option<ScanOutcome> {
         let floor = self.inner.floor.get()?;
-        let answer =
-            crate::store::station::station_step(&floor.store, &floor.site, config, input, at).await;
+        let answer = crate::store::workflow::station::station_step(
+            &floor.store,
+            &floor.site,
+            config,
+            input,
+            at,
+        )
+        .await;
         Some(match answer {
             Ok(a) => {
                 if a.printed {
@@ -528,8 +534,13 @@ impl DeviceManager {
             }
             for config in floor.stations.values() {
                 let now = chrono::Utc::now();
-                match crate::store::station::station_tick(&floor.store, &floor.site, config, now)
-                    .await
+                match crate::store::workflow::station::station_tick(
+                    &floor.store,
+                    &floor.site,
+                    config,
+                    now,
+                )
+                .await
                 {
                     Ok(Some(answer)) => {
                         tracing::info!(station = %config.station_id, "idle session ended");
@@ -560,7 +571,7 @@ impl DeviceManager {
         loop {
             let pending = floor
                 .store
-                .read(|c| crate::store::packing::pending_prints(c, 32))
+                .read(|c| crate::store::workflow::print::pending_prints(c, 32))
                 .await;
             let mut more = false;
             match pending {
@@ -600,7 +611,7 @@ impl DeviceManager {
     async fn dispatch_one(
         &self,
         floor: &Floor,
-        job: crate::store::packing::PendingPrint,
+        job: crate::store::workflow::print::PendingPrint,
     ) -> Result<()> {
         let printer = self.get(&job.device_id).and_then(|e| match &e.device {
             Device::LabelPrinter(h) | Device::ReceiptPrinter(h) => Some(h.clone()),
@@ -619,7 +630,9 @@ impl DeviceManager {
         let now = crate::domain::time::format(chrono::Utc::now());
         floor
             .store
-            .write(move |c| crate::store::packing::mark_spooled(c, id, &now, error.as_deref()))
+            .write(move |c| {
+                crate::store::workflow::print::mark_spooled(c, id, &now, error.as_deref())
+            })
             .await
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::config::{Config, StationKind as ConfigKind};
 use crate::domain::station::{StationConfig, StationKind};
-use crate::store::packing::SiteInfo;
+use crate::store::workflow::SiteInfo;
 use crate::store::Store;
 use wms_hardware::profiles::DeviceKind;
 
@@ -142,14 +142,14 @@ impl Floor {
                     let now = chrono::Utc::now();
                     let at = crate::domain::time::format(now);
                     // The node itself decided this: no user, no device.
-                    let origin = crate::store::audit::Origin {
+                    let origin = crate::store::Origin {
                         actor: crate::domain::Actor {
                             device: Some(format!("node:{site}")),
                             ..Default::default()
                         },
                         request_id: None,
                     };
-                    let cx = crate::store::orders::Ctx {
+                    let cx = crate::store::Ctx {
                         conn,
                         site: &site,
                         origin: &origin,

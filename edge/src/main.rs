@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use wms_edge::config;
 use wms_edge::domain::role::Role;
-use wms_edge::store::{self, audit::Origin, keys};
+use wms_edge::store::{self, base::keys, Origin};
 
 /// The node's allocator. Rows are allocated on store reader threads and freed on the runtime's;
 /// glibc's malloc pays for that in arena locks and consolidation, and mimalloc cut the CPU per

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::domain::role::Role;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::store::keys::{self, KeyRecord};
+use crate::store::base::keys::{self, KeyRecord};
 use crate::store::{Store, StoreOptions};
 
 /// Config-file keys indexed by the SHA-256 of the key.

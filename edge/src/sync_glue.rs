@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::EventBus;
 use crate::store::sync::{self as sync_store, SyncStore};
-use crate::store::{outbox, Store};
+use crate::store::{base::outbox, Store};
 
 /// ID kinds leased from the central on every site.
 pub const ID_KINDS: [&str; 2] = ["sscc", "receipt"];
@@ -143,7 +143,7 @@ pub fn start_with(
             let tracked = store
                 .write(|c| {
                     for kind in ID_KINDS {
-                        sync_store::track_id_kind(c, kind)?;
+                        crate::store::base::ids::track_id_kind(c, kind)?;
                     }
                     Ok(())
                 })
@@ -238,15 +238,18 @@ pub async fn reset_sequence(
         let res = (|| {
             let keep = match keep_through {
                 Some(k) => k,
-                None => sync_store::state_get(&conn, sync_store::KEY_DIVERGED_AT)?
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| {
-                        Error::Config(
-                            "this database never saw the central ahead of it; pass --keep-through \
+                None => crate::store::base::sync_state::state_get(
+                    &conn,
+                    crate::store::base::sync_state::KEY_DIVERGED_AT,
+                )?
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| {
+                    Error::Config(
+                        "this database never saw the central ahead of it; pass --keep-through \
                              <highest seq of the restored backup>"
-                                .into(),
-                        )
-                    })?,
+                            .into(),
+                    )
+                })?,
             };
             sync_store::reset_sequence(&conn, &site, acked, keep)
         })();

@@ -363,8 +363,8 @@ async fn a_count_at_the_count_station_books_a_cycle_count() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_refuses_a_stale_pick_of_a_held_order() {
     use wms_edge::domain::station::{Command, StationConfig, StationKind};
-    use wms_edge::store::packing::SiteInfo;
-    use wms_edge::store::{audit::Origin, orders::Ctx, station, Store, StoreOptions};
+    use wms_edge::store::workflow::SiteInfo;
+    use wms_edge::store::{workflow::station, Ctx, Origin, Store, StoreOptions};
 
     let mut node = start().await;
     let tote = start_tote(&node).await;

@@ -13,7 +13,7 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use wms_edge::store::sync::SyncStore;
-use wms_edge::store::{outbox, Store, StoreOptions};
+use wms_edge::store::{base::outbox, Store, StoreOptions};
 use wms_sync::central_sim::{CentralSim, Faults, SimConfig};
 use wms_sync::wire::{Change, ChangeRecord, RawChange};
 use wms_sync::{ChangeSink, SyncConfig};
@@ -697,7 +697,7 @@ async fn replaying_a_page_is_idempotent_and_address_changes_follow_the_label_rul
     assert_eq!(count(&store, "SELECT count(*) FROM audit").await, n);
     // The granted block is usable and a replayed grant is a no-op.
     let id = store
-        .write(|c| wms_edge::store::sync::take_id(c, "sscc"))
+        .write(|c| wms_edge::store::base::ids::take_id(c, "sscc"))
         .await
         .expect("take");
     assert_eq!(id.serial, 1);

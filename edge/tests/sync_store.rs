@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use wms_edge::store::sync::SyncStore;
-use wms_edge::store::{outbox, Store, StoreOptions};
+use wms_edge::store::{base::outbox, Store, StoreOptions};
 use wms_sync::mem::MemoryStore;
 use wms_sync::{EventOutcome, Outbox, Outcome};
 

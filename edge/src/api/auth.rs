@@ -13,8 +13,8 @@ use super::error::{current_request_id, ApiError};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::Actor;
-use crate::store::audit::Origin;
-use crate::store::keys::{self, KeyRecord};
+use crate::store::base::keys::{self, KeyRecord};
+use crate::store::Origin;
 
 /// Who is calling.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use super::page::{self, Page, PageJson};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::time;
-use crate::store::catalog::{
+use crate::store::base::catalog::{
     self, Location, LocationInput, Product, ProductInput, User, UserInput,
 };
 

@@ -13,7 +13,11 @@ use super::page::{self, Page, PageJson};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::time;
-use crate::store::ledger::{self, AdjustmentInput, CountInput, LedgerEntry, StockFilter, StockRow};
+use crate::store::stock::ledger::{
+    self, AdjustmentInput, CountInput, LedgerEntry, StockFilter, StockRow,
+};
+use crate::store::workflow::count;
+use crate::store::Ctx;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +89,16 @@ pub async fn create_count(
     let site = st.site_id.clone();
     let entry = st
         .store
-        .write(move |c| ledger::count(c, &site, &origin, &time::now(), input))
+        .write(move |c| {
+            let now = time::now();
+            let cx = Ctx {
+                conn: c,
+                site: &site,
+                origin: &origin,
+                now: &now,
+            };
+            count::count(&cx, input)
+        })
         .await?;
     let status = if entry.id.is_some() {
         StatusCode::CREATED

@@ -28,7 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::metrics::Metrics;
-use crate::store::keys::KeyRecord;
+use crate::store::base::keys::KeyRecord;
 use crate::store::Store;
 use error::{ApiError, REQUEST_ID};
 

@@ -14,8 +14,8 @@ use super::page::{self, Page, PageJson};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::time;
-use crate::store::audit::{self, AuditEntry, AuditFilter};
-use crate::store::outbox;
+use crate::store::base::audit::{self, AuditEntry, AuditFilter};
+use crate::store::base::outbox;
 
 #[derive(Serialize, ToSchema)]
 pub struct DeviceCounts {
@@ -57,7 +57,7 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
             c.prepare_cached("SELECT 1")?
                 .query_row([], |r| r.get::<_, i64>(0))?;
             let kinds = if with_ids {
-                crate::store::sync::id_status(c).unwrap_or_default()
+                crate::store::base::ids::id_status(c).unwrap_or_default()
             } else {
                 Vec::new()
             };

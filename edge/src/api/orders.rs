@@ -117,7 +117,7 @@ async fn act(
         .store
         .write(move |c| {
             let now = time::now();
-            let cx = orders::Ctx {
+            let cx = crate::store::Ctx {
                 conn: c,
                 site: &site,
                 origin: &origin,

@@ -321,7 +321,7 @@ pub struct IdKindStatus {
 
 /// The ID-block leases, read from the store.
 pub async fn id_blocks(st: &AppState) -> ApiResult<Vec<IdKindStatus>> {
-    let kinds = st.store.read(sync_store::id_status).await?;
+    let kinds = st.store.read(crate::store::base::ids::id_status).await?;
     Ok(kinds
         .into_iter()
         .map(|k| IdKindStatus {

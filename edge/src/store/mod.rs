@@ -7,17 +7,25 @@
 //! caller of the group with an error. A few reader threads serve queries on read-only connections.
 //! No SQLite call ever runs on an async runtime thread.
 
-pub mod audit;
-pub mod catalog;
-pub mod keys;
-pub mod ledger;
+//!
+//! The operations are plain functions over a `&Connection` that the writer runs inside a job's
+//! savepoint, arranged in layers; each layer imports only from the layers below it (a test,
+//! `store_layers_import_only_downwards`, keeps it so):
+//!
+//! 1. [`base`]: context, audit, outbox, `sync_state`, ID leases, list filters, reference data;
+//! 2. [`stock`]: the ledger and the stock projection (book, positions, counts);
+//! 3. [`orders`]: orders, reservations, backorders, the order life cycle;
+//! 4. [`workflow`]: the station transactions (pick, pack, receive, count) and print jobs;
+//! 5. [`sync`]: the `wms_sync` traits, down-sync changes applied, divergence recovery.
+
+pub mod base;
 pub mod orders;
-pub mod outbox;
-pub mod packing;
-pub mod query;
 pub mod schema;
-pub mod station;
+pub mod stock;
 pub mod sync;
+pub mod workflow;
+
+pub use base::{Ctx, Origin};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -238,7 +246,7 @@ impl Store {
                 .unwrap_or_else(|_| Err(Error::Internal("write job panicked".into())));
             // Read on the writer thread, where the job just ran.
             let committed = Committed {
-                new_id_kind: sync::take_new_id_kind(),
+                new_id_kind: base::ids::take_new_id_kind(),
             };
             let ok = res.is_ok();
             let deliver: Deliver = Box::new(move |commit| {

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use serde_json::json;
 
-use super::audit::Origin;
-use super::catalog::{LocationInput, ProductInput};
-use super::ledger::AdjustmentInput;
-use super::orders::{LineInput, OrderInput, SupervisorAction};
+use super::base::catalog::{self, LocationInput, ProductInput};
+use super::base::{audit, outbox};
+use super::orders::{self, LineInput, OrderInput, SupervisorAction};
+use super::stock::ledger::{self, AdjustmentInput};
+use super::workflow::count;
 use super::*;
 use crate::domain::order::Status;
 use crate::domain::{Actor, Tracking};
@@ -369,7 +370,7 @@ async fn held_or_cancelled_orders_never_ship_store_refuses_transitions() {
         async move {
             s.write(move |c| {
                 let o = origin();
-                let cx = orders::Ctx {
+                let cx = Ctx {
                     conn: c,
                     site: "s",
                     origin: &o,
@@ -456,11 +457,15 @@ async fn a_count_below_reservations_backorders_the_newest_orders() {
         .expect("b");
     let entry = store
         .write(|c| {
-            ledger::count(
-                c,
-                "s",
-                &origin(),
-                "t",
+            let origin = origin();
+            let cx = Ctx {
+                conn: c,
+                site: "s",
+                origin: &origin,
+                now: "t",
+            };
+            count::count(
+                &cx,
                 ledger::CountInput {
                     tenant_id: "acme".into(),
                     sku: "SKU-1".into(),
@@ -646,7 +651,7 @@ async fn a_cutoff_is_flagged_once_and_only_when_near() {
     let flag = || {
         store.write(move |c| {
             let o = origin();
-            let cx = orders::Ctx {
+            let cx = Ctx {
                 conn: c,
                 site: "s",
                 origin: &o,

@@ -3,42 +3,28 @@
 //! step's one transaction (see `station.rs`); a refusal rolls the whole step back.
 //!
 //! **Where picked stock lives.** A pick moves units from the bin into the tote, which is a stock
-//! position of its own: location `TOTE:<id>` (see [`tote_location`]). Totes are not rows of
+//! position of its own: location `TOTE:<id>` (see `ledger::tote_location`). Totes are not rows of
 //! `locations`, so allocation never reserves stock sitting in a tote. Shipping books the units
 //! out of the tote (`shipped`), so every movement the floor makes is one `inventory.adjusted`
 //! event upstream and the central's stock per position stays equal to the edge's.
 //!
-//! **Printing is an outbox too.** A label or slip is a row of `print_jobs` written in the step's
-//! transaction; after the commit the node hands it to the printer's durable spool under the job's
-//! own id (`spool_id`), which the spool refuses to take twice. A crash after the commit prints
-//! the label after restart; a crash after spooling does not print it again.
+//! Labels and slips print through `print` (a print job is a row of the step's transaction).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use wms_labels::model::{self as lm, Branding, Carton, PackingSlip, ShippingLabel, SlipLine};
 
-use super::audit;
-use super::ledger::{self, Movement};
-use super::orders::{self, Ctx, OrderDetail};
-use super::outbox::{self, NewEvent};
+use super::print::queue_print;
+use super::SiteInfo;
 use crate::domain::order::{Action, Status};
 use crate::domain::station::{ShippedLine, StationConfig};
 use crate::domain::weight::kg_json;
 use crate::domain::Reason;
 use crate::error::{Error, Result};
-
-/// The stock location of a tote: units picked into tote `T-7` sit at `TOTE:T-7`.
-pub fn tote_location(tote: &str) -> String {
-    format!("TOTE:{tote}")
-}
-
-/// What the pack commands need to know about the site besides the station.
-#[derive(Debug, Clone, Default)]
-pub struct SiteInfo {
-    pub site_id: String,
-    /// The "FROM" block of shipping labels.
-    pub ship_from: lm::Address,
-}
+use crate::store::base::outbox::{self, NewEvent};
+use crate::store::base::{audit, catalog, ids, Ctx};
+use crate::store::orders::{self, OrderDetail};
+use crate::store::stock::ledger::{self, tote_location, Movement};
 
 fn order_detail(conn: &Connection, order_id: &str) -> Result<OrderDetail> {
     orders::get_order(conn, order_id)?
@@ -58,11 +44,6 @@ fn address(a: &orders::Address) -> lm::Address {
         country: s(&a.country),
         phone: s(&a.phone),
     }
-}
-
-/// The ID kind of a carrier's tracking numbers (`tracking:ups`).
-pub fn tracking_kind(carrier: &str) -> String {
-    format!("tracking:{}", carrier.trim().to_ascii_lowercase())
 }
 
 /// A live (not voided) carton of an order.
@@ -91,33 +72,6 @@ fn live_cartons(conn: &Connection, order_id: &str) -> Result<Vec<CartonRow>> {
         })?
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(rows)
-}
-
-/// Queue bytes for a printer in the caller's transaction.
-fn queue_print(
-    cx: &Ctx<'_>,
-    device_id: &str,
-    kind: &str,
-    order_id: &str,
-    data: &[u8],
-) -> Result<()> {
-    let id: i64 = cx.conn.query_row(
-        "INSERT INTO counters(name, value) VALUES ('print_job', 1)
-         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-        [],
-        |r| r.get(0),
-    )?;
-    // The spool sorts jobs by id: a fixed-width number keeps them in the order they were made.
-    let spool_id = format!("j{id:012}");
-    cx.conn
-        .prepare_cached(
-            "INSERT INTO print_jobs(id, device_id, kind, order_id, data, created_at, spool_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-            id, device_id, kind, order_id, data, cx.now, spool_id
-        ])?;
-    Ok(())
 }
 
 fn label_printer(cfg: &StationConfig) -> Result<&str> {
@@ -170,16 +124,15 @@ pub fn start_packing(cx: &Ctx<'_>, order_id: &str) -> Result<()> {
         .ok_or_else(|| Error::not_found(format!("order {order_id} not found")))?;
     match status {
         Status::Picked | Status::Allocated => {
-            super::station::move_order(cx, order_id, Action::StartPacking, None)
+            orders::move_order(cx, order_id, Action::StartPacking, None)
         }
         Status::Packing | Status::Packed => Ok(()),
         // A short pick's exception: what was picked may be packed (and shipped partially, with
         // a supervisor). The station's own rule, asked again at commit.
         Status::Exception
-            if super::station::order_view(cx.conn, order_id)?
-                .is_some_and(|o| o.packable_short()) =>
+            if orders::order_view(cx.conn, order_id)?.is_some_and(|o| o.packable_short()) =>
         {
-            super::station::move_order(cx, order_id, Action::StartPacking, None)
+            orders::move_order(cx, order_id, Action::StartPacking, None)
         }
         other => Err(Error::conflict(format!(
             "order {order_id} is {}, not ready to pack",
@@ -245,7 +198,7 @@ pub fn print_label(
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| Error::conflict(format!("order {order_id} has no carrier")))?;
     let taken = |kind: &str, what: &str| -> Result<String> {
-        let id = super::sync::take_id(cx.conn, kind).map_err(|_| {
+        let id = ids::take_id(cx.conn, kind).map_err(|_| {
             Error::conflict(format!(
                 "no {what} numbers left (ID block {kind}) — see supervisor"
             ))
@@ -253,7 +206,7 @@ pub fn print_label(
         id.render()
             .map_err(|e| Error::Internal(format!("{kind} number: {e}")))
     };
-    let tracking_number = taken(&tracking_kind(&carrier), "tracking")?;
+    let tracking_number = taken(&ids::tracking_kind(&carrier), "tracking")?;
     let sscc = taken("sscc", "SSCC")?;
     let row = CartonRow {
         carton,
@@ -302,7 +255,7 @@ pub fn print_label(
         let (status, _, _) = orders::status_of(cx.conn, order_id)?
             .ok_or_else(|| Error::not_found(format!("order {order_id} not found")))?;
         if status == Status::Packing {
-            super::station::move_order(cx, order_id, Action::FinishPacking, None)?;
+            orders::move_order(cx, order_id, Action::FinishPacking, None)?;
         }
     }
     Ok(())
@@ -319,7 +272,7 @@ pub fn print_slip(
     let order = order_detail(cx.conn, order_id)?;
     let mut lines = Vec::with_capacity(order.lines.len());
     for l in &order.lines {
-        let name = super::catalog::get_product(cx.conn, &order.tenant_id, &l.sku)?
+        let name = catalog::get_product(cx.conn, &order.tenant_id, &l.sku)?
             .map(|p| p.name)
             .unwrap_or_default();
         lines.push(SlipLine {
@@ -468,6 +421,42 @@ pub fn confirm_shipment(
         )));
     }
     let in_tote = in_totes(cx.conn, order_id)?;
+    let (shipping, whole) = units_shipping(&order, &in_tote, lines, approved_by.is_some())?;
+    let n: i64 = cx.conn.query_row(
+        "INSERT INTO counters(name, value) VALUES ('shipment', 1)
+         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+        [],
+        |r| r.get(0),
+    )?;
+    let shipment_id = format!("{}-S{n:06}", cx.site);
+    take_out_of_totes(cx, &order, &shipment_id, &shipping)?;
+    match approved_by {
+        Some(supervisor) if !whole => {
+            orders::release_reservations(cx.conn, order_id)?;
+            let note = format!("{shipment_id}, approved by {supervisor}");
+            orders::move_order(cx, order_id, Action::ShipPartially, Some(&note))?;
+        }
+        _ => orders::move_order(cx, order_id, Action::Ship, Some(&shipment_id))?,
+    }
+    let shipment = Shipment {
+        id: &shipment_id,
+        cartons,
+        weight_mg,
+        labelled: &labelled,
+        units: &shipping,
+    };
+    record_shipment(cx, cfg, &order, &shipment)
+}
+
+/// Which tote units a confirmed carton set ships, and whether that is the whole order. Every
+/// line must ship exactly what was picked and ordered, or, with a supervisor's approval, no more
+/// than either; a line's units are taken from its tote rows in lot order.
+fn units_shipping(
+    order: &OrderDetail,
+    in_tote: &[InTote],
+    packed_lines: &[ShippedLine],
+    approved: bool,
+) -> Result<(Vec<InTote>, bool)> {
     let mut whole = true;
     let mut shipping: Vec<InTote> = Vec::new();
     for l in &order.lines {
@@ -476,17 +465,17 @@ pub fn confirm_shipment(
             .filter(|p| p.line_id == l.line_id)
             .map(|p| p.qty)
             .sum();
-        let packed: i64 = lines
+        let packed: i64 = packed_lines
             .iter()
             .filter(|s| s.line_id == l.line_id)
             .map(|s| i64::from(s.qty))
             .sum();
         let exact = picked == packed && packed == l.qty;
-        let fits = exact || (approved_by.is_some() && packed <= picked && packed <= l.qty);
+        let fits = exact || (approved && packed <= picked && packed <= l.qty);
         if !fits {
             return Err(Error::conflict(format!(
-                "order {order_id} line {}: {} ordered, {picked} picked, {packed} packed",
-                l.line_id, l.qty
+                "order {} line {}: {} ordered, {picked} picked, {packed} packed",
+                order.id, l.line_id, l.qty
             )));
         }
         whole &= exact;
@@ -504,17 +493,23 @@ pub fn confirm_shipment(
         }
     }
     if shipping.is_empty() {
-        return Err(Error::conflict(format!("order {order_id}: nothing packed")));
+        return Err(Error::conflict(format!(
+            "order {}: nothing packed",
+            order.id
+        )));
     }
-    let n: i64 = cx.conn.query_row(
-        "INSERT INTO counters(name, value) VALUES ('shipment', 1)
-         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-        [],
-        |r| r.get(0),
-    )?;
-    let shipment_id = format!("{}-S{n:06}", cx.site);
-    let mut totes: Vec<String> = Vec::new();
-    for p in &shipping {
+    Ok((shipping, whole))
+}
+
+/// Books the shipped units out of their totes (`shipped`) and frees the totes they emptied.
+fn take_out_of_totes(
+    cx: &Ctx<'_>,
+    order: &OrderDetail,
+    shipment_id: &str,
+    shipping: &[InTote],
+) -> Result<()> {
+    let mut totes: Vec<&str> = Vec::new();
+    for p in shipping {
         let location = tote_location(&p.tote);
         ledger::book(
             cx.conn,
@@ -528,11 +523,11 @@ pub fn confirm_shipment(
                 lot: &p.lot,
                 delta: -p.qty,
                 reason: Reason::Shipped,
-                r#ref: json!({"order_id": order_id, "shipment_id": shipment_id}),
+                r#ref: json!({"order_id": order.id, "shipment_id": shipment_id}),
                 note: None,
             },
         )?;
-        let key = params![p.tote, order_id, p.line_id, p.lot, p.qty];
+        let key = params![p.tote, order.id, p.line_id, p.lot, p.qty];
         let emptied = cx
             .conn
             .prepare_cached(
@@ -548,11 +543,11 @@ pub fn confirm_shipment(
                 )?
                 .execute(key)?;
         }
-        if !totes.contains(&p.tote) {
-            totes.push(p.tote.clone());
+        if !totes.contains(&p.tote.as_str()) {
+            totes.push(&p.tote);
         }
     }
-    for tote in &totes {
+    for tote in totes {
         // An emptied tote is free for the next pick.
         cx.conn
             .prepare_cached(
@@ -561,31 +556,50 @@ pub fn confirm_shipment(
             )?
             .execute([tote])?;
     }
-    match approved_by {
-        Some(supervisor) if !whole => {
-            orders::release_reservations(cx.conn, order_id)?;
-            let note = format!("{shipment_id}, approved by {supervisor}");
-            super::station::move_order(cx, order_id, Action::ShipPartially, Some(&note))?;
-        }
-        _ => super::station::move_order(cx, order_id, Action::Ship, Some(&shipment_id))?,
-    }
+    Ok(())
+}
+
+/// A shipment as it is recorded: its cartons and the units they carry.
+struct Shipment<'a> {
+    id: &'a str,
+    cartons: u32,
+    weight_mg: i64,
+    labelled: &'a [CartonRow],
+    units: &'a [InTote],
+}
+
+/// The `shipments` row, the cartons tied to it, and `shipment.created` upstream (the first
+/// carton's numbers at the top, every carton in `packages`).
+fn record_shipment(
+    cx: &Ctx<'_>,
+    cfg: &StationConfig,
+    order: &OrderDetail,
+    shipment: &Shipment<'_>,
+) -> Result<()> {
+    let Some(first) = shipment.labelled.first() else {
+        return Err(Error::conflict(format!(
+            "order {}: no labelled carton",
+            order.id
+        )));
+    };
     cx.conn
         .prepare_cached(
             "UPDATE cartons SET shipment_id = ?2 WHERE order_id = ?1 AND voided_at IS NULL",
         )?
-        .execute(params![order_id, shipment_id])?;
-    let items: Vec<Value> = shipping
+        .execute(params![order.id, shipment.id])?;
+    let items: Vec<Value> = shipment
+        .units
         .iter()
         .map(|p| json!({"sku": p.sku, "qty": p.qty, "lot": (!p.lot.is_empty()).then_some(&p.lot)}))
         .collect();
-    let packages: Vec<Value> = labelled
+    let packages: Vec<Value> = shipment
+        .labelled
         .iter()
         .map(|c| {
             json!({"weight": kg_json(c.weight_mg), "dimensions": null,
                    "tracking_number": c.tracking_number, "sscc": c.sscc})
         })
         .collect();
-    let first = &labelled[0];
     let items_text = serde_json::to_string(&items)?;
     cx.conn
         .prepare_cached(
@@ -593,12 +607,12 @@ pub fn confirm_shipment(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
-            shipment_id,
-            order_id,
+            shipment.id,
+            order.id,
             order.shipping.carrier,
             order.shipping.service,
-            cartons,
-            weight_mg,
+            shipment.cartons,
+            shipment.weight_mg,
             items_text,
             cfg.station_id,
             cx.now
@@ -609,11 +623,11 @@ pub fn confirm_shipment(
         NewEvent {
             kind: "shipment.created",
             aggregate_type: "order",
-            aggregate_id: order_id.to_string(),
+            aggregate_id: order.id.clone(),
             occurred_at: cx.now,
             actor: &cx.origin.actor,
             data: json!({
-                "order_id": order_id, "tenant_id": order.tenant_id, "shipment_id": shipment_id,
+                "order_id": order.id, "tenant_id": order.tenant_id, "shipment_id": shipment.id,
                 "carrier": order.shipping.carrier, "service": order.shipping.service,
                 "tracking_number": first.tracking_number, "sscc": first.sscc,
                 "packages": packages, "items": items, "shipped_at": cx.now,
@@ -621,91 +635,4 @@ pub fn confirm_shipment(
         },
     )?;
     Ok(())
-}
-
-/// (id, carrier, service, weight in mg, items JSON, shipped at).
-type ShipmentHead = (String, Option<String>, Option<String>, i64, String, String);
-
-/// Shipments of an order for `GET /v1/orders/{id}`: id, carrier, cartons with their numbers.
-pub fn shipments_of(conn: &Connection, order_id: &str) -> Result<Vec<Value>> {
-    let heads: Vec<ShipmentHead> = conn
-        .prepare_cached(
-            "SELECT id, carrier, service, weight_mg, items, shipped_at FROM shipments
-             WHERE order_id = ?1 ORDER BY shipped_at, id",
-        )?
-        .query_map([order_id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })?
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let mut out = Vec::with_capacity(heads.len());
-    for (id, carrier, service, weight_mg, items, shipped_at) in heads {
-        let packages: Vec<Value> = conn
-            .prepare_cached(
-                "SELECT carton, tracking_number, sscc, weight_mg FROM cartons
-                 WHERE shipment_id = ?1 ORDER BY carton",
-            )?
-            .query_map([&id], |r| {
-                let weight: i64 = r.get(3)?;
-                Ok(
-                    json!({"carton": r.get::<_, i64>(0)?, "tracking_number": r.get::<_, String>(1)?,
-                          "sscc": r.get::<_, String>(2)?, "weight": kg_json(weight)}),
-                )
-            })?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let items: Value = serde_json::from_str(&items).unwrap_or(Value::Null);
-        out.push(
-            json!({"shipment_id": id, "carrier": carrier, "service": service,
-                        "weight": kg_json(weight_mg), "packages": packages, "items": items,
-                        "shipped_at": shipped_at}),
-        );
-    }
-    Ok(out)
-}
-
-/// A print job waiting for its printer's spool.
-#[derive(Debug, Clone)]
-pub struct PendingPrint {
-    pub id: i64,
-    pub device_id: String,
-    pub spool_id: String,
-    pub data: Vec<u8>,
-}
-
-/// The oldest print jobs not yet handed to a spool (at most `limit`).
-pub fn pending_prints(conn: &Connection, limit: usize) -> Result<Vec<PendingPrint>> {
-    let rows = conn
-        .prepare_cached(
-            "SELECT id, device_id, spool_id, data FROM print_jobs
-             WHERE spooled_at IS NULL AND error IS NULL ORDER BY id LIMIT ?1",
-        )?
-        .query_map([limit as i64], |r| {
-            Ok(PendingPrint {
-                id: r.get(0)?,
-                device_id: r.get(1)?,
-                spool_id: r.get(2)?,
-                data: r.get(3)?,
-            })
-        })?
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(rows)
-}
-
-/// Records that a job reached its spool, or why it never can (the printer is not configured).
-pub fn mark_spooled(conn: &Connection, id: i64, now: &str, error: Option<&str>) -> Result<()> {
-    let done: Option<i64> = conn
-        .prepare_cached(
-            "UPDATE print_jobs SET spooled_at = CASE WHEN ?3 IS NULL THEN ?2 ELSE NULL END, error = ?3
-             WHERE id = ?1 RETURNING id",
-        )?
-        .query_row(params![id, now, error], |r| r.get(0))
-        .optional()?;
-    done.map(|_| ())
-        .ok_or_else(|| Error::not_found(format!("print job {id} not found")))
 }

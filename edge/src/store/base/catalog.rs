@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::audit::{self, Origin};
 use super::query::Where;
+use super::{audit, Origin};
 use crate::domain::role::Role;
 use crate::domain::{LocationKind, Tracking};
 use crate::error::{Error, Result};

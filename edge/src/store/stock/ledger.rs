@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::audit::{self, Origin};
-use super::catalog::{self, check_ident};
-use super::outbox::{self, NewEvent};
-use super::query::{text, Where};
 use crate::domain::stock::{self, Position, StockRefusal};
 use crate::domain::{stock_aggregate_id, Actor, Reason};
 use crate::error::{Error, Result};
+use crate::store::base::catalog::{self, check_ident};
+use crate::store::base::outbox::{self, NewEvent};
+use crate::store::base::query::{text, Where};
+use crate::store::base::{audit, Origin};
 
 /// One stock position: `GET /v1/inventory` rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -87,6 +87,49 @@ pub struct Movement<'a> {
     pub reason: Reason,
     pub r#ref: Value,
     pub note: Option<String>,
+}
+
+/// Units moving from one position to another: two movements of one reason, out of `from` and
+/// into `to` (a pick into a tote, a put-away, a put-back), each with its own reference.
+pub struct Transfer<'a> {
+    pub tenant_id: &'a str,
+    pub sku: &'a str,
+    pub lot: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub qty: i64,
+    pub reason: Reason,
+    pub ref_out: Value,
+    pub ref_in: Value,
+}
+
+/// Books a [`Transfer`]: both movements, in the caller's transaction.
+pub fn transfer(
+    conn: &Connection,
+    site: &str,
+    origin: &Origin,
+    now: &str,
+    t: Transfer<'_>,
+) -> Result<()> {
+    for (location, delta, r#ref) in [(t.from, -t.qty, t.ref_out), (t.to, t.qty, t.ref_in)] {
+        book(
+            conn,
+            site,
+            origin,
+            now,
+            Movement {
+                tenant_id: t.tenant_id,
+                sku: t.sku,
+                location,
+                lot: t.lot,
+                delta,
+                reason: t.reason,
+                r#ref,
+                note: None,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 pub fn position(
@@ -293,10 +336,9 @@ pub fn adjust(
     )
 }
 
-/// `POST /v1/inventory/counts`: books the difference between what was counted and what the ledger
-/// says. When the count is below what is reserved, the newest reservations at the position are
-/// released first and their orders become backordered — a discovered shortage is made explicit,
-/// never left as negative available stock.
+/// Books a cycle count: the difference between what was counted and what the ledger says (an
+/// entry with delta 0 when they agree). A count below what is reserved at the position is refused:
+/// the caller first takes the shortfall off reservations (see `workflow::count`).
 pub fn count(
     conn: &Connection,
     site: &str,
@@ -312,14 +354,11 @@ pub fn count(
     let before = position(conn, &input.tenant_id, &input.sku, &input.location, lot)?;
     let shortfall = stock::count_shortfall(before, input.counted);
     if shortfall > 0 {
-        super::orders::backorder_for_shortfall(
-            conn,
-            site,
-            origin,
-            now,
-            (&input.tenant_id, &input.sku, &input.location, lot),
-            shortfall,
-        )?;
+        // The layer above releases (and backorders) what a count takes away first.
+        return Err(Error::conflict(format!(
+            "counted {} but {} are reserved at {}: release {shortfall} first",
+            input.counted, before.reserved, input.location
+        )));
     }
     let count_id: i64 = conn.query_row(
         "INSERT INTO counters(name, value) VALUES ('count_id', 1)
@@ -473,4 +512,9 @@ pub fn each_stock(
             })
         },
     )
+}
+
+/// The stock location of a tote: units picked into tote `T-7` sit at `TOTE:T-7`.
+pub fn tote_location(tote: &str) -> String {
+    format!("TOTE:{tote}")
 }

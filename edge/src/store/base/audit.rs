@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use super::query::Where;
+use super::Origin;
 use crate::domain::Actor;
 use crate::error::Result;
 
@@ -21,13 +22,6 @@ pub struct AuditEntry {
     /// `{field: {"old": …, "new": …}}`
     #[schema(value_type = Object)]
     pub changes: Value,
-    pub request_id: Option<String>,
-}
-
-/// Context of the request that causes a mutation.
-#[derive(Debug, Clone, Default)]
-pub struct Origin {
-    pub actor: Actor,
     pub request_id: Option<String>,
 }
 

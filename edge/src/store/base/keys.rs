@@ -5,7 +5,7 @@ use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::audit::{self, Origin};
+use super::{audit, Origin};
 use crate::domain::role::Role;
 use crate::error::{Error, Result};
 
