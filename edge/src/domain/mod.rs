@@ -2,6 +2,7 @@
 //! transactions; the tests call them directly.
 
 pub mod order;
+pub mod pos;
 pub mod role;
 pub mod station;
 pub mod stock;
@@ -108,6 +109,8 @@ pub enum LocationKind {
     Receiving,
     Shipping,
     Returns,
+    /// A sales floor: registers sell from it, fulfilment never allocates from it.
+    Store,
 }
 
 impl LocationKind {
@@ -118,6 +121,7 @@ impl LocationKind {
             LocationKind::Receiving => "receiving",
             LocationKind::Shipping => "shipping",
             LocationKind::Returns => "returns",
+            LocationKind::Store => "store",
         }
     }
 
@@ -128,6 +132,7 @@ impl LocationKind {
             "receiving" => LocationKind::Receiving,
             "shipping" => LocationKind::Shipping,
             "returns" => LocationKind::Returns,
+            "store" => LocationKind::Store,
             _ => return None,
         })
     }

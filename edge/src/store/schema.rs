@@ -383,4 +383,167 @@ DROP TABLE stock;
 ALTER TABLE stock_v5 RENAME TO stock;
 CREATE INDEX stock_by_location ON stock(location);
 "#,
+    // 6: the point of sale (pos-api.md): floor users' sessions and the login lockout, the price
+    // facts the central sends (tax rates, promotions, customers, group prices), registers'
+    // sessions, sales and payments. Stock at a `store` location may go below zero through a sale
+    // (the goods are in the customer's hand), so "available never negative" moves from a CHECK
+    // to triggers that make that one exception; everywhere else it holds as before.
+    r#"
+ALTER TABLE products ADD COLUMN group_prices TEXT NOT NULL DEFAULT '[]';
+
+CREATE TABLE tax_rates (
+    code       TEXT PRIMARY KEY,
+    name       TEXT,
+    rate       TEXT NOT NULL,
+    version    INTEGER,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE promotions (
+    id           TEXT PRIMARY KEY,
+    tenant_id    TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    code         TEXT,
+    kind         TEXT NOT NULL,
+    skus         TEXT,
+    percent      TEXT,
+    amount       INTEGER,
+    buy_qty      INTEGER,
+    get_qty      INTEGER,
+    min_subtotal INTEGER,
+    starts_at    TEXT,
+    ends_at      TEXT,
+    active       INTEGER NOT NULL DEFAULT 1,
+    version      INTEGER,
+    updated_at   TEXT NOT NULL
+) STRICT;
+CREATE INDEX promotions_by_tenant ON promotions(tenant_id, code);
+
+CREATE TABLE customers (
+    id           TEXT PRIMARY KEY,
+    tenant_id    TEXT NOT NULL,
+    name         TEXT,
+    email        TEXT,
+    phone        TEXT,
+    loyalty_id   TEXT,
+    price_group  TEXT,
+    active       INTEGER NOT NULL DEFAULT 1,
+    version      INTEGER,
+    created_here INTEGER NOT NULL DEFAULT 0,
+    created_at   TEXT,
+    updated_at   TEXT NOT NULL
+) STRICT;
+CREATE INDEX customers_by_loyalty ON customers(tenant_id, loyalty_id);
+
+CREATE TABLE user_sessions (
+    token_sha256 TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    ended_at     TEXT
+) STRICT;
+
+-- Failed PINs per badge string (known or not): five within 15 minutes lock it for 15.
+CREATE TABLE login_failures (
+    badge        TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    first_at     TEXT NOT NULL,
+    locked_until TEXT
+) STRICT;
+
+CREATE TABLE pos_sessions (
+    id            TEXT PRIMARY KEY,
+    register_id   TEXT NOT NULL,
+    cashier       TEXT NOT NULL,
+    currency      TEXT NOT NULL,
+    opened_at     TEXT NOT NULL,
+    opening_float INTEGER NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'open',
+    closed_at     TEXT,
+    counted_cash  INTEGER,
+    note          TEXT,
+    z_no          INTEGER,
+    report        TEXT
+) STRICT;
+CREATE UNIQUE INDEX pos_sessions_one_open ON pos_sessions(register_id) WHERE state = 'open';
+CREATE UNIQUE INDEX pos_sessions_z_no ON pos_sessions(register_id, z_no) WHERE z_no IS NOT NULL;
+
+-- `cart` is what the cashier decided (lines, coupon, manual discounts); `priced` is what
+-- `domain::pos::pricing` made of it, kept as the sale's lines and totals.
+CREATE TABLE pos_sales (
+    id            TEXT PRIMARY KEY,
+    register_id   TEXT NOT NULL,
+    session_id    TEXT NOT NULL REFERENCES pos_sessions(id),
+    tenant_id     TEXT NOT NULL,
+    currency      TEXT NOT NULL,
+    cashier       TEXT NOT NULL,
+    customer_id   TEXT,
+    status        TEXT NOT NULL DEFAULT 'open',
+    cart          TEXT NOT NULL,
+    priced        TEXT NOT NULL,
+    total         INTEGER NOT NULL DEFAULT 0,
+    receipt_no    TEXT UNIQUE,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    completed_at  TEXT,
+    completed_seq INTEGER
+) STRICT;
+CREATE UNIQUE INDEX pos_sales_one_open ON pos_sales(register_id) WHERE status = 'open';
+CREATE INDEX pos_sales_by_session ON pos_sales(session_id);
+
+-- One row per tender. A card payment's `service_id` is chosen and committed before the request
+-- goes to the terminal (the write-ahead attempt), so a restart knows what to ask about.
+CREATE TABLE pos_payments (
+    id              TEXT PRIMARY KEY,
+    sale_id         TEXT NOT NULL REFERENCES pos_sales(id),
+    idempotency_key TEXT NOT NULL,
+    request_hash    TEXT NOT NULL,
+    method          TEXT NOT NULL,
+    amount          INTEGER NOT NULL,
+    state           TEXT NOT NULL,
+    tendered        INTEGER,
+    change          INTEGER NOT NULL DEFAULT 0,
+    rounding        INTEGER NOT NULL DEFAULT 0,
+    terminal_id     TEXT,
+    service_id      TEXT UNIQUE,
+    card            TEXT,
+    offline         INTEGER NOT NULL DEFAULT 0,
+    error           TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    UNIQUE (sale_id, idempotency_key)
+) STRICT;
+CREATE INDEX pos_payments_by_sale ON pos_payments(sale_id);
+CREATE INDEX pos_payments_pending ON pos_payments(terminal_id) WHERE state = 'pending';
+
+CREATE TABLE stock_v6 (
+    tenant_id TEXT NOT NULL,
+    sku       TEXT NOT NULL,
+    location  TEXT NOT NULL,
+    lot       TEXT NOT NULL DEFAULT '',
+    on_hand   INTEGER NOT NULL DEFAULT 0,
+    reserved  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, sku, location, lot),
+    CHECK (reserved >= 0)
+) STRICT, WITHOUT ROWID;
+INSERT INTO stock_v6(tenant_id, sku, location, lot, on_hand, reserved)
+    SELECT tenant_id, sku, location, lot, on_hand, reserved FROM stock;
+DROP TABLE stock;
+ALTER TABLE stock_v6 RENAME TO stock;
+CREATE INDEX stock_by_location ON stock(location);
+CREATE TRIGGER stock_available_on_insert BEFORE INSERT ON stock
+    WHEN NEW.on_hand < NEW.reserved
+     AND NOT (NEW.reserved = 0
+              AND EXISTS (SELECT 1 FROM locations WHERE code = NEW.location AND kind = 'store'))
+BEGIN
+    SELECT RAISE(ABORT, 'CHECK constraint failed: available stock may not go negative');
+END;
+CREATE TRIGGER stock_available_on_update BEFORE UPDATE ON stock
+    WHEN NEW.on_hand < NEW.reserved
+     AND NOT (NEW.reserved = 0
+              AND EXISTS (SELECT 1 FROM locations WHERE code = NEW.location AND kind = 'store'))
+BEGIN
+    SELECT RAISE(ABORT, 'CHECK constraint failed: available stock may not go negative');
+END;
+"#,
 ];

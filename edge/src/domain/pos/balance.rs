@@ -1,0 +1,1 @@
+//! What is still due once tenders are applied.

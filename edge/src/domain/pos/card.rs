@@ -1,0 +1,1 @@
+//! A card payment's attempt.
