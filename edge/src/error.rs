@@ -45,6 +45,15 @@ pub enum Error {
     StoreClosed(String),
     #[error("{0}")]
     Config(String),
+    /// Wrong or missing credentials (a bad badge or PIN).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller may not do this (a supervisor is needed, an API key where a person must act).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts: try again after `retry_after_s` seconds (a locked badge).
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_s: u64 },
     /// A device is not reachable right now (transport down, no answer).
     #[error("{0}")]
     DeviceUnavailable(String),

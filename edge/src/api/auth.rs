@@ -1,7 +1,9 @@
-//! Authentication and roles. A bearer key is hashed (SHA-256) and looked up among the config file's
-//! keys, then among keys created with `wms-edge keys create`. Handlers take [`Caller`] as their first
-//! extractor, so a missing credential is a 401 before any body is read, and call
-//! [`Caller::require`] for the endpoint's role (403).
+//! Authentication and roles. A bearer credential is hashed (SHA-256) and looked up among the config
+//! file's keys, then among keys created with `wms-edge keys create`, then among floor users'
+//! session tokens (`POST /v1/sessions`). Handlers take [`Caller`] as their first extractor, so a
+//! missing credential is a 401 before any body is read, and call [`Caller::require`] for the
+//! endpoint's role (403). A key has no person behind it; a session is a person, and what they do
+//! is attributed to them.
 
 use std::sync::Arc;
 
@@ -12,44 +14,89 @@ use axum::http::request::Parts;
 use super::error::{current_request_id, ApiError};
 use super::AppState;
 use crate::domain::role::Role;
+use crate::domain::time;
 use crate::domain::Actor;
 use crate::store::base::keys::{self, KeyRecord};
+use crate::store::base::sessions::{self, SessionUser};
 use crate::store::Origin;
 
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub key: Arc<KeyRecord>,
+    pub principal: Principal,
     /// Optional `X-Device-Id`: the station or device a request acts for, for attribution.
     pub device: Option<String>,
 }
 
+/// The credential behind a request.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// An API key: an integration, a script, site IT.
+    Key(Arc<KeyRecord>),
+    /// A floor user logged in with badge + PIN.
+    User(Arc<SessionUser>),
+}
+
 impl Caller {
+    fn roles(&self) -> Vec<Role> {
+        match &self.principal {
+            Principal::Key(k) => vec![k.role],
+            Principal::User(u) => u.roles.clone(),
+        }
+    }
+
+    fn who(&self) -> String {
+        match &self.principal {
+            Principal::Key(k) => format!("key \"{}\"", k.name),
+            Principal::User(u) => format!("user {}", u.user_id),
+        }
+    }
+
+    /// Whether the caller holds `role` (or one that includes it).
+    pub fn has(&self, role: Role) -> bool {
+        self.roles().iter().any(|r| r.satisfies(role))
+    }
+
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.key.role.satisfies(role) {
+        if self.has(role) {
             Ok(())
         } else {
+            let held: Vec<&str> = self.roles().iter().map(|r| r.as_str()).collect();
             Err(ApiError::forbidden(format!(
-                "this endpoint needs the {} role; key \"{}\" has {}",
+                "this endpoint needs the {} role; {} has {}",
                 role.as_str(),
-                self.key.name,
-                self.key.role.as_str()
+                self.who(),
+                held.join(", ")
             )))
         }
     }
 
     /// Any role a person on the floor acts in.
     pub fn require_floor(&self) -> Result<(), ApiError> {
-        if self.key.role.is_floor() {
+        if self.roles().iter().any(|r| r.is_floor()) {
             Ok(())
         } else {
             Err(ApiError::forbidden("this endpoint needs a floor role"))
         }
     }
 
-    /// The tenant a key is limited to, if any.
+    /// The person behind a session; an API key is refused (pos-api.md: till mutations need a
+    /// person to attribute them to).
+    pub fn person(&self) -> Result<&SessionUser, ApiError> {
+        match &self.principal {
+            Principal::User(u) => Ok(u),
+            Principal::Key(_) => Err(ApiError::forbidden(
+                "this needs a floor user's session (POST /v1/sessions), not an API key",
+            )),
+        }
+    }
+
+    /// The tenant a key or user is limited to, if any.
     pub fn tenant(&self) -> Option<&str> {
-        self.key.tenant_id.as_deref()
+        match &self.principal {
+            Principal::Key(k) => k.tenant_id.as_deref(),
+            Principal::User(u) => u.tenant_id.as_deref(),
+        }
     }
 
     /// Refuse a request that names another tenant than the key's.
@@ -74,11 +121,15 @@ impl Caller {
     }
 
     pub fn origin(&self) -> Origin {
+        let (user, api_key) = match &self.principal {
+            Principal::Key(k) => (None, Some(k.name.clone())),
+            Principal::User(u) => (Some(u.user_id.clone()), None),
+        };
         Origin {
             actor: Actor {
-                user: None,
+                user,
                 device: self.device.clone(),
-                api_key: Some(self.key.name.clone()),
+                api_key,
             },
             request_id: current_request_id(),
         }
@@ -105,20 +156,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthenticated("Authorization must be \"Bearer <key>\""))?;
-        let digest = keys::sha256(token);
-        let key = match state.config_keys.get(&digest) {
-            Some(k) => k.clone(),
-            None => {
-                let d = hex::encode(digest);
-                state
-                    .store
-                    .read(move |c| keys::lookup(c, &d))
-                    .await
-                    .map_err(ApiError::from)?
-                    .map(Arc::new)
-                    .ok_or_else(|| ApiError::unauthenticated("unknown API key"))?
-            }
-        };
+        let principal = authenticate(state, token).await?;
         let device = match parts.headers.get("x-device-id") {
             Some(v) => {
                 let d = v.to_str().unwrap_or("");
@@ -136,6 +174,28 @@ impl FromRequestParts<AppState> for Caller {
             }
             None => None,
         };
-        Ok(Caller { key, device })
+        Ok(Caller { principal, device })
     }
+}
+
+/// The key or session a bearer credential names.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let digest = keys::sha256(token);
+    if let Some(k) = state.config_keys.get(&digest) {
+        return Ok(Principal::Key(k.clone()));
+    }
+    let d = hex::encode(digest);
+    let found = state
+        .store
+        .read(move |c| {
+            if let Some(k) = keys::lookup(c, &d)? {
+                return Ok(Some(Principal::Key(Arc::new(k))));
+            }
+            Ok(sessions::lookup(c, &d, &time::now())?.map(|u| Principal::User(Arc::new(u))))
+        })
+        .await
+        .map_err(ApiError::from)?;
+    found.ok_or_else(|| {
+        ApiError::unauthenticated("unknown API key or session token (a session may have expired)")
+    })
 }

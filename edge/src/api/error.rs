@@ -25,6 +25,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Vec<FieldError>,
+    /// `Retry-After` seconds, for a 429.
+    pub retry_after: Option<u64>,
 }
 
 /// `{"error": {...}}`
@@ -50,7 +52,19 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_s: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_exceeded",
+            message,
+        );
+        e.retry_after = Some(retry_after_s.max(1));
+        e
     }
 
     pub fn with_details(mut self, details: Vec<FieldError>) -> Self {
@@ -95,6 +109,12 @@ impl From<Error> for ApiError {
             )
             .with_details(details),
             Error::NotFound(m) => Self::not_found(m),
+            Error::Unauthenticated(m) => Self::unauthenticated(m),
+            Error::Forbidden(m) => Self::forbidden(m),
+            Error::RateLimited {
+                message,
+                retry_after_s,
+            } => Self::rate_limited(message, retry_after_s),
             Error::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             Error::DeviceUnavailable(m) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "device_unavailable", m)
@@ -129,7 +149,15 @@ impl IntoResponse for ApiError {
                 request_id: current_request_id(),
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        response
     }
 }
 

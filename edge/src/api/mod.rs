@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod ops;
 pub mod orders;
 pub mod page;
+pub mod sessions;
 pub mod sync;
 
 use std::collections::HashMap;
@@ -124,6 +125,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::tare))
         .routes(routes!(devices::zero))
         .routes(routes!(devices::post_scan))
+        .routes(routes!(sessions::login))
+        .routes(routes!(sessions::logout))
 }
 
 /// The OpenAPI document as served (and as kept in the repo at `edge/openapi.json`).

@@ -443,11 +443,11 @@ CREATE TABLE user_sessions (
     ended_at     TEXT
 ) STRICT;
 
--- Failed PINs per badge string (known or not): five within 15 minutes lock it for 15.
+-- Failed PINs per badge string (known or not): the times of those in the last 15 minutes (JSON)
+-- and the lock five of them set.
 CREATE TABLE login_failures (
     badge        TEXT PRIMARY KEY,
-    failures     INTEGER NOT NULL,
-    first_at     TEXT NOT NULL,
+    recent       TEXT NOT NULL,
     locked_until TEXT
 ) STRICT;
 

@@ -163,24 +163,20 @@ fn answer_to(a: &Attempt, answer: &TerminalAnswer) -> (Attempt, CardEffect) {
             )
         }
         (CardState::Pending, TerminalAnswer::Declined { condition }) => {
-            let aborted = a.abort_asked
-                || matches!(condition.as_deref(), Some("Aborted" | "Cancel"));
+            let aborted =
+                a.abort_asked || matches!(condition.as_deref(), Some("Aborted" | "Cancel"));
             let state = if aborted {
                 CardState::Aborted
-            } else if matches!(condition.as_deref(), Some("Refusal" | "WrongPIN" | "InvalidCard"))
-                || condition.is_none()
+            } else if matches!(
+                condition.as_deref(),
+                Some("Refusal" | "WrongPIN" | "InvalidCard")
+            ) || condition.is_none()
             {
                 CardState::Declined
             } else {
                 CardState::Failed
             };
-            (
-                Attempt {
-                    state,
-                    ..a.clone()
-                },
-                CardEffect::None,
-            )
+            (Attempt { state, ..a.clone() }, CardEffect::None)
         }
         (CardState::Pending, TerminalAnswer::NotFound) => (
             Attempt {
@@ -238,7 +234,10 @@ mod tests {
     #[test]
     fn partial_approval_pays_what_was_authorised() {
         let (a, e) = on_event(&Attempt::new(1000), &approved(600)).expect("pending");
-        assert_eq!((a.state, a.applied, e), (CardState::Partial, 600, CardEffect::Apply(600)));
+        assert_eq!(
+            (a.state, a.applied, e),
+            (CardState::Partial, 600, CardEffect::Apply(600))
+        );
         // A terminal claiming more than was asked is held to the request.
         let (a, _) = on_event(&Attempt::new(1000), &approved(5000)).expect("pending");
         assert_eq!((a.state, a.applied), (CardState::Approved, 1000));

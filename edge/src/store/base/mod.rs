@@ -11,6 +11,7 @@ pub mod ids;
 pub mod keys;
 pub mod outbox;
 pub mod query;
+pub mod sessions;
 pub mod sync_state;
 
 use rusqlite::Connection;

@@ -7,6 +7,7 @@
 
 pub mod count;
 pub mod pack;
+pub mod people;
 pub mod pick;
 pub mod print;
 pub mod receive;
