@@ -348,9 +348,119 @@ pub struct ProductUpsert {
     /// Quantity breaks.
     #[serde(default)]
     pub price_tiers: Vec<PriceTier>,
+    /// Prices for customer groups (absent from older centrals: none).
+    #[serde(default)]
+    pub group_prices: Vec<GroupPrice>,
     /// Tax code.
     #[serde(default)]
     pub tax_code: Option<String>,
+    /// Object version.
+    pub version: u64,
+}
+
+/// A customer group's unit price (`product.upsert` `group_prices`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupPrice {
+    /// The price group (`customer.upsert` `group`).
+    pub group: String,
+    /// Unit price in minor units.
+    pub amount: i64,
+}
+
+/// `tax_rate.upsert`: a rate in force at this site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxRateUpsert {
+    /// The code products carry as `tax_code`.
+    pub code: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Percent as a decimal string (`"8.875"`), kept as text so no float touches it.
+    pub rate: String,
+    /// Object version.
+    pub version: u64,
+}
+
+/// Promotion kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotionKind {
+    /// A percent off each matching line.
+    PercentOff,
+    /// An amount off each matching unit (a coupon without SKUs: off the sale).
+    AmountOff,
+    /// The cheapest `get_qty` of every `buy_qty + get_qty` matching units are free.
+    BuyXGetY,
+}
+
+/// `promotion.upsert`: automatic when `code` is null, else a coupon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionUpsert {
+    /// Promotion id.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Display name (on the receipt).
+    pub name: String,
+    /// Coupon code; null = automatic.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Kind.
+    pub kind: PromotionKind,
+    /// SKUs it applies to; null = every product.
+    #[serde(default)]
+    pub skus: Option<Vec<String>>,
+    /// Percent as a decimal string.
+    #[serde(default)]
+    pub percent: Option<String>,
+    /// Minor units.
+    #[serde(default)]
+    pub amount: Option<i64>,
+    /// Units to buy.
+    #[serde(default)]
+    pub buy_qty: Option<i64>,
+    /// Units free.
+    #[serde(default)]
+    pub get_qty: Option<i64>,
+    /// Minor units of the subtotal needed.
+    #[serde(default)]
+    pub min_subtotal: Option<i64>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub starts_at: Option<String>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub ends_at: Option<String>,
+    /// Active flag.
+    pub active: bool,
+    /// Object version.
+    pub version: u64,
+}
+
+/// `customer.upsert`: a customer the central wants this site to know offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerUpsert {
+    /// Customer id.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Phone.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Loyalty id (`CUST:` scans).
+    #[serde(default)]
+    pub loyalty_id: Option<String>,
+    /// Price group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Active flag.
+    pub active: bool,
     /// Object version.
     pub version: u64,
 }
@@ -369,6 +479,8 @@ pub enum LocationKind {
     Shipping,
     /// Returns.
     Returns,
+    /// A retail store's sales floor: registers sell from it, fulfilment never allocates from it.
+    Store,
     /// A value this edge does not know yet.
     #[serde(other)]
     Unknown,
@@ -485,6 +597,12 @@ pub enum Change {
     UserUpsert(UserUpsert),
     /// `id_block.granted`.
     IdBlockGranted(IdBlock),
+    /// `tax_rate.upsert`.
+    TaxRateUpsert(TaxRateUpsert),
+    /// `promotion.upsert`.
+    PromotionUpsert(PromotionUpsert),
+    /// `customer.upsert`.
+    CustomerUpsert(CustomerUpsert),
     /// A type this edge does not know. Not applied; handed to the store (to keep for audit or a
     /// later upgrade) and the cursor moves on.
     Unknown {
@@ -547,6 +665,9 @@ impl Change {
             "location.upsert" => typed(&kind, object, Change::LocationUpsert),
             "user.upsert" => typed(&kind, object, Change::UserUpsert),
             "id_block.granted" => typed(&kind, object, Change::IdBlockGranted),
+            "tax_rate.upsert" => typed(&kind, object, Change::TaxRateUpsert),
+            "promotion.upsert" => typed(&kind, object, Change::PromotionUpsert),
+            "customer.upsert" => typed(&kind, object, Change::CustomerUpsert),
             _ => Change::Unknown { kind, object },
         };
         ChangeRecord { change_id, change }
@@ -564,6 +685,9 @@ impl Change {
             Change::LocationUpsert(_) => "location.upsert",
             Change::UserUpsert(_) => "user.upsert",
             Change::IdBlockGranted(_) => "id_block.granted",
+            Change::TaxRateUpsert(_) => "tax_rate.upsert",
+            Change::PromotionUpsert(_) => "promotion.upsert",
+            Change::CustomerUpsert(_) => "customer.upsert",
             Change::Unknown { kind, .. } | Change::Malformed { kind, .. } => kind,
         }
     }
@@ -617,7 +741,8 @@ mod tests {
                 "barcodes":["0614141000012"],"weight":{"value":"0.250","unit":"kg"},
                 "dimensions":{"length":"12","width":"8","height":"6","unit":"in"},
                 "tracking":"lot_expiry","price":{"amount":1999,"currency":"USD"},
-                "price_tiers":[{"min_qty":10,"amount":1799}],"tax_code":"P1","version":1}),
+                "price_tiers":[{"min_qty":10,"amount":1799}],
+                "group_prices":[{"group":"vip","amount":1699}],"tax_code":"P1","version":1}),
             ),
             raw(
                 "location.upsert",
@@ -633,6 +758,22 @@ mod tests {
             raw(
                 "id_block.granted",
                 json!({"kind":"sscc","prefix":"00614141","first":1,"last":1000}),
+            ),
+            raw(
+                "tax_rate.upsert",
+                json!({"code":"STD","name":"State + city","rate":"8.875","version":1}),
+            ),
+            raw(
+                "promotion.upsert",
+                json!({"id":"PR-1","tenant_id":"acme","name":"3 for 2","code":null,
+                "kind":"buy_x_get_y","skus":["SKU-1"],"percent":null,"amount":null,"buy_qty":2,
+                "get_qty":1,"min_subtotal":null,"starts_at":"2026-12-01T00:00:00Z",
+                "ends_at":null,"active":true,"version":1}),
+            ),
+            raw(
+                "customer.upsert",
+                json!({"id":"C-1","tenant_id":"acme","name":"Pat","email":"pat@example.com",
+                "phone":null,"loyalty_id":"L-100","group":"vip","active":true,"version":1}),
             ),
         ];
         for c in cases {

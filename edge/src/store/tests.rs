@@ -50,6 +50,7 @@ async fn seed(store: &Store) {
                     tracking: Tracking::None,
                     price: None,
                     price_tiers: vec![],
+                    group_prices: vec![],
                     tax_code: None,
                     version: None,
                 },
@@ -715,4 +716,115 @@ async fn cutoffs_with_offsets_are_kept_in_utc_and_sort_in_time_order() {
             ("O-late".to_string(), "2026-12-02T14:30:00.000Z".to_string()),
         ]
     );
+}
+
+#[tokio::test]
+async fn the_tills_reference_data_arrives_by_down_sync_and_prices_a_cart() {
+    use crate::domain::pos::pricing::{self, Cart, CartLine, Register};
+    use crate::domain::pos::Percent;
+    use wms_sync::wire::{Change, RawChange};
+
+    let (_d, store) = temp_store();
+    let raw = |id: u64, kind: &str, object: serde_json::Value| {
+        Change::from_raw(RawChange {
+            change_id: id,
+            kind: kind.into(),
+            object,
+        })
+    };
+    let page = vec![
+        raw(
+            1,
+            "product.upsert",
+            json!({"tenant_id": "acme", "sku": "TEE", "name": "Tee",
+            "tracking": "none", "price": {"amount": 2000, "currency": "USD"},
+            "price_tiers": [{"min_qty": 3, "amount": 1800}],
+            "group_prices": [{"group": "staff", "amount": 1500}], "tax_code": "STD", "version": 1}),
+        ),
+        raw(
+            2,
+            "tax_rate.upsert",
+            json!({"code": "STD", "name": "Sales tax", "rate": "8.875", "version": 1}),
+        ),
+        raw(
+            3,
+            "promotion.upsert",
+            json!({"id": "PR-3FOR2", "tenant_id": "acme", "name": "3 for 2",
+            "code": null, "kind": "buy_x_get_y", "skus": ["TEE"], "buy_qty": 2, "get_qty": 1,
+            "active": true, "version": 1}),
+        ),
+        raw(
+            4,
+            "customer.upsert",
+            json!({"id": "C-1", "tenant_id": "acme", "name": "Pat",
+            "loyalty_id": "L-100", "group": "staff", "active": true, "version": 1}),
+        ),
+        raw(
+            5,
+            "location.upsert",
+            json!({"code": "STORE", "kind": "store", "version": 1}),
+        ),
+        // A tax rate that is not a decimal is refused, not stored.
+        raw(
+            6,
+            "tax_rate.upsert",
+            json!({"code": "BAD", "rate": "eight", "version": 1}),
+        ),
+        // An older version of the rate changes nothing.
+        raw(
+            7,
+            "tax_rate.upsert",
+            json!({"code": "STD", "rate": "50", "version": 0}),
+        ),
+    ];
+    let report = store
+        .write(move |c| crate::store::sync::apply_page(c, "st-1", &page, "c7"))
+        .await
+        .expect("page");
+    assert_eq!(report.applied, 5, "{report:?}");
+    let (catalog, customer, kind) = store
+        .read(|c| {
+            Ok((
+                base::prices::catalog_for(c, "acme", &["TEE"], "2026-12-06T12:00:00Z")?,
+                base::customers::by_loyalty(c, "acme", "L-100")?,
+                c.query_row("SELECT kind FROM locations WHERE code = 'STORE'", [], |r| {
+                    r.get::<_, String>(0)
+                })?,
+            ))
+        })
+        .await
+        .expect("read");
+    assert_eq!(kind, "store");
+    assert_eq!(catalog.tax_rates.len(), 1, "{:?}", catalog.tax_rates);
+    assert_eq!(
+        catalog.tax_rates[0].rate,
+        Percent::parse("8.875").expect("pct")
+    );
+    let customer = customer.expect("customer by loyalty id");
+    let register = Register {
+        prices_include_tax: false,
+        discount_limit_pct: Percent::whole(10),
+    };
+    let mut cart = Cart {
+        lines: vec![CartLine {
+            line_id: "L1".into(),
+            sku: "TEE".into(),
+            qty: 3,
+        }],
+        ..Cart::default()
+    };
+    // 3 × 1800 (tier) − one free = 3600; tax 8.875 % = 319.5 → 320.
+    let p = pricing::price(&register, &cart, &catalog).expect("priced");
+    assert_eq!(
+        (
+            p.totals.subtotal,
+            p.totals.discount,
+            p.totals.tax,
+            p.totals.total
+        ),
+        (5400, 1800, 320, 3920)
+    );
+    cart.customer_group = customer.group;
+    let p = pricing::price(&register, &cart, &catalog).expect("priced");
+    assert_eq!(p.lines[0].unit_price, 1500, "the staff price");
 }

@@ -61,6 +61,14 @@ pub struct PriceTier {
     pub amount: i64,
 }
 
+/// A customer group's unit price: a sale whose customer is in `group` pays `amount`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupPrice {
+    pub group: String,
+    pub amount: i64,
+}
+
 /// Body of `PUT /v1/products/{tenant_id}/{sku}` (the fields of `product.upsert`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +87,8 @@ pub struct ProductInput {
     pub price: Option<Money>,
     #[serde(default)]
     pub price_tiers: Vec<PriceTier>,
+    #[serde(default)]
+    pub group_prices: Vec<GroupPrice>,
     pub tax_code: Option<String>,
     pub version: Option<i64>,
 }
@@ -94,6 +104,7 @@ pub struct Product {
     pub tracking: Tracking,
     pub price: Option<Money>,
     pub price_tiers: Vec<PriceTier>,
+    pub group_prices: Vec<GroupPrice>,
     pub tax_code: Option<String>,
     pub version: Option<i64>,
     pub updated_at: String,
@@ -190,6 +201,22 @@ impl ProductInput {
                 }
             }
         }
+        for (i, t) in self.price_tiers.iter().enumerate() {
+            if t.amount < 0 || t.min_qty < 1 {
+                return Err(Error::validation(
+                    &format!("price_tiers[{i}]"),
+                    "needs min_qty of at least 1 and an amount not below zero",
+                ));
+            }
+        }
+        for (i, g) in self.group_prices.iter().enumerate() {
+            if g.amount < 0 || g.group.trim().is_empty() {
+                return Err(Error::validation(
+                    &format!("group_prices[{i}]"),
+                    "needs a group and an amount not below zero",
+                ));
+            }
+        }
         if let Some(p) = &self.price {
             if p.amount < 0 {
                 return Err(Error::validation("price.amount", "must not be negative"));
@@ -225,11 +252,12 @@ fn product_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
         tax_code: r.get(9)?,
         version: r.get(10)?,
         updated_at: r.get(11)?,
+        group_prices: parse(js(12)?).unwrap_or_default(),
     })
 }
 
 const PRODUCT_COLS: &str =
-    "tenant_id, sku, name, barcodes, weight, dimensions, tracking, price, price_tiers, tax_code, version, updated_at";
+    "tenant_id, sku, name, barcodes, weight, dimensions, tracking, price, price_tiers, tax_code, version, updated_at, group_prices";
 
 pub fn get_product(conn: &Connection, tenant_id: &str, sku: &str) -> Result<Option<Product>> {
     let sql = format!("SELECT {PRODUCT_COLS} FROM products WHERE tenant_id = ?1 AND sku = ?2");
@@ -283,6 +311,7 @@ pub fn put_product(
         tracking: input.tracking,
         price: input.price,
         price_tiers: input.price_tiers,
+        group_prices: input.group_prices,
         tax_code: input.tax_code,
         version: input.version,
         updated_at: now.to_string(),
@@ -294,12 +323,12 @@ pub fn put_product(
         })
     };
     conn.execute(
-        "INSERT INTO products(tenant_id, sku, name, barcodes, weight, dimensions, tracking, price, price_tiers, tax_code, version, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        "INSERT INTO products(tenant_id, sku, name, barcodes, weight, dimensions, tracking, price, price_tiers, tax_code, version, updated_at, group_prices)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT(tenant_id, sku) DO UPDATE SET name = excluded.name, barcodes = excluded.barcodes,
            weight = excluded.weight, dimensions = excluded.dimensions, tracking = excluded.tracking,
            price = excluded.price, price_tiers = excluded.price_tiers, tax_code = excluded.tax_code,
-           version = excluded.version, updated_at = excluded.updated_at",
+           group_prices = excluded.group_prices, version = excluded.version, updated_at = excluded.updated_at",
         params![
             tenant_id,
             sku,
@@ -312,7 +341,8 @@ pub fn put_product(
             serde_json::to_string(&product.price_tiers)?,
             product.tax_code,
             product.version,
-            now
+            now,
+            serde_json::to_string(&product.group_prices)?
         ],
     )?;
     conn.execute(

@@ -7,9 +7,11 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod customers;
 pub mod ids;
 pub mod keys;
 pub mod outbox;
+pub mod prices;
 pub mod query;
 pub mod sessions;
 pub mod sync_state;

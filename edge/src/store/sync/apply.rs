@@ -12,7 +12,9 @@ use crate::domain::order::{self as order_rules, Action, Status};
 use crate::domain::time;
 use crate::error::{Error, Result};
 use crate::store::base::catalog::{self, LocationInput, ProductInput, UserInput};
+use crate::store::base::customers::{self, Customer};
 use crate::store::base::ids::{load_leases, save_leases};
+use crate::store::base::prices::{self, PromotionRow, TaxRateRow};
 use crate::store::base::sync_state::{state_set, KEY_CURSOR};
 use crate::store::base::{audit, Ctx};
 use crate::store::orders::{self, OrderInput, SupervisorAction};
@@ -27,6 +29,9 @@ fn object_key(c: &Change) -> Option<(String, u64)> {
         Change::ProductUpsert(p) => (format!("product:{}/{}", p.tenant_id, p.sku), p.version),
         Change::LocationUpsert(l) => (format!("location:{}", l.code), l.version),
         Change::UserUpsert(u) => (format!("user:{}", u.id), u.version),
+        Change::TaxRateUpsert(t) => (format!("tax_rate:{}", t.code), t.version),
+        Change::PromotionUpsert(p) => (format!("promotion:{}", p.id), p.version),
+        Change::CustomerUpsert(c) => (format!("customer:{}", c.id), c.version),
         _ => return None,
     })
 }
@@ -120,7 +125,58 @@ fn change_object(c: &Change) -> Value {
             v
         }
         Change::IdBlockGranted(b) => json!(b),
+        Change::TaxRateUpsert(t) => json!(t),
+        Change::PromotionUpsert(p) => json!(p),
+        Change::CustomerUpsert(c) => json!(c),
         Change::Unknown { object, .. } | Change::Malformed { object, .. } => object.clone(),
+    }
+}
+
+fn tax_rate_row(t: &wire::TaxRateUpsert) -> TaxRateRow {
+    TaxRateRow {
+        code: t.code.clone(),
+        name: t.name.clone(),
+        rate: t.rate.clone(),
+        version: Some(t.version as i64),
+    }
+}
+
+fn promotion_row(p: &wire::PromotionUpsert) -> PromotionRow {
+    let kind = match p.kind {
+        wire::PromotionKind::PercentOff => "percent_off",
+        wire::PromotionKind::AmountOff => "amount_off",
+        wire::PromotionKind::BuyXGetY => "buy_x_get_y",
+    };
+    PromotionRow {
+        id: p.id.clone(),
+        tenant_id: p.tenant_id.clone(),
+        name: p.name.clone(),
+        code: p.code.clone(),
+        kind: kind.to_string(),
+        skus: p.skus.clone(),
+        percent: p.percent.clone(),
+        amount: p.amount,
+        buy_qty: p.buy_qty,
+        get_qty: p.get_qty,
+        min_subtotal: p.min_subtotal,
+        starts_at: p.starts_at.clone(),
+        ends_at: p.ends_at.clone(),
+        active: p.active,
+        version: Some(p.version as i64),
+    }
+}
+
+fn customer_row(c: &wire::CustomerUpsert) -> Customer {
+    Customer {
+        id: c.id.clone(),
+        tenant_id: c.tenant_id.clone(),
+        name: c.name.clone(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        loyalty_id: c.loyalty_id.clone(),
+        group: c.group.clone(),
+        active: c.active,
+        version: Some(c.version as i64),
     }
 }
 
@@ -502,6 +558,9 @@ fn apply_one(cx: &Ctx<'_>, change: &Change) -> Result<()> {
             catalog::put_user(conn, origin, now, &u.id, user_input(u)?, u.pin_hash.clone())?;
             Ok(())
         }
+        Change::TaxRateUpsert(t) => prices::put_tax_rate(conn, origin, now, &tax_rate_row(t)),
+        Change::PromotionUpsert(p) => prices::put_promotion(conn, origin, now, &promotion_row(p)),
+        Change::CustomerUpsert(c) => customers::put_customer(conn, origin, now, &customer_row(c)),
         Change::IdBlockGranted(_) | Change::Unknown { .. } | Change::Malformed { .. } => Ok(()),
     }
 }
