@@ -12,6 +12,9 @@ use toml::Spanned;
 
 use crate::domain::role::Role;
 
+pub mod pos;
+pub use pos::RegisterConfig;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -224,6 +227,12 @@ pub struct StationConfig {
     pub idle_timeout_s: Option<u32>,
     /// A count off by more than this many units must be recounted before it applies (default 2).
     pub recount_above_units: Option<u32>,
+    /// A register's merchant (pos stations).
+    pub tenant_id: Option<Spanned<String>>,
+    /// A register's currency, ISO 4217 (pos stations).
+    pub currency: Option<Spanned<String>>,
+    /// `[stations.pos]`.
+    pub pos: Option<pos::PosSection>,
 }
 
 /// "0.250 kg", "250 g", "0.5 lb": a weight in the config, in milligrams.
@@ -579,6 +588,9 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
         if !stations.insert(id.as_str()) {
             at(s.id.span(), format!("duplicate station id \"{id}\""));
         }
+        for (span, message) in pos::check(s) {
+            at(span, message);
+        }
         for (key, w) in [
             ("carton_tare", &s.carton_tare),
             ("weight_tolerance_min", &s.weight_tolerance_min),
@@ -689,6 +701,14 @@ fn check(text: &str, cfg: &Config) -> Vec<Problem> {
 impl Config {
     pub fn site_id(&self) -> &str {
         self.site.id.get_ref()
+    }
+
+    /// The registers: one per `pos` station.
+    pub fn registers(&self) -> Vec<RegisterConfig> {
+        self.stations
+            .iter()
+            .filter_map(RegisterConfig::of)
+            .collect()
     }
 
     pub fn data_dir(&self) -> &Path {
