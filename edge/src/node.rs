@@ -72,6 +72,12 @@ pub fn app_state(cfg: &Config, store: Store) -> Shared {
         events: crate::events::EventBus::default(),
         devices: crate::devices::DeviceManager::default(),
         sync: None,
+        registers: Arc::new(
+            cfg.registers()
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect(),
+        ),
     }
 }
 

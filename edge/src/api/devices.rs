@@ -45,7 +45,7 @@ pub struct DeviceView {
     pub status: Value,
 }
 
-fn view(e: &Entry) -> DeviceView {
+pub(super) fn view(e: &Entry) -> DeviceView {
     let st = e.status();
     let mut status = serde_json::to_value(&st.status).unwrap_or(Value::Null);
     // Timestamps in the API's one format.

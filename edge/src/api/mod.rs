@@ -10,6 +10,8 @@ pub mod inventory;
 pub mod ops;
 pub mod orders;
 pub mod page;
+pub mod pos;
+pub mod prices;
 pub mod sessions;
 pub mod sync;
 
@@ -69,6 +71,8 @@ pub struct Shared {
     pub devices: crate::devices::DeviceManager,
     /// The running sync client (`None` when no `[central]` is configured).
     pub sync: Option<Arc<crate::sync_glue::SyncLink>>,
+    /// The site's registers (`pos` stations) by id.
+    pub registers: Arc<HashMap<String, crate::config::RegisterConfig>>,
 }
 
 #[derive(OpenApi)]
@@ -127,6 +131,25 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::post_scan))
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::logout))
+        .routes(routes!(prices::list_tax_rates))
+        .routes(routes!(prices::put_tax_rate))
+        .routes(routes!(prices::list_promotions))
+        .routes(routes!(prices::put_promotion))
+        .routes(routes!(pos::list_registers))
+        .routes(routes!(pos::get_register))
+        .routes(routes!(pos::open_session))
+        .routes(routes!(pos::get_session))
+        .routes(routes!(pos::create_sale, pos::list_sales))
+        .routes(routes!(pos::get_sale))
+        .routes(routes!(pos::add_line))
+        .routes(routes!(pos::set_line_qty, pos::remove_line))
+        .routes(routes!(pos::add_discount))
+        .routes(routes!(pos::add_coupon))
+        .routes(routes!(pos::set_customer))
+        .routes(routes!(pos::create_payment))
+        .routes(routes!(pos::get_payment))
+        .routes(routes!(pos::price_check))
+        .routes(routes!(pos::search_products))
 }
 
 /// The OpenAPI document as served (and as kept in the repo at `edge/openapi.json`).

@@ -52,6 +52,26 @@ pub fn apply_delta(pos: Position, delta: i64) -> Result<Position, StockRefusal> 
     Ok(Position { on_hand, ..pos })
 }
 
+/// A sale at a register: the goods are in the customer's hand, so it never fails for lack of
+/// booked stock. On-hand may go below zero where nothing is reserved (a `store` location, which
+/// fulfilment never allocates from); a delta that would break a reservation is still refused.
+pub fn apply_sale_delta(pos: Position, delta: i64) -> Result<Position, StockRefusal> {
+    if delta == 0 {
+        return Err(StockRefusal::ZeroDelta);
+    }
+    let on_hand = pos
+        .on_hand
+        .checked_add(delta)
+        .ok_or(StockRefusal::Overflow)?;
+    if pos.reserved > 0 && on_hand < pos.reserved {
+        return Err(StockRefusal::WouldGoNegative {
+            available: pos.available(),
+            delta,
+        });
+    }
+    Ok(Position { on_hand, ..pos })
+}
+
 /// Reserve `qty` units for an order line.
 pub fn reserve(pos: Position, qty: i64) -> Result<Position, StockRefusal> {
     if qty <= 0 {

@@ -30,7 +30,7 @@
 //! used by the unit tests (`tests`) and the model-based property test (`model_tests`).
 
 mod count;
-mod item;
+pub mod item;
 mod pack;
 mod pick;
 mod receive;

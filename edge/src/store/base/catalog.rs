@@ -259,6 +259,34 @@ fn product_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
 const PRODUCT_COLS: &str =
     "tenant_id, sku, name, barcodes, weight, dimensions, tracking, price, price_tiers, tax_code, version, updated_at, group_prices";
 
+/// The `(tenant_id, sku)` of every product a scanned code names: a barcode or a SKU. A GTIN-14
+/// also matches the 13-, 12- and 8-digit forms a catalog may hold.
+pub fn products_by_code(conn: &Connection, code: &str) -> Result<Vec<(String, String)>> {
+    let mut codes = vec![code.to_string()];
+    if code.len() == 14 && code.bytes().all(|b| b.is_ascii_digit()) {
+        for n in [13usize, 12, 8] {
+            let (pad, rest) = code.split_at(14 - n);
+            if pad.bytes().all(|b| b == b'0') {
+                codes.push(rest.to_string());
+            }
+        }
+    }
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for c in &codes {
+        let mut stmt = conn.prepare_cached(
+            "SELECT tenant_id, sku FROM product_barcodes WHERE code = ?1
+             UNION SELECT tenant_id, sku FROM products WHERE sku = ?1",
+        )?;
+        for k in stmt.query_map([c], |r| Ok((r.get(0)?, r.get(1)?)))? {
+            let k = k?;
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    Ok(keys)
+}
+
 pub fn get_product(conn: &Connection, tenant_id: &str, sku: &str) -> Result<Option<Product>> {
     let sql = format!("SELECT {PRODUCT_COLS} FROM products WHERE tenant_id = ?1 AND sku = ?2");
     Ok(conn

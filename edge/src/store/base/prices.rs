@@ -301,3 +301,60 @@ pub fn catalog_for(
         now: now.to_string(),
     })
 }
+
+/// A product as a till search finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductHit {
+    pub sku: String,
+    pub name: String,
+    pub price: Option<i64>,
+    pub currency: String,
+    pub barcodes: Vec<String>,
+}
+
+/// The tenant's products whose name or SKU contains `q` (case-insensitive) or that carry `q` as a
+/// barcode, by SKU.
+pub fn search(
+    conn: &Connection,
+    tenant_id: &str,
+    q: &str,
+    limit: usize,
+) -> Result<Vec<ProductHit>> {
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let like = format!("%{escaped}%");
+    let mut st = conn.prepare_cached(
+        "SELECT sku, name, price, barcodes FROM products p
+         WHERE tenant_id = ?1
+           AND (name LIKE ?2 ESCAPE '\\' OR sku LIKE ?2 ESCAPE '\\'
+                OR EXISTS (SELECT 1 FROM product_barcodes b
+                           WHERE b.tenant_id = p.tenant_id AND b.sku = p.sku AND b.code = ?3))
+         ORDER BY sku LIMIT ?4",
+    )?;
+    let rows = st.query_map(params![tenant_id, like, q, limit as i64], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (sku, name, price, barcodes) = row?;
+        let price: Option<serde_json::Value> = price.and_then(|p| serde_json::from_str(&p).ok());
+        out.push(ProductHit {
+            sku,
+            name,
+            price: price.as_ref().and_then(|v| v["amount"].as_i64()),
+            currency: price
+                .as_ref()
+                .and_then(|v| v["currency"].as_str().map(str::to_string))
+                .unwrap_or_default(),
+            barcodes: serde_json::from_str(&barcodes).unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}

@@ -225,8 +225,31 @@ pub fn book(
     now: &str,
     m: Movement<'_>,
 ) -> Result<LedgerEntry> {
+    book_by(conn, site, origin, now, m, stock::apply_delta)
+}
+
+/// Book a register's sale or return: like [`book`], but on-hand may go below zero where nothing
+/// is reserved ([`stock::apply_sale_delta`]; the schema allows it only at `store` locations).
+pub fn book_at_till(
+    conn: &Connection,
+    site: &str,
+    origin: &Origin,
+    now: &str,
+    m: Movement<'_>,
+) -> Result<LedgerEntry> {
+    book_by(conn, site, origin, now, m, stock::apply_sale_delta)
+}
+
+fn book_by(
+    conn: &Connection,
+    site: &str,
+    origin: &Origin,
+    now: &str,
+    m: Movement<'_>,
+    rule: fn(stock::Position, i64) -> std::result::Result<stock::Position, StockRefusal>,
+) -> Result<LedgerEntry> {
     let before = position(conn, m.tenant_id, m.sku, m.location, m.lot)?;
-    let after = stock::apply_delta(before, m.delta).map_err(|e| match e {
+    let after = rule(before, m.delta).map_err(|e| match e {
         StockRefusal::ZeroDelta => Error::validation("delta", "must not be zero"),
         other => Error::conflict(other),
     })?;

@@ -9,6 +9,7 @@ pub mod count;
 pub mod pack;
 pub mod people;
 pub mod pick;
+pub mod pos;
 pub mod print;
 pub mod receive;
 pub mod station;

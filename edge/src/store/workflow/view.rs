@@ -132,29 +132,7 @@ impl FloorView for TxView<'_> {
 
     fn products_by_code(&self, code: &str) -> Vec<ProductView> {
         let r = (|| -> Result<Vec<ProductView>> {
-            // A GTIN-14 also matches the 13-, 12- and 8-digit forms a catalog may hold.
-            let mut codes = vec![code.to_string()];
-            if code.len() == 14 && code.bytes().all(|b| b.is_ascii_digit()) {
-                for n in [13usize, 12, 8] {
-                    let (pad, rest) = code.split_at(14 - n);
-                    if pad.bytes().all(|b| b == b'0') {
-                        codes.push(rest.to_string());
-                    }
-                }
-            }
-            let mut keys: Vec<(String, String)> = Vec::new();
-            for c in &codes {
-                let mut stmt = self.conn.prepare_cached(
-                    "SELECT tenant_id, sku FROM product_barcodes WHERE code = ?1
-                     UNION SELECT tenant_id, sku FROM products WHERE sku = ?1",
-                )?;
-                for k in stmt.query_map([c], |r| Ok((r.get(0)?, r.get(1)?)))? {
-                    let k = k?;
-                    if !keys.contains(&k) {
-                        keys.push(k);
-                    }
-                }
-            }
+            let keys = catalog::products_by_code(self.conn, code)?;
             let mut out = Vec::new();
             for (t, s) in keys {
                 if let Some(p) = catalog::get_product(self.conn, &t, &s)? {

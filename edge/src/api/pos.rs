@@ -1,0 +1,1022 @@
+//! The point of sale over HTTP (pos-api.md): registers and their sessions, sales, lines,
+//! discounts, coupons, customers, price checks and tenders. Mutations need a floor user's session
+//! (a person to attribute them to); reads take a session or an API key with the cashier role.
+//! Money goes out as `{"amount", "currency"}`; request bodies may send a bare integer.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{parse_json, Body, P, Q};
+use super::sessions::{approver, Approval};
+use super::AppState;
+use crate::config::RegisterConfig;
+use crate::domain::pos::pricing::{self, Cart, CartLine, DiscountValue};
+use crate::domain::pos::Percent;
+use crate::domain::role::Role;
+use crate::domain::time;
+use crate::error::Result;
+use crate::store::base::catalog::Money;
+use crate::store::base::keys::sha256_hex;
+use crate::store::base::prices;
+use crate::store::workflow::pos::payments::{self, TenderRequest};
+use crate::store::workflow::pos::registers::{self, PosSession};
+use crate::store::workflow::pos::sales::{self, CartChange};
+use crate::store::workflow::pos::{self as pos_store, Payment, Sale, SaleFilter};
+use crate::store::{Ctx, Origin};
+
+// ---- shapes -------------------------------------------------------------------------------------
+
+fn money(amount: i64, currency: &str) -> Money {
+    Money {
+        amount,
+        currency: currency.to_string(),
+    }
+}
+
+/// An amount in a request: a bare integer of minor units, or `{"amount", "currency"}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum MoneyIn {
+    Minor(i64),
+    Money { amount: i64, currency: String },
+}
+
+impl MoneyIn {
+    fn minor(&self, field: &str, reg: &RegisterConfig) -> std::result::Result<i64, ApiError> {
+        match self {
+            MoneyIn::Minor(a) => Ok(*a),
+            MoneyIn::Money { amount, currency } if *currency == reg.currency => Ok(*amount),
+            MoneyIn::Money { currency, .. } => Err(ApiError::unprocessable(
+                field,
+                format!("register {} takes {}, not {currency}", reg.id, reg.currency),
+            )),
+        }
+    }
+}
+
+/// A device of a register and its state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegisterDevice {
+    pub id: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegisterDevices {
+    pub scanner: Option<RegisterDevice>,
+    pub receipt_printer: Option<RegisterDevice>,
+    pub payment_terminal: Option<RegisterDevice>,
+    pub customer_display: Option<RegisterDevice>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OfflineCards {
+    pub count: i64,
+    pub total: Money,
+    pub oldest_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionOut {
+    pub id: String,
+    pub register_id: String,
+    pub cashier: String,
+    pub opened_at: String,
+    pub opening_float: Money,
+    /// `open` or `closed`.
+    pub state: String,
+    pub closed_at: Option<String>,
+}
+
+impl From<PosSession> for SessionOut {
+    fn from(s: PosSession) -> Self {
+        SessionOut {
+            opening_float: money(s.opening_float, &s.currency),
+            id: s.id,
+            register_id: s.register_id,
+            cashier: s.cashier,
+            opened_at: s.opened_at,
+            state: s.state,
+            closed_at: s.closed_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegisterOut {
+    pub id: String,
+    pub tenant_id: String,
+    pub location: String,
+    pub currency: String,
+    /// `closed` or `open`.
+    pub state: String,
+    pub session: Option<SessionOut>,
+    /// The open sale's id.
+    pub sale: Option<String>,
+    pub devices: RegisterDevices,
+    pub offline_cards: OfflineCards,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DiscountOut {
+    /// `promotion`, `coupon` or `manual`.
+    pub kind: String,
+    pub id: String,
+    pub amount: Money,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LineOut {
+    pub line_id: String,
+    pub sku: String,
+    pub name: String,
+    pub qty: i64,
+    pub unit_price: Money,
+    /// `list`, `tier` or `group`.
+    pub price_source: String,
+    pub discounts: Vec<DiscountOut>,
+    pub net: Money,
+    pub tax_code: Option<String>,
+    pub tax: Money,
+    pub refunded_qty: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TotalsOut {
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub total: Money,
+    pub rounding: Money,
+    pub paid: Money,
+    pub due: Money,
+    pub change: Money,
+    pub refunded: Money,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PaymentOut {
+    pub id: String,
+    pub sale_id: String,
+    /// `cash`, `card`, `gift_card` or `store_credit`.
+    pub method: String,
+    pub amount: Money,
+    /// `pending`, `approved`, `partial`, `declined`, `aborted` or `failed`.
+    pub state: String,
+    pub tendered: Option<Money>,
+    pub change: Money,
+    #[schema(value_type = Option<Object>)]
+    pub card: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+fn payment_out(p: &Payment, currency: &str) -> PaymentOut {
+    PaymentOut {
+        id: p.id.clone(),
+        sale_id: p.sale_id.clone(),
+        method: p.method.clone(),
+        amount: money(p.amount, currency),
+        state: p.state.clone(),
+        tendered: p.tendered.map(|t| money(t, currency)),
+        change: money(p.change, currency),
+        card: p.card.clone(),
+        error: p.error.clone(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SaleOut {
+    /// UUID v7, made on the edge.
+    pub id: String,
+    pub register_id: String,
+    pub session_id: String,
+    pub cashier: String,
+    pub customer_id: Option<String>,
+    /// `open`, `completed` or `voided`.
+    pub status: String,
+    pub lines: Vec<LineOut>,
+    pub coupon: Option<String>,
+    pub totals: TotalsOut,
+    pub payments: Vec<PaymentOut>,
+    pub receipt_no: Option<String>,
+    pub warnings: Vec<String>,
+    pub completed_at: Option<String>,
+}
+
+fn as_str<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl From<&Sale> for SaleOut {
+    fn from(s: &Sale) -> Self {
+        let c = s.currency.as_str();
+        let t = s.priced.totals;
+        let b = s.balance;
+        SaleOut {
+            id: s.id.clone(),
+            register_id: s.register_id.clone(),
+            session_id: s.session_id.clone(),
+            cashier: s.cashier.clone(),
+            customer_id: s.customer_id.clone(),
+            status: s.status.clone(),
+            lines: s
+                .priced
+                .lines
+                .iter()
+                .map(|l| LineOut {
+                    line_id: l.line_id.clone(),
+                    sku: l.sku.clone(),
+                    name: l.name.clone(),
+                    qty: l.qty,
+                    unit_price: money(l.unit_price, c),
+                    price_source: as_str(&l.price_source),
+                    discounts: l
+                        .discounts
+                        .iter()
+                        .map(|d| DiscountOut {
+                            kind: as_str(&d.kind),
+                            id: d.id.clone(),
+                            amount: money(d.amount, c),
+                            reason: d.reason.clone(),
+                        })
+                        .collect(),
+                    net: money(l.net, c),
+                    tax_code: l.tax_code.clone(),
+                    tax: money(l.tax, c),
+                    refunded_qty: 0,
+                })
+                .collect(),
+            coupon: s.cart.coupon.clone(),
+            totals: TotalsOut {
+                subtotal: money(t.subtotal, c),
+                discount: money(t.discount, c),
+                tax: money(t.tax, c),
+                total: money(t.total, c),
+                rounding: money(b.rounding, c),
+                paid: money(b.paid, c),
+                due: money(b.due, c),
+                change: money(b.change, c),
+                refunded: money(0, c),
+            },
+            payments: s.payments.iter().map(|p| payment_out(p, c)).collect(),
+            receipt_no: s.receipt_no.clone(),
+            warnings: s.priced.warnings.clone(),
+            completed_at: s.completed_at.clone(),
+        }
+    }
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+fn register(st: &AppState, id: &str) -> std::result::Result<RegisterConfig, ApiError> {
+    st.registers
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("register {id} not found")))
+}
+
+/// A till mutation: a person with the cashier role, of the register's tenant.
+fn cashier(caller: &Caller, reg: &RegisterConfig) -> std::result::Result<String, ApiError> {
+    let user = caller.person()?;
+    caller.require(Role::Cashier)?;
+    caller.check_tenant(&reg.tenant_id)?;
+    Ok(user.user_id.clone())
+}
+
+/// A till read: a session or a key with the cashier role, of the register's tenant.
+fn reader(caller: &Caller, reg: &RegisterConfig) -> std::result::Result<(), ApiError> {
+    caller.require(Role::Cashier)?;
+    caller.check_tenant(&reg.tenant_id)
+}
+
+async fn write<R, F>(st: &AppState, origin: Origin, f: F) -> ApiResult<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&Ctx<'_>) -> Result<R> + Send + 'static,
+{
+    let site = st.site_id.clone();
+    Ok(st
+        .store
+        .write(move |c| {
+            let now = time::now();
+            let cx = Ctx {
+                conn: c,
+                site: &site,
+                origin: &origin,
+                now: &now,
+            };
+            f(&cx)
+        })
+        .await?)
+}
+
+/// The register a sale belongs to, read before the write so the caller can be checked.
+async fn register_of_sale(
+    st: &AppState,
+    sale_id: &str,
+) -> std::result::Result<RegisterConfig, ApiError> {
+    let id = sale_id.to_string();
+    let register_id: Option<String> = st
+        .store
+        .read(move |c| Ok(pos_store::get_sale(c, &id)?.map(|s| s.register_id)))
+        .await?;
+    let register_id =
+        register_id.ok_or_else(|| ApiError::not_found(format!("sale {sale_id} not found")))?;
+    register(st, &register_id)
+}
+
+fn publish_sale(st: &AppState, s: &Sale) {
+    st.events.publish(
+        "pos.sale",
+        json!({"sale_id": s.id, "register_id": s.register_id, "status": s.status,
+               "tenant_id": s.tenant_id, "totals": SaleOut::from(s).totals}),
+    );
+}
+
+// ---- registers and sessions ---------------------------------------------------------------------
+
+async fn register_out(st: &AppState, reg: RegisterConfig) -> ApiResult<RegisterOut> {
+    let id = reg.id.clone();
+    let (session, sale) = st
+        .store
+        .read(move |c| {
+            Ok((
+                registers::open_session_of(c, &id)?,
+                registers::open_sale_of(c, &id)?,
+            ))
+        })
+        .await?;
+    let devices: Vec<super::devices::DeviceView> =
+        st.devices.entries().map(super::devices::view).collect();
+    let of_kind = |kind: &str| {
+        devices
+            .iter()
+            .find(|d| d.station.as_deref() == Some(reg.id.as_str()) && d.kind == kind)
+            .map(|d| RegisterDevice {
+                id: d.id.clone(),
+                state: d.state.clone(),
+            })
+    };
+    Ok(RegisterOut {
+        state: if session.is_some() { "open" } else { "closed" }.into(),
+        session: session.map(SessionOut::from),
+        sale,
+        devices: RegisterDevices {
+            scanner: of_kind("scanner"),
+            receipt_printer: of_kind("receipt_printer"),
+            payment_terminal: of_kind("payment_terminal"),
+            customer_display: of_kind("customer_display"),
+        },
+        offline_cards: OfflineCards {
+            count: 0,
+            total: money(0, &reg.currency),
+            oldest_at: None,
+        },
+        id: reg.id,
+        tenant_id: reg.tenant_id,
+        location: reg.location,
+        currency: reg.currency,
+    })
+}
+
+/// The site's registers the caller may see.
+#[utoipa::path(get, path = "/v1/pos/registers", tag = "pos", security(("bearer" = [])),
+    responses((status = 200, body = Vec<RegisterOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_registers(
+    caller: Caller,
+    State(st): State<AppState>,
+) -> ApiResult<Json<Vec<RegisterOut>>> {
+    caller.require(Role::Cashier)?;
+    let mut regs: Vec<RegisterConfig> = st
+        .registers
+        .values()
+        .filter(|r| caller.tenant().is_none_or(|t| t == r.tenant_id))
+        .cloned()
+        .collect();
+    regs.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut out = Vec::with_capacity(regs.len());
+    for r in regs {
+        out.push(register_out(&st, r).await?);
+    }
+    Ok(Json(out))
+}
+
+/// One register: its session, open sale and devices.
+#[utoipa::path(get, path = "/v1/pos/registers/{id}", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = RegisterOut), (status = 404, body = ErrorBody)))]
+pub async fn get_register(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+) -> ApiResult<Json<RegisterOut>> {
+    caller.require(Role::Cashier)?;
+    let reg = register(&st, &id)?;
+    reader(&caller, &reg)?;
+    Ok(Json(register_out(&st, reg).await?))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenSessionIn {
+    /// The cash put in the drawer.
+    pub opening_float: MoneyIn,
+}
+
+/// Open a register session with a float; 409 when one is open.
+#[utoipa::path(post, path = "/v1/pos/registers/{id}/sessions", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = OpenSessionIn,
+    responses((status = 201, body = SessionOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn open_session(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+    Body(input): Body<OpenSessionIn>,
+) -> ApiResult<(StatusCode, Json<SessionOut>)> {
+    let reg = register(&st, &id)?;
+    let user = cashier(&caller, &reg)?;
+    let float = input.opening_float.minor("opening_float", &reg)?;
+    let r = reg.clone();
+    let session = write(&st, caller.origin(), move |cx| {
+        registers::open_session(cx, &r, &user, float)
+    })
+    .await?;
+    st.events.publish(
+        "pos.register",
+        json!({"register_id": reg.id, "tenant_id": reg.tenant_id, "state": "open", "session_id": session.id}),
+    );
+    Ok((StatusCode::CREATED, Json(session.into())))
+}
+
+/// A register session.
+#[utoipa::path(get, path = "/v1/pos/sessions/{id}", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = SessionOut), (status = 404, body = ErrorBody)))]
+pub async fn get_session(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+) -> ApiResult<Json<SessionOut>> {
+    caller.require(Role::Cashier)?;
+    let sid = id.clone();
+    let session = st
+        .store
+        .read(move |c| registers::get_session(c, &sid))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("session {id} not found")))?;
+    reader(&caller, &register(&st, &session.register_id)?)?;
+    Ok(Json(session.into()))
+}
+
+// ---- sales --------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSaleIn {
+    pub register_id: String,
+    pub customer_id: Option<String>,
+}
+
+/// Open a sale; 409 without an open session or with a sale already open.
+#[utoipa::path(post, path = "/v1/pos/sales", tag = "pos", security(("bearer" = [])),
+    request_body = NewSaleIn,
+    responses((status = 201, body = SaleOut), (status = 409, body = ErrorBody)))]
+pub async fn create_sale(
+    caller: Caller,
+    State(st): State<AppState>,
+    Body(input): Body<NewSaleIn>,
+) -> ApiResult<(StatusCode, Json<SaleOut>)> {
+    let reg = register(&st, &input.register_id)?;
+    let user = cashier(&caller, &reg)?;
+    let sale = write(&st, caller.origin(), move |cx| {
+        sales::create_sale(cx, &reg, &user, input.customer_id.as_deref())
+    })
+    .await?;
+    publish_sale(&st, &sale);
+    Ok((StatusCode::CREATED, Json(SaleOut::from(&sale))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SalesQuery {
+    pub register: Option<String>,
+    pub session: Option<String>,
+    pub status: Option<String>,
+    pub receipt_no: Option<String>,
+    pub customer: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<usize>,
+}
+
+/// Sales, newest first.
+#[utoipa::path(get, path = "/v1/pos/sales", tag = "pos", security(("bearer" = [])),
+    params(SalesQuery),
+    responses((status = 200, body = Vec<SaleOut>), (status = 403, body = ErrorBody)))]
+pub async fn list_sales(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<SalesQuery>,
+) -> ApiResult<Json<Vec<SaleOut>>> {
+    caller.require(Role::Cashier)?;
+    let limit = super::page::limit(q.limit)?;
+    let filter = SaleFilter {
+        register: q.register,
+        session: q.session,
+        status: q.status,
+        receipt_no: q.receipt_no,
+        customer: q.customer,
+        limit,
+    };
+    let found = st
+        .store
+        .read(move |c| pos_store::list_sales(c, &filter))
+        .await?;
+    Ok(Json(
+        found
+            .iter()
+            .filter(|s| caller.tenant().is_none_or(|t| t == s.tenant_id))
+            .map(SaleOut::from)
+            .collect(),
+    ))
+}
+
+/// One sale.
+#[utoipa::path(get, path = "/v1/pos/sales/{id}", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = SaleOut), (status = 404, body = ErrorBody)))]
+pub async fn get_sale(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+) -> ApiResult<Json<SaleOut>> {
+    caller.require(Role::Cashier)?;
+    let sid = id.clone();
+    let sale = st.store.read(move |c| pos_store::sale(c, &sid)).await?;
+    caller.check_tenant(&sale.tenant_id)?;
+    Ok(Json(SaleOut::from(&sale)))
+}
+
+async fn change(
+    caller: &Caller,
+    st: &AppState,
+    sale_id: String,
+    change: CartChange,
+    approval: Option<&Approval>,
+) -> ApiResult<Json<SaleOut>> {
+    let reg = register_of_sale(st, &sale_id).await?;
+    cashier(caller, &reg)?;
+    let approved_by = match approval {
+        Some(_) => approver(st, caller, approval).await?.map(|p| p.user_id),
+        None => match &caller.principal {
+            super::auth::Principal::User(u)
+                if u.roles.iter().any(|r| r.satisfies(Role::Supervisor)) =>
+            {
+                Some(u.user_id.clone())
+            }
+            _ => None,
+        },
+    };
+    let sale = write(st, caller.origin(), move |cx| {
+        sales::change_cart(cx, &reg, &sale_id, change, approved_by.as_deref())
+    })
+    .await?;
+    publish_sale(st, &sale);
+    Ok(Json(SaleOut::from(&sale)))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddLineIn {
+    /// A scan: GTIN, GS1 string or SKU barcode.
+    pub code: Option<String>,
+    pub sku: Option<String>,
+    /// Default 1.
+    pub qty: Option<i64>,
+}
+
+/// Add a product (one line per SKU: adding it again adds to its line).
+#[utoipa::path(post, path = "/v1/pos/sales/{id}/lines", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = AddLineIn,
+    responses((status = 201, body = SaleOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_line(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+    Body(input): Body<AddLineIn>,
+) -> ApiResult<(StatusCode, Json<SaleOut>)> {
+    let c = CartChange::AddLine {
+        code: input.code,
+        sku: input.sku,
+        qty: input.qty.unwrap_or(1),
+    };
+    Ok((
+        StatusCode::CREATED,
+        change(&caller, &st, id, c, None).await?,
+    ))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetQtyIn {
+    pub qty: i64,
+}
+
+/// Change a line's quantity.
+#[utoipa::path(patch, path = "/v1/pos/sales/{id}/lines/{line_id}", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path), ("line_id" = String, Path)), request_body = SetQtyIn,
+    responses((status = 200, body = SaleOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn set_line_qty(
+    caller: Caller,
+    State(st): State<AppState>,
+    P((id, line_id)): P<(String, String)>,
+    Body(input): Body<SetQtyIn>,
+) -> ApiResult<Json<SaleOut>> {
+    let c = CartChange::SetQty {
+        line_id,
+        qty: input.qty,
+    };
+    change(&caller, &st, id, c, None).await
+}
+
+/// Remove a line.
+#[utoipa::path(delete, path = "/v1/pos/sales/{id}/lines/{line_id}", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path), ("line_id" = String, Path)),
+    responses((status = 200, body = SaleOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn remove_line(
+    caller: Caller,
+    State(st): State<AppState>,
+    P((id, line_id)): P<(String, String)>,
+) -> ApiResult<Json<SaleOut>> {
+    change(&caller, &st, id, CartChange::RemoveLine { line_id }, None).await
+}
+
+/// A percent: a decimal string or a number.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscountIn {
+    /// Null: the whole sale.
+    pub line_id: Option<String>,
+    #[schema(value_type = Option<String>, example = "12.5")]
+    pub percent: Option<Percent>,
+    pub amount: Option<MoneyIn>,
+    pub reason: String,
+    pub approval: Option<Approval>,
+}
+
+/// A manual discount; above the register's limit it needs a supervisor.
+#[utoipa::path(post, path = "/v1/pos/sales/{id}/discounts", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = DiscountIn,
+    responses((status = 201, body = SaleOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_discount(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+    Body(input): Body<DiscountIn>,
+) -> ApiResult<(StatusCode, Json<SaleOut>)> {
+    let reg = register_of_sale(&st, &id).await?;
+    let value = match (&input.percent, &input.amount) {
+        (Some(p), None) => DiscountValue::Percent(*p),
+        (None, Some(a)) => DiscountValue::Amount(a.minor("amount", &reg)?),
+        _ => {
+            return Err(ApiError::unprocessable(
+                "percent",
+                "give either percent or amount",
+            ))
+        }
+    };
+    let c = CartChange::Discount {
+        line_id: input.line_id,
+        value,
+        reason: input.reason,
+    };
+    Ok((
+        StatusCode::CREATED,
+        change(&caller, &st, id, c, input.approval.as_ref()).await?,
+    ))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CouponIn {
+    pub code: String,
+}
+
+/// Apply a coupon (one per sale); 422 when unknown, expired or not applicable, with why.
+#[utoipa::path(post, path = "/v1/pos/sales/{id}/coupons", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CouponIn,
+    responses((status = 201, body = SaleOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_coupon(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+    Body(input): Body<CouponIn>,
+) -> ApiResult<(StatusCode, Json<SaleOut>)> {
+    let c = CartChange::Coupon { code: input.code };
+    Ok((
+        StatusCode::CREATED,
+        change(&caller, &st, id, c, None).await?,
+    ))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerIn {
+    pub customer_id: Option<String>,
+}
+
+/// Attach (or detach) the sale's customer; re-prices for the customer's group.
+#[utoipa::path(put, path = "/v1/pos/sales/{id}/customer", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CustomerIn,
+    responses((status = 200, body = SaleOut), (status = 422, body = ErrorBody)))]
+pub async fn set_customer(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+    Body(input): Body<CustomerIn>,
+) -> ApiResult<Json<SaleOut>> {
+    let c = CartChange::Customer {
+        customer_id: input.customer_id,
+    };
+    change(&caller, &st, id, c, None).await
+}
+
+// ---- payments -----------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentIn {
+    /// `cash`, `card`, `gift_card` or `store_credit`.
+    pub method: String,
+    /// Default: what is due.
+    pub amount: Option<MoneyIn>,
+    /// Cash: what the customer handed over.
+    pub tendered: Option<MoneyIn>,
+    /// Gift card code.
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PaymentResult {
+    pub payment: PaymentOut,
+    pub sale: SaleOut,
+}
+
+/// Take a tender. `Idempotency-Key` is required: a retry with the same key and body returns the
+/// same payment and never charges twice; the same key with another body is 409.
+#[utoipa::path(post, path = "/v1/pos/sales/{id}/payments", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = String, Header)), request_body = PaymentIn,
+    responses((status = 201, body = PaymentResult), (status = 200, body = PaymentResult),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_payment(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<PaymentResult>)> {
+    let reg = register_of_sale(&st, &id).await?;
+    cashier(&caller, &reg)?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 128)
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "Idempotency-Key",
+                "a payment needs an Idempotency-Key header (1-128 characters)",
+            )
+        })?
+        .to_string();
+    let input: PaymentIn = parse_json(&body)?;
+    let request_hash = sha256_hex(&String::from_utf8_lossy(&body));
+    let amount = input
+        .amount
+        .as_ref()
+        .map(|a| a.minor("amount", &reg))
+        .transpose()?;
+    let tendered = input
+        .tendered
+        .as_ref()
+        .map(|a| a.minor("tendered", &reg))
+        .transpose()?;
+    let req = TenderRequest {
+        idempotency_key: key,
+        request_hash,
+        amount,
+        tendered,
+    };
+    let done = match input.method.as_str() {
+        "cash" => {
+            write(&st, caller.origin(), move |cx| {
+                payments::pay_cash(cx, &reg, &id, &req)
+            })
+            .await?
+        }
+        "card" | "gift_card" | "store_credit" => {
+            return Err(ApiError::unprocessable(
+                "method",
+                format!(
+                    "{} payments are not available on this node yet; take cash",
+                    input.method
+                ),
+            ))
+        }
+        other => {
+            return Err(ApiError::unprocessable(
+                "method",
+                format!("unknown method {other}: cash, card, gift_card or store_credit"),
+            ))
+        }
+    };
+    let currency = done.sale.currency.clone();
+    st.events.publish(
+        "pos.payment",
+        json!({"payment_id": done.payment.id, "sale_id": done.sale.id,
+               "register_id": done.sale.register_id, "tenant_id": done.sale.tenant_id,
+               "method": done.payment.method, "state": done.payment.state,
+               "amount": money(done.payment.amount, &currency)}),
+    );
+    publish_sale(&st, &done.sale);
+    let status = if done.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(PaymentResult {
+            payment: payment_out(&done.payment, &currency),
+            sale: SaleOut::from(&done.sale),
+        }),
+    ))
+}
+
+/// One payment.
+#[utoipa::path(get, path = "/v1/pos/payments/{id}", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = PaymentOut), (status = 404, body = ErrorBody)))]
+pub async fn get_payment(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+) -> ApiResult<Json<PaymentOut>> {
+    caller.require(Role::Cashier)?;
+    let pid = id.clone();
+    let found = st
+        .store
+        .read(move |c| {
+            let Some(p) = pos_store::get_payment(c, &pid)? else {
+                return Ok(None);
+            };
+            let s = pos_store::sale(c, &p.sale_id)?;
+            Ok(Some((p, s.tenant_id, s.currency)))
+        })
+        .await?;
+    let (p, tenant, currency) =
+        found.ok_or_else(|| ApiError::not_found(format!("payment {id} not found")))?;
+    caller.check_tenant(&tenant)?;
+    Ok(Json(payment_out(&p, &currency)))
+}
+
+// ---- price check and search ---------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PriceQuery {
+    /// Required.
+    pub register: Option<String>,
+    /// A scan or a SKU. Required.
+    pub code: Option<String>,
+}
+
+fn required(v: Option<String>, field: &str) -> std::result::Result<String, ApiError> {
+    v.filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ApiError::unprocessable(field, "is required"))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PriceCheck {
+    pub sku: String,
+    pub name: String,
+    pub unit_price: Money,
+    /// Names of the automatic promotions a single unit gets now.
+    pub promotions: Vec<String>,
+    pub tax_code: Option<String>,
+    /// On hand at the register's location.
+    pub available: i64,
+}
+
+/// Price check without a sale.
+#[utoipa::path(get, path = "/v1/pos/price", tag = "pos", security(("bearer" = [])),
+    params(PriceQuery),
+    responses((status = 200, body = PriceCheck), (status = 422, body = ErrorBody)))]
+pub async fn price_check(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<PriceQuery>,
+) -> ApiResult<Json<PriceCheck>> {
+    caller.require(Role::Cashier)?;
+    let reg = register(&st, &required(q.register, "register")?)?;
+    reader(&caller, &reg)?;
+    let code = required(q.code, "code")?;
+    let out = st
+        .store
+        .read(move |c| {
+            let sku = sales::sku_for_code(c, &reg, code.trim())?;
+            let catalog = prices::catalog_for(c, &reg.tenant_id, &[&sku], &time::now())?;
+            let cart = Cart {
+                lines: vec![CartLine {
+                    line_id: "L1".into(),
+                    sku: sku.clone(),
+                    qty: 1,
+                }],
+                ..Cart::default()
+            };
+            let priced = pricing::price(&sales::register_rules(&reg), &cart, &catalog)
+                .map_err(|e| crate::error::Error::validation("code", e))?;
+            let line = &priced.lines[0];
+            let promotions = catalog
+                .promotions
+                .iter()
+                .filter(|p| line.discounts.iter().any(|d| d.id == p.id))
+                .map(|p| p.name.clone())
+                .collect();
+            let available =
+                crate::store::stock::ledger::position(c, &reg.tenant_id, &sku, &reg.location, "")?
+                    .on_hand;
+            Ok(PriceCheck {
+                sku,
+                name: line.name.clone(),
+                unit_price: money(line.unit_price, &reg.currency),
+                promotions,
+                tax_code: line.tax_code.clone(),
+                available,
+            })
+        })
+        .await?;
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProductSearch {
+    /// Required.
+    pub register: Option<String>,
+    /// Part of a name or SKU, or a whole barcode. Required.
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProductHit {
+    pub sku: String,
+    pub name: String,
+    pub unit_price: Option<Money>,
+    pub barcodes: Vec<String>,
+}
+
+/// The register tenant's products whose name, SKU or barcode matches `q` (at most 50).
+#[utoipa::path(get, path = "/v1/pos/products", tag = "pos", security(("bearer" = [])),
+    params(ProductSearch),
+    responses((status = 200, body = Vec<ProductHit>), (status = 422, body = ErrorBody)))]
+pub async fn search_products(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<ProductSearch>,
+) -> ApiResult<Json<Vec<ProductHit>>> {
+    caller.require(Role::Cashier)?;
+    let reg = register(&st, &required(q.register, "register")?)?;
+    reader(&caller, &reg)?;
+    let needle = required(q.q, "q")?.trim().to_string();
+    if needle.is_empty() || needle.len() > 64 {
+        return Err(ApiError::unprocessable("q", "must be 1 to 64 characters"));
+    }
+    let hits = st
+        .store
+        .read(move |c| prices::search(c, &reg.tenant_id, &needle, 50))
+        .await?;
+    Ok(Json(
+        hits.into_iter()
+            .map(|p| ProductHit {
+                unit_price: p.price.map(|a| money(a, &p.currency)),
+                sku: p.sku,
+                name: p.name,
+                barcodes: p.barcodes,
+            })
+            .collect(),
+    ))
+}
