@@ -705,10 +705,22 @@ impl Config {
 
     /// The registers: one per `pos` station.
     pub fn registers(&self) -> Vec<RegisterConfig> {
-        self.stations
+        let mut regs: Vec<RegisterConfig> = self
+            .stations
             .iter()
             .filter_map(RegisterConfig::of)
-            .collect()
+            .collect();
+        for r in &mut regs {
+            r.receipt_printer = self
+                .devices
+                .iter()
+                .find(|d| {
+                    *d.kind.get_ref() == DeviceKind::ReceiptPrinter
+                        && d.station.as_ref().is_some_and(|s| *s.get_ref() == r.id)
+                })
+                .map(|d| d.id.get_ref().clone());
+        }
+        regs
     }
 
     pub fn data_dir(&self) -> &Path {

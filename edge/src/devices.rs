@@ -317,6 +317,12 @@ impl DeviceManager {
         Ok(self.handle_scan(scan).await)
     }
 
+    /// A transaction outside the station workflows queued print jobs (a register's receipt or
+    /// drawer kick): hand them to their printers now.
+    pub fn prints_queued(&self) {
+        self.inner.print_wake.notify_one();
+    }
+
     /// Let scans at the floor's stations run their workflow, and start the print dispatcher
     /// (set once; later calls are ignored).
     pub fn attach_floor(&self, floor: Floor) {

@@ -8,6 +8,27 @@ use std::net::SocketAddr;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
+use wms_hardware::sim::{EscPosPrinter, EscPosState, TcpSim};
+
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+fn lock(
+    s: &std::sync::Arc<std::sync::Mutex<EscPosState>>,
+) -> std::sync::MutexGuard<'_, EscPosState> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits for `cond` with a deadline (no sleeps as synchronisation).
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = tokio::time::Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
 
 const ADMIN: &str = "pos-test-admin-key-0001";
 
@@ -28,15 +49,27 @@ impl Drop for Node {
 }
 
 async fn start() -> Node {
+    start_with_printer(None).await
+}
+
+/// A node with register `pos-1`; with `printer`, its receipt printer listens on that port.
+async fn start_with_printer(printer: Option<u16>) -> Node {
     let dir = tempfile::tempdir().expect("tempdir");
-    let toml = format!(
+    let mut toml = format!(
         "[site]\nid = \"st-14\"\ntimezone = \"UTC\"\ndata_dir = \"{}\"\n\
          [http]\nlisten = \"127.0.0.1:0\"\n[discovery]\nenabled = false\n\
          [[api_keys]]\nname = \"admin\"\nrole = \"admin\"\nkey = \"{ADMIN}\"\n\
          [[stations]]\nid = \"pos-1\"\nkind = \"pos\"\ntenant_id = \"acme\"\nlocation = \"STORE\"\ncurrency = \"USD\"\n\
-         [stations.pos]\ncash_rounding = 5\ndiscount_limit_pct = 10\n",
+         [stations.pos]\ncash_rounding = 5\ndiscount_limit_pct = 10\n\
+         receipt_header = [\"Acme Store #14\"]\nreceipt_footer = [\"Returns within 30 days\"]\n",
         dir.path().display()
     );
+    if let Some(port) = printer {
+        toml.push_str(&format!(
+            "[[devices]]\nid = \"rcpt-1\"\nkind = \"receipt_printer\"\nprofile = \"escpos-80mm\"\nstation = \"pos-1\"\n\
+             transport = {{ tcp = {{ host = \"127.0.0.1\", port = {port} }} }}\n"
+        ));
+    }
     let cfg = wms_edge::config::parse("pos.toml", &toml).expect("config");
     let db = cfg.db_path();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -177,7 +210,10 @@ fn amount(v: &Value) -> i64 {
 
 #[tokio::test]
 async fn a_cash_sale_completes_once_with_receipt_stock_audit_and_outbox() {
-    let node = start().await;
+    let escpos = EscPosPrinter::new();
+    let printer = escpos.state();
+    let printer_tcp = TcpSim::start(escpos).await.expect("receipt printer");
+    let node = start_with_printer(Some(printer_tcp.port())).await;
     let cashier = node.login("B-200", "482913").await;
 
     // Keys have no person behind them: the till refuses them for mutations, reads are fine.
@@ -228,6 +264,10 @@ async fn a_cash_sale_completes_once_with_receipt_stock_audit_and_outbox() {
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "one open session per register");
+    until("the drawer opens for the float", || {
+        lock(&printer).drawer_kicks >= 1
+    })
+    .await;
 
     let sale = node
         .ok(
@@ -410,6 +450,44 @@ async fn a_cash_sale_completes_once_with_receipt_stock_audit_and_outbox() {
             .iter()
             .any(|m| m.as_str().is_some_and(|m| m.contains("below zero")))),
         "{done}"
+    );
+    // The receipt prints once, and the drawer opens for the cash.
+    until("the receipt prints", || lock(&printer).receipts >= 1).await;
+    until("the drawer opens for the cash", || {
+        lock(&printer).drawer_kicks >= 2
+    })
+    .await;
+    let text = lock(&printer).printed.clone();
+    for want in [
+        "Acme Store #14",
+        "Receipt pos-1-00000001",
+        "Cashier u-cash",
+        "Acme TEE",
+        "display item",
+        "Tax STD 8.875%",
+        "Returns within 30 days",
+    ] {
+        assert!(text.contains(want), "{want:?} not on the receipt:\n{text}");
+    }
+    let rounding_line = text
+        .lines()
+        .find(|l| l.starts_with("Cash rounding"))
+        .unwrap_or_else(|| panic!("no rounding line:\n{text}"));
+    assert!(
+        rounding_line.ends_with(&format!(" 0.0{}", rounded - due)),
+        "{rounding_line}"
+    );
+    let total_line = text
+        .lines()
+        .find(|l| l.starts_with("TOTAL USD"))
+        .unwrap_or_else(|| panic!("no total line:\n{text}"));
+    assert!(
+        total_line.ends_with(&format!(
+            "{}.{:02}",
+            (total + rounded - due) / 100,
+            (total + rounded - due) % 100
+        )),
+        "{total_line}"
     );
     // A completed sale takes no more money.
     let (s, _) = node

@@ -452,6 +452,7 @@ pub async fn open_session(
         registers::open_session(cx, &r, &user, float)
     })
     .await?;
+    st.devices.prints_queued();
     st.events.publish(
         "pos.register",
         json!({"register_id": reg.id, "tenant_id": reg.tenant_id, "state": "open", "session_id": session.id}),
@@ -841,6 +842,9 @@ pub async fn create_payment(
             ))
         }
     };
+    if !done.sale.is_open() {
+        st.devices.prints_queued();
+    }
     let currency = done.sale.currency.clone();
     st.events.publish(
         "pos.payment",

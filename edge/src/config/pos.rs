@@ -44,6 +44,9 @@ pub struct RegisterConfig {
     pub return_days: i64,
     pub receipt_header: Vec<String>,
     pub receipt_footer: Vec<String>,
+    /// The register's receipt printer (a `receipt_printer` device with `station` = this id); the
+    /// cash drawer hangs on its kick connector.
+    pub receipt_printer: Option<String>,
 }
 
 /// Receipt printers print 42–48 columns; a longer line would wrap mid-word.
@@ -75,6 +78,7 @@ impl RegisterConfig {
             return_days: value(&p.return_days, 30),
             receipt_header: p.receipt_header.map(|l| l.into_inner()).unwrap_or_default(),
             receipt_footer: p.receipt_footer.map(|l| l.into_inner()).unwrap_or_default(),
+            receipt_printer: None,
         })
     }
 }

@@ -469,6 +469,9 @@ pub struct EscPosState {
     pub buffered: u32,
     /// Drawer kicks.
     pub drawer_kicks: u32,
+    /// The text it printed (printable bytes and line feeds outside commands), for tests that
+    /// read a receipt as the customer would.
+    pub printed: String,
 }
 
 impl EscPosState {
@@ -552,7 +555,25 @@ impl Behavior for EscPosPrinter {
                     i += len;
                 }
                 (0x10 | 0x1B | 0x1D, None) => break,
-                _ => i += 1,
+                // Other commands are skipped with their parameters, so the text stays readable.
+                (0x1B | 0x1D, Some(cmd)) => {
+                    let len = match cmd {
+                        b'@' => 2,
+                        b'k' => 4,
+                        b'a' | b'E' | b'!' | b'd' | b'M' | b'-' | b't' | b'h' | b'w' | b'H' => 3,
+                        _ => 2,
+                    };
+                    if b.len() < i + len {
+                        break;
+                    }
+                    i += len;
+                }
+                (c, _) => {
+                    if c == b'\n' || (0x20..0x7F).contains(&c) {
+                        st.printed.push(char::from(c));
+                    }
+                    i += 1;
+                }
             }
         }
         self.buf.drain(..i);

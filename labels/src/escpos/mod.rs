@@ -2,7 +2,7 @@
 //! chosen here and pinned by golden files), code page selection for non-ASCII text, control
 //! bytes stripped from data, card numbers masked, and the receipt/slip/report layouts.
 
-mod docs;
+pub mod docs;
 
 pub use docs::{packing_slip, receipt, report, Receipt, Report};
 

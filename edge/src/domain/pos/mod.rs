@@ -13,3 +13,43 @@ pub mod percent;
 pub mod pricing;
 
 pub use percent::Percent;
+
+/// Digits after the decimal point of an ISO 4217 currency's minor unit (2 unless listed).
+pub fn minor_digits(currency: &str) -> u32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// Minor units as a decimal string in the currency's major unit (`1999` USD → `"19.99"`).
+pub fn format_minor(amount: i64, currency: &str) -> String {
+    let d = minor_digits(currency);
+    let sign = if amount < 0 { "-" } else { "" };
+    let a = amount.unsigned_abs();
+    if d == 0 {
+        return format!("{sign}{a}");
+    }
+    let scale = 10u64.pow(d);
+    format!(
+        "{sign}{}.{:0width$}",
+        a / scale,
+        a % scale,
+        width = d as usize
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minor_units_print_in_the_major_unit() {
+        assert_eq!(format_minor(1999, "USD"), "19.99");
+        assert_eq!(format_minor(-5, "EUR"), "-0.05");
+        assert_eq!(format_minor(1500, "JPY"), "1500");
+        assert_eq!(format_minor(1234, "KWD"), "1.234");
+    }
+}

@@ -134,5 +134,7 @@ pub(super) fn complete(cx: &Ctx<'_>, reg: &RegisterConfig, s: Sale) -> Result<Sa
         &json!({"status": {"old": "open", "new": "completed"}, "receipt_no": receipt_no,
                 "total": priced.totals.total}),
     )?;
-    sale(cx.conn, &s.id)
+    let done = sale(cx.conn, &s.id)?;
+    super::receipt::queue_receipt(cx, reg, &done)?;
+    Ok(done)
 }

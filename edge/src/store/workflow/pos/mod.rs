@@ -8,6 +8,7 @@
 
 mod complete;
 pub mod payments;
+pub mod receipt;
 pub mod registers;
 pub mod sales;
 

@@ -103,6 +103,7 @@ pub fn open_session(
             session.opening_float
         ])?;
     ids::track_id_kind(cx.conn, "receipt")?;
+    super::receipt::queue_drawer_kick(cx, reg, &session.id)?;
     audit::record(
         cx.conn,
         cx.origin,

@@ -1,0 +1,141 @@
+//! The receipt a completed sale prints, and the drawer kicks: ESC/POS jobs queued on the
+//! register's receipt printer in the transaction that caused them (`workflow::print`), so a
+//! printer in error prints the receipt once when it recovers.
+
+use rusqlite::OptionalExtension;
+use serde_json::json;
+use wms_labels::escpos::{self, docs, Paper};
+
+use super::Sale;
+use crate::config::RegisterConfig;
+use crate::domain::pos::format_minor;
+use crate::error::{Error, Result};
+use crate::store::base::Ctx;
+use crate::store::workflow::print::queue_print;
+
+/// The receipt of `s` as the labels crate lays it out.
+pub fn receipt_of(s: &Sale, reg: &RegisterConfig, cashier_name: &str) -> docs::Receipt {
+    let c = s.currency.as_str();
+    let m = |a: i64| format_minor(a, c);
+    let mut taxes: Vec<docs::Amount> = Vec::new();
+    for l in &s.priced.lines {
+        let Some(code) = &l.tax_code else { continue };
+        let label = format!("Tax {code} {}%", l.tax_rate);
+        match taxes.iter_mut().find(|t| t.label == label) {
+            Some(_) => {}
+            None => taxes.push(docs::Amount {
+                label,
+                amount: String::new(),
+            }),
+        }
+    }
+    for t in &mut taxes {
+        let sum: i64 = s
+            .priced
+            .lines
+            .iter()
+            .filter(|l| {
+                l.tax_code
+                    .as_ref()
+                    .is_some_and(|code| t.label == format!("Tax {code} {}%", l.tax_rate))
+            })
+            .map(|l| l.tax)
+            .sum();
+        t.amount = m(sum);
+    }
+    if s.balance.rounding != 0 {
+        taxes.push(docs::Amount {
+            label: "Cash rounding".into(),
+            amount: m(s.balance.rounding),
+        });
+    }
+    let paid = s
+        .payments
+        .iter()
+        .filter(|p| matches!(p.state.as_str(), "approved" | "partial"));
+    let cash_taken = s
+        .payments
+        .iter()
+        .any(|p| p.method == "cash" && p.state == "approved" && p.amount + p.change > 0);
+    let rounding = s.balance.rounding;
+    docs::Receipt {
+        receipt_number: s.receipt_no.clone().unwrap_or_default(),
+        store: docs::Store::default(),
+        header: reg.receipt_header.clone(),
+        cashier: cashier_name.to_string(),
+        register: reg.id.clone(),
+        timestamp: s.completed_at.clone().unwrap_or_default(),
+        currency: s.currency.clone(),
+        lines: s
+            .priced
+            .lines
+            .iter()
+            .map(|l| {
+                let off: i64 = l.discounts.iter().map(|d| d.amount).sum();
+                docs::ReceiptLine {
+                    name: l.name.clone(),
+                    qty: json!(l.qty),
+                    unit_price: m(l.unit_price),
+                    total: m(l.unit_price * l.qty),
+                    discount: (off > 0).then(|| docs::Amount {
+                        label: l
+                            .discounts
+                            .iter()
+                            .filter_map(|d| d.reason.clone())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        amount: m(off),
+                    }),
+                }
+            })
+            .collect(),
+        discounts: Vec::new(),
+        subtotal: m(s.priced.totals.subtotal - s.priced.totals.discount),
+        taxes,
+        total: m(s.priced.totals.total + rounding),
+        tenders: paid
+            .map(|p| docs::Tender {
+                kind: p.method.clone(),
+                amount: m(p.amount + p.change),
+                card: p.card.as_ref().map(|c| docs::Card {
+                    brand: c["brand"].as_str().unwrap_or_default().to_string(),
+                    masked_pan: c["masked_pan"].as_str().unwrap_or_default().to_string(),
+                    auth_code: c["approval_code"].as_str().unwrap_or_default().to_string(),
+                }),
+            })
+            .collect(),
+        change: (s.balance.change > 0).then(|| m(s.balance.change)),
+        footer: reg.receipt_footer.clone(),
+        barcode: None,
+        open_drawer: Some(cash_taken),
+    }
+}
+
+/// Queues the receipt of a completed sale (and the drawer kick when cash was taken). A register
+/// without a receipt printer prints nothing.
+pub fn queue_receipt(cx: &Ctx<'_>, reg: &RegisterConfig, s: &Sale) -> Result<bool> {
+    let Some(printer) = &reg.receipt_printer else {
+        return Ok(false);
+    };
+    let name: String = cx
+        .conn
+        .prepare_cached("SELECT name FROM users WHERE id = ?1")?
+        .query_row([&s.cashier], |r| r.get(0))
+        .optional()?
+        .unwrap_or_else(|| s.cashier.clone());
+    let bytes = docs::receipt(&receipt_of(s, reg, &name), Paper::Mm80)
+        .map_err(|e| Error::Internal(format!("receipt of sale {}: {e}", s.id)))?;
+    queue_print(cx, printer, "receipt", &s.id, &bytes)?;
+    Ok(true)
+}
+
+/// Opens the drawer (a session opened, cash paid in or out).
+pub fn queue_drawer_kick(cx: &Ctx<'_>, reg: &RegisterConfig, why: &str) -> Result<bool> {
+    let Some(printer) = &reg.receipt_printer else {
+        return Ok(false);
+    };
+    let mut e = escpos::Encoder::new(Paper::Mm80);
+    e.kick_drawer();
+    queue_print(cx, printer, "drawer", why, &e.finish())?;
+    Ok(true)
+}
