@@ -632,6 +632,56 @@ async fn price_check_search_and_line_edits() {
         .call(Method::DELETE, &format!("{lines}/L1"), &cashier, None, None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // A customer registered at the till is found by phone and attached to the sale.
+    let c = node
+        .ok(
+            Method::POST,
+            "/v1/pos/customers",
+            &cashier,
+            Some(json!({"name": "Pat Doe", "phone": "+1 555 0100", "email": "pat@example.com"})),
+        )
+        .await;
+    let cid = c["id"].as_str().expect("customer id").to_string();
+    let found = node
+        .ok(
+            Method::GET,
+            "/v1/pos/customers?q=%2B1%20555%200100",
+            &cashier,
+            None,
+        )
+        .await;
+    assert_eq!(found[0]["id"].as_str(), Some(cid.as_str()), "{found}");
+    let v = node
+        .ok(
+            Method::PUT,
+            &format!("/v1/pos/sales/{id}/customer"),
+            &cashier,
+            Some(json!({"customer_id": cid})),
+        )
+        .await;
+    assert_eq!(v["customer_id"].as_str(), Some(cid.as_str()));
+    let detail = node
+        .ok(
+            Method::GET,
+            &format!("/v1/pos/customers/{cid}"),
+            &cashier,
+            None,
+        )
+        .await;
+    assert_eq!(
+        detail["sales"][0]["id"].as_str(),
+        Some(id.as_str()),
+        "{detail}"
+    );
+    let created: i64 = node
+        .db()
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE type = 'customer.created'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("outbox");
+    assert_eq!(created, 1);
     // A coupon that does not exist says so.
     let (s, v) = node
         .call(

@@ -150,6 +150,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pos::get_payment))
         .routes(routes!(pos::price_check))
         .routes(routes!(pos::search_products))
+        .routes(routes!(pos::search_customers, pos::create_customer))
+        .routes(routes!(pos::get_customer))
 }
 
 /// The OpenAPI document as served (and as kept in the repo at `edge/openapi.json`).

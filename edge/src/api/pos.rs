@@ -23,8 +23,10 @@ use crate::domain::role::Role;
 use crate::domain::time;
 use crate::error::Result;
 use crate::store::base::catalog::Money;
+use crate::store::base::customers::{self, Customer};
 use crate::store::base::keys::sha256_hex;
 use crate::store::base::prices;
+use crate::store::workflow::pos::customers::{self as pos_customers, NewCustomer};
 use crate::store::workflow::pos::payments::{self, TenderRequest};
 use crate::store::workflow::pos::registers::{self, PosSession};
 use crate::store::workflow::pos::sales::{self, CartChange};
@@ -1023,4 +1025,136 @@ pub async fn search_products(
             })
             .collect(),
     ))
+}
+
+// ---- customers ----------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerQuery {
+    /// Phone, email, loyalty id or name. Required.
+    pub q: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+/// Customers by phone, email, loyalty id or name (at most 50).
+#[utoipa::path(get, path = "/v1/pos/customers", tag = "pos", security(("bearer" = [])),
+    params(CustomerQuery),
+    responses((status = 200, body = Vec<Customer>), (status = 422, body = ErrorBody)))]
+pub async fn search_customers(
+    caller: Caller,
+    State(st): State<AppState>,
+    Q(q): Q<CustomerQuery>,
+) -> ApiResult<Json<Vec<Customer>>> {
+    caller.require(Role::Cashier)?;
+    let tenant = caller.tenant_filter(q.tenant_id)?;
+    let needle = required(q.q, "q")?.trim().to_string();
+    if needle.len() > 128 {
+        return Err(ApiError::unprocessable(
+            "q",
+            "must be at most 128 characters",
+        ));
+    }
+    Ok(Json(
+        st.store
+            .read(move |c| customers::search(c, tenant.as_deref(), &needle, 50))
+            .await?,
+    ))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerDetail {
+    #[serde(flatten)]
+    pub customer: Customer,
+    /// The customer's sales at this site, newest first.
+    pub sales: Vec<SaleOut>,
+}
+
+/// A customer with their sales at this site.
+#[utoipa::path(get, path = "/v1/pos/customers/{id}", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = CustomerDetail), (status = 404, body = ErrorBody)))]
+pub async fn get_customer(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+) -> ApiResult<Json<CustomerDetail>> {
+    caller.require(Role::Cashier)?;
+    let cid = id.clone();
+    let found = st
+        .store
+        .read(move |c| {
+            let Some(customer) = customers::get_customer(c, &cid)? else {
+                return Ok(None);
+            };
+            let filter = SaleFilter {
+                customer: Some(cid.clone()),
+                limit: 100,
+                ..SaleFilter::default()
+            };
+            Ok(Some((customer, pos_store::list_sales(c, &filter)?)))
+        })
+        .await?;
+    let (customer, sales) =
+        found.ok_or_else(|| ApiError::not_found(format!("customer {id} not found")))?;
+    caller.check_tenant(&customer.tenant_id)?;
+    Ok(Json(CustomerDetail {
+        customer,
+        sales: sales.iter().map(SaleOut::from).collect(),
+    }))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomerIn {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// Default: the caller's tenant, or the site's only register tenant.
+    pub tenant_id: Option<String>,
+}
+
+/// Register a customer at the till (works offline; `customer.created` goes upstream).
+#[utoipa::path(post, path = "/v1/pos/customers", tag = "pos", security(("bearer" = [])),
+    request_body = NewCustomerIn,
+    responses((status = 201, body = Customer), (status = 422, body = ErrorBody)))]
+pub async fn create_customer(
+    caller: Caller,
+    State(st): State<AppState>,
+    Body(input): Body<NewCustomerIn>,
+) -> ApiResult<(StatusCode, Json<Customer>)> {
+    caller.person()?;
+    caller.require(Role::Cashier)?;
+    let mut tenants: Vec<&str> = st
+        .registers
+        .values()
+        .map(|r| r.tenant_id.as_str())
+        .collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let tenant = match (
+        caller.tenant_filter(input.tenant_id.clone())?,
+        tenants.as_slice(),
+    ) {
+        (Some(t), _) => t,
+        (None, [only]) => only.to_string(),
+        (None, _) => {
+            return Err(ApiError::unprocessable(
+                "tenant_id",
+                "name the tenant: this site's registers sell for several",
+            ))
+        }
+    };
+    let new = NewCustomer {
+        tenant_id: tenant,
+        name: input.name,
+        email: input.email,
+        phone: input.phone,
+    };
+    let customer = write(&st, caller.origin(), move |cx| {
+        pos_customers::register_customer(cx, new)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(customer)))
 }

@@ -93,3 +93,25 @@ pub fn by_loyalty(
         .query_row(params![tenant_id, loyalty_id], from_row)
         .optional()?)
 }
+
+/// A tenant's active customers whose phone, email, loyalty id or name matches `q` (name and
+/// email by part, case-insensitive; phone and loyalty id whole), by name.
+pub fn search(
+    conn: &Connection,
+    tenant_id: Option<&str>,
+    q: &str,
+    limit: usize,
+) -> Result<Vec<Customer>> {
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let like = format!("%{escaped}%");
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM customers WHERE (?1 IS NULL OR tenant_id = ?1) AND active = 1
+           AND (name LIKE ?2 ESCAPE '\\' OR email LIKE ?2 ESCAPE '\\' OR phone = ?3 OR loyalty_id = ?3)
+         ORDER BY name, id LIMIT ?4"
+    ))?;
+    let rows = st.query_map(params![tenant_id, like, q, limit as i64], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -7,6 +7,7 @@
 //! from the cart, so lines and totals can never drift from the rules.
 
 mod complete;
+pub mod customers;
 pub mod payments;
 pub mod receipt;
 pub mod registers;
