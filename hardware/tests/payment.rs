@@ -21,6 +21,7 @@ fn sale(id: &str) -> PaymentRequest {
         sale_transaction_id: id.into(),
         amount: Decimal::parse("10.99").unwrap(),
         currency: "EUR".into(),
+        service_id: None,
     }
 }
 
@@ -146,4 +147,41 @@ async fn approve_decline_lost_response_timeout_abort_refund() {
     assert_eq!(state.lock().unwrap().charges.len(), 3);
     ctx.shutdown.cancel();
     dev.join().await;
+}
+
+#[tokio::test]
+async fn a_service_id_chosen_before_sending_is_the_one_the_terminal_answers_about() {
+    let t = PaymentTerminal::new();
+    let state = t.state();
+    let sim = TcpSim::start(t).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _s) = ctx(dir.path());
+    let cfg = tcp(
+        "pos-term-2",
+        DeviceKind::PaymentTerminal,
+        "nexo-terminal",
+        sim.port(),
+    );
+    let dev = wms_hardware::spawn(&cfg, &ctx).unwrap();
+    let mut st = dev.status();
+    wait_state(&mut st, DeviceState::Online).await;
+    let p = term(&dev);
+    let mut req = sale("S-9");
+    req.service_id = Some("WAL0000001".into());
+    let out = p.pay(req).await.unwrap();
+    let PaymentOutcome::Approved(r) = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(r.service_id, "WAL0000001");
+    // A node that restarted asks about it by that id and learns the same approval.
+    let again = p.transaction_status("WAL0000001").await.unwrap();
+    let PaymentOutcome::Approved(r2) = &again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(r2.terminal_transaction_id, r.terminal_transaction_id);
+    assert_eq!(
+        state.lock().unwrap().payment_requests,
+        1,
+        "asked once, charged once"
+    );
 }

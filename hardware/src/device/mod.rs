@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use payment::{PaymentHandle, PaymentOutcome, PaymentReceipt, PaymentRequest, RefundOutcome};
+pub use payment::{
+    fresh_service_id, PaymentHandle, PaymentOutcome, PaymentReceipt, PaymentRequest, RefundOutcome,
+};
 pub use printer::PrinterHandle;
 pub use scale::ScaleHandle;
 pub use scanner::{Feedback, ScannerHandle};

@@ -33,6 +33,14 @@ pub struct PaymentRequest {
     pub amount: Decimal,
     /// ISO 4217 currency.
     pub currency: String,
+    /// The ServiceID to send, chosen (and stored) by the caller before the request goes out, so
+    /// a restarted node can ask the terminal about it; `None` makes a fresh one.
+    pub service_id: Option<String>,
+}
+
+/// A fresh ServiceID (10 characters, unique per terminal within 48 h).
+pub fn fresh_service_id() -> String {
+    new_service_id()
 }
 
 /// The card-safe facts of an approved payment.
@@ -418,7 +426,7 @@ impl Task {
                     let _ = reply.send(Err(Error::Offline("terminal unreachable".into())));
                     return;
                 }
-                let sid = new_service_id();
+                let sid = req.service_id.clone().unwrap_or_else(new_service_id);
                 let msg = SaleToPoiRequest {
                     header: self.header("Payment", &sid),
                     payment: Some(nexo::PaymentRequest {
