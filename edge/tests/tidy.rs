@@ -1,7 +1,7 @@
 //! Checks on the shape of the code, in the spirit of rust-analyzer's tidy tests: they read the
 //! sources and fail when a rule of `ARCHITECTURE.md` is broken, so the map stays true.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The store's layers, bottom first. A module may import from its own layer and the ones below.
@@ -184,5 +184,175 @@ fn the_domain_does_no_io() {
         violations.is_empty(),
         "the domain is pure rules over data (ARCHITECTURE.md):\n{}",
         violations.join("\n")
+    );
+}
+
+/// The top-level module (`device`, `mqtt`, …) a file under a crate's `src/` belongs to; `None`
+/// for the crate root, which declares and re-exports every module.
+fn top_module(rel: &Path) -> Option<String> {
+    let first = rel.iter().next()?.to_string_lossy().into_owned();
+    let name = first.strip_suffix(".rs").unwrap_or(&first).to_string();
+    (name != "lib" && name != "main").then_some(name)
+}
+
+/// The names the crate root re-exports, each with the module it comes from
+/// (`pub use decimal::{Decimal, Weight};` → `Decimal` and `Weight` from `decimal`), so that an
+/// import of `crate::Weight` counts as one of `decimal`.
+fn root_reexports(lib_rs: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in lib_rs.lines() {
+        let Some(rest) = line.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some((module, names)) = rest.trim_end_matches(';').split_once("::") else {
+            continue;
+        };
+        let names = names.trim_start_matches('{').trim_end_matches('}');
+        for name in names.split(',') {
+            let name = name.rsplit("::").next().unwrap_or("").trim();
+            if !name.is_empty() {
+                out.push((name.to_string(), module.trim().to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Which top-level modules each top-level module imports through `crate::` paths. `files` are
+/// `(path under src/, source)`. A module's own submodules (`device::scanner` inside `device`)
+/// are one node: a parent and its children are read together, so only circles between
+/// top-level modules count.
+fn module_graph(files: &[(PathBuf, String)]) -> BTreeMap<String, BTreeSet<String>> {
+    let modules: BTreeSet<String> = files.iter().filter_map(|(p, _)| top_module(p)).collect();
+    let reexports: Vec<(String, String)> = files
+        .iter()
+        .filter(|(p, _)| top_module(p).is_none())
+        .flat_map(|(_, src)| root_reexports(src))
+        .collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (path, src) in files {
+        let Some(from) = top_module(path) else {
+            continue;
+        };
+        let edges = graph.entry(from.clone()).or_default();
+        for name in segments_after(src, "crate::") {
+            let target = if modules.contains(&name) {
+                Some(name)
+            } else {
+                reexports
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, m)| m.clone())
+            };
+            if let Some(t) = target.filter(|t| *t != from && modules.contains(t)) {
+                edges.insert(t);
+            }
+        }
+    }
+    graph
+}
+
+/// One circle in the graph, as the modules along it with the first repeated at the end
+/// (`["device", "mqtt", "device"]`), or `None` when the graph has none.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        done: &mut BTreeSet<String>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, graph, done, path) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|n| visit(n, graph, &mut done, &mut Vec::new()))
+}
+
+#[test]
+fn hardware_modules_form_no_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hardware/src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    let files: Vec<(PathBuf, String)> = paths
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(&src).expect("under src").to_path_buf();
+            (rel, std::fs::read_to_string(p).expect("read source"))
+        })
+        .collect();
+    let graph = module_graph(&files);
+    assert!(
+        graph.contains_key("mqtt") && graph.contains_key("device") && graph.contains_key("link"),
+        "the hardware modules moved; update this test and ARCHITECTURE.md"
+    );
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!(
+            "hardware modules import each other in a circle: {} (shared types go in a module \
+             both import, as `link` is for `mqtt` and `device`; ARCHITECTURE.md)",
+            cycle.join(" → ")
+        );
+    }
+}
+
+#[test]
+fn the_circle_check_catches_a_planted_circle() {
+    let file = |p: &str, s: &str| (PathBuf::from(p), s.to_string());
+    let lib = file(
+        "lib.rs",
+        "pub mod device;\npub use decimal::{Decimal, Weight};\n",
+    );
+    let acyclic = [
+        lib.clone(),
+        file("decimal.rs", "use crate::error::Result;\n"),
+        file("error.rs", ""),
+        file("link.rs", "use crate::decimal::Weight;\n"),
+        file("mqtt.rs", "pub use crate::link::{Feedback, MqttInbound};\n"),
+        file("device/mod.rs", "use crate::mqtt::MqttHub;\n"),
+        file(
+            "device/scanner.rs",
+            "use super::Common;\nuse crate::{link::Feedback, Weight};\n",
+        ),
+    ];
+    let graph = module_graph(&acyclic);
+    assert_eq!(
+        graph["device"].iter().collect::<Vec<_>>(),
+        ["decimal", "link", "mqtt"]
+    );
+    assert_eq!(find_cycle(&graph), None);
+
+    // The circle the `link` module broke: the hub naming a device type.
+    let mut planted = acyclic.to_vec();
+    planted.push(file(
+        "mqtt.rs",
+        "// not crate::sim\nuse crate::device::Feedback;\n",
+    ));
+    let cycle = find_cycle(&module_graph(&planted)).expect("the planted circle is found");
+    assert_eq!(cycle, ["device", "mqtt", "device"]);
+    // Through a root re-export too: `crate::Weight` is `decimal`'s.
+    let through_root = [
+        lib,
+        file("decimal.rs", "use crate::device::Scan;\n"),
+        file("device/scale.rs", "fn f() -> crate::Weight { todo!() }\n"),
+    ];
+    assert_eq!(
+        find_cycle(&module_graph(&through_root)),
+        Some(vec!["decimal".into(), "device".into(), "decimal".into()])
     );
 }

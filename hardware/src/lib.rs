@@ -9,6 +9,7 @@
 pub mod decimal;
 pub mod device;
 pub mod error;
+pub mod link;
 pub mod mqtt;
 pub mod profiles;
 pub mod protocol;

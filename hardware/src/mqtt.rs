@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::decimal::Weight;
-use crate::device::Feedback;
 use crate::error::{Error, Result};
+pub use crate::link::{Feedback, MqttDeviceLink, MqttInbound, WeightMessage};
 use crate::protocol::nexo::JsonDecimal;
 use crate::transport::Backoff;
 
@@ -47,31 +47,6 @@ pub struct MqttIdentity {
     pub version: String,
 }
 
-/// A message for one device.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MqttInbound {
-    /// `devices/<id>/scan`.
-    Scan {
-        /// The scan text (AIM prefix, if any, still on).
-        data: String,
-        /// Its bytes.
-        raw: Vec<u8>,
-    },
-    /// `devices/<id>/weight`.
-    Weight(WeightMessage),
-    /// `devices/<id>/state`: online (true) or offline.
-    State(bool),
-}
-
-/// A network scale's reading.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WeightMessage {
-    /// Value and unit.
-    pub weight: Weight,
-    /// Stable.
-    pub stable: bool,
-}
-
 #[derive(Deserialize)]
 struct WeightJson {
     value: JsonDecimal,
@@ -83,15 +58,6 @@ struct WeightJson {
 #[derive(Deserialize)]
 struct ScanJson {
     data: String,
-}
-
-/// A device's end of the hub.
-#[derive(Debug)]
-pub struct MqttDeviceLink {
-    /// Messages for this device (bounded).
-    pub rx: mpsc::Receiver<MqttInbound>,
-    /// The hub, for publishing.
-    pub hub: MqttHub,
 }
 
 struct Inner {
@@ -201,10 +167,12 @@ impl MqttHub {
             )));
         }
         routes.insert(device_id.to_string(), tx);
-        Ok(MqttDeviceLink {
+        Ok(MqttDeviceLink::new(
             rx,
-            hub: self.clone(),
-        })
+            self.inner.connected.subscribe(),
+            self.inner.client.clone(),
+            self.feedback_topic(device_id),
+        ))
     }
 
     /// Broker connection state (true = connected).
@@ -214,17 +182,11 @@ impl MqttHub {
 
     /// Publishes feedback to a handheld (QoS 1).
     pub async fn publish_feedback(&self, device_id: &str, f: &Feedback) -> Result<()> {
-        let payload = serde_json::to_vec(f)?;
-        self.inner
-            .client
-            .publish(
-                format!("{}devices/{device_id}/feedback", self.inner.root),
-                QoS::AtLeastOnce,
-                false,
-                payload,
-            )
-            .await
-            .map_err(|e| Error::Mqtt(e.to_string()))
+        crate::link::publish_feedback(&self.inner.client, &self.feedback_topic(device_id), f).await
+    }
+
+    fn feedback_topic(&self, device_id: &str) -> String {
+        format!("{}devices/{device_id}/feedback", self.inner.root)
     }
 
     /// Starts the network loop (reconnecting with capped backoff) until `shutdown`.

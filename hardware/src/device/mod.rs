@@ -19,12 +19,13 @@ use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::link::Feedback;
 pub use payment::{
     fresh_service_id, PaymentHandle, PaymentOutcome, PaymentReceipt, PaymentRequest, RefundOutcome,
 };
 pub use printer::PrinterHandle;
 pub use scale::ScaleHandle;
-pub use scanner::{Feedback, ScannerHandle};
+pub use scanner::ScannerHandle;
 
 use crate::error::{Error, Result};
 use crate::mqtt::MqttHub;

@@ -14,7 +14,7 @@ use tracing::{debug, info, warn, Instrument, Span};
 use super::{connect, Common, DeviceContext, End, Timings};
 use crate::decimal::Weight;
 use crate::error::{Error, Result};
-use crate::mqtt::{MqttDeviceLink, MqttInbound};
+use crate::link::{MqttDeviceLink, MqttInbound};
 use crate::profiles::{Profile, ProtocolKind};
 use crate::protocol::nci::{self, NciFramer, NciReply};
 use crate::protocol::sics::{self, SicsReply};
@@ -554,7 +554,7 @@ async fn run_mqtt(
         status,
         next_seq: 0,
     };
-    let mut conn = link.hub.connection();
+    let mut conn = link.connection();
     let mut last: Option<(Weight, Instant)> = None;
     if *conn.borrow() {
         core.status.online();

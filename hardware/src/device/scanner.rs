@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -13,36 +12,11 @@ use tracing::{debug, info, warn, Instrument, Span};
 
 use super::{connect, Common, DeviceConfig, DeviceContext, End, Scan, Timings};
 use crate::error::{Error, Result};
-use crate::mqtt::{MqttDeviceLink, MqttInbound};
+use crate::link::{Feedback, MqttDeviceLink, MqttInbound};
 use crate::profiles::Profile;
 use crate::protocol::scanner::{FrameEvent, FramerConfig, LineFramer};
 use crate::status::{KindStatus, StatusTx};
 use crate::transport::Endpoint;
-
-/// Good/bad answer to a scan, with the operator prompt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Feedback {
-    /// true = good beep.
-    #[serde(with = "good_bad")]
-    pub feedback: bool,
-    /// Short prompt for the operator.
-    pub prompt: String,
-}
-
-mod good_bad {
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(v: &bool, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(if *v { "good" } else { "bad" })
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-        let s = String::deserialize(d)?;
-        match s.as_str() {
-            "good" => Ok(true),
-            "bad" => Ok(false),
-            _ => Err(serde::de::Error::custom("feedback must be good or bad")),
-        }
-    }
-}
 
 pub(crate) enum Source {
     Stream(Endpoint),
@@ -211,7 +185,7 @@ async fn run_mqtt(
     status: StatusTx,
     mut rx: mpsc::Receiver<Feedback>,
 ) {
-    let mut conn = link.hub.connection();
+    let mut conn = link.connection();
     let mut device_online: Option<bool> = None;
     let refresh = |connected: bool, device: Option<bool>| {
         if !connected {
@@ -258,7 +232,7 @@ async fn run_mqtt(
             },
             f = rx.recv() => match f {
                 Some(f) => {
-                    if let Err(e) = link.hub.publish_feedback(&id, &f).await {
+                    if let Err(e) = link.publish_feedback(&f).await {
                         warn!(error = %e, "feedback not published");
                     }
                 }

@@ -1,36 +1,20 @@
-//! The device manager: starts every `[[devices]]` entry with the hardware crate, keeps the
-//! registry the device endpoints read, routes every scan (serial, MQTT or `POST /v1/scans`)
-//! through one path to its station, and turns device state changes into `device.state` events.
-//!
-//! A scan from a device whose station runs a workflow (pick, pack, count, receive) runs it
-//! (`store::workflow::station::station_step`): one transaction, the workflow's good/bad and prompt on the
-//! scanner, the `scan` event and the HTTP response. Its effects follow the commit: print jobs go
-//! to their printers and a pack station waiting for a weight has its scale read (see `floor`).
-//! Any other scan is only interpreted (as `scan parse` does), answered good/bad and published;
-//! nothing is stored.
+//! Where inputs go: every scan (serial, MQTT or `POST /v1/scans`) takes one path to its
+//! station's lane and workflow, a station waiting for a weight has its scale read, queued print
+//! jobs go to their printers, idle sessions end, and good/bad feedback goes back to the scanner
+//! that asked.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Mutex};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 use wms_hardware::device::Feedback;
-use wms_hardware::mqtt::{MqttHub, MqttIdentity};
 use wms_hardware::profiles::DeviceKind;
-use wms_hardware::{CancellationToken, Device, DeviceContext, DeviceState, DeviceStatus, Scan};
+use wms_hardware::{Device, Scan};
 
-use crate::config::Config;
-use crate::discovery::Candidates;
 use crate::error::{Error, Result};
-use crate::events::EventBus;
 
-/// Scans waiting for the router; a burst larger than this holds the scanner tasks back
-/// rather than growing memory.
-const SCAN_QUEUE: usize = 1024;
+use super::{DeviceManager, Floor};
 
 /// Scans waiting at one station's lane.
 const LANE_QUEUE: usize = 64;
@@ -38,37 +22,6 @@ const LANE_QUEUE: usize = 64;
 /// How long the router waits for a scanner to take its feedback before giving up on it:
 /// a stuck scanner must not stall every other station.
 const FEEDBACK_TIMEOUT: Duration = Duration::from_millis(500);
-
-impl From<wms_hardware::Error> for Error {
-    fn from(e: wms_hardware::Error) -> Self {
-        use wms_hardware::Error as H;
-        match e {
-            H::Motion | H::Overload | H::Underload | H::Busy | H::Rejected(_) => {
-                Error::Conflict(e.to_string())
-            }
-            H::Offline(_) | H::Timeout(_) | H::Stopped => Error::DeviceUnavailable(e.to_string()),
-            H::Unsupported(m) => Error::validation("id", m),
-            H::Config(m) => Error::Config(m),
-            H::UnknownProfile(_) | H::Profile { .. } => Error::Config(e.to_string()),
-            other => Error::Internal(other.to_string()),
-        }
-    }
-}
-
-/// One configured device: its entry and its running handle.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    pub config: wms_hardware::DeviceConfig,
-    /// The profile actually used (the kind's generic one when the entry names none).
-    pub profile: String,
-    pub device: Device,
-}
-
-impl Entry {
-    pub fn status(&self) -> DeviceStatus {
-        self.device.status().borrow().clone()
-    }
-}
 
 /// How a scan was answered.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,209 +35,7 @@ pub struct ScanOutcome {
     pub context: Value,
 }
 
-pub use crate::floor::Floor;
-
-struct Inner {
-    entries: BTreeMap<String, Entry>,
-    /// Set once the store is open; without it every scan is answered parse-only.
-    floor: std::sync::OnceLock<Floor>,
-    events: EventBus,
-    shutdown: CancellationToken,
-    mqtt: Option<MqttHub>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-    discovered: Candidates,
-    /// Rung after a station step queued print jobs.
-    print_wake: Arc<tokio::sync::Notify>,
-    /// Stations whose scale is being read now (one reading at a time per station).
-    weighing: std::sync::Mutex<std::collections::HashSet<String>>,
-}
-
-/// Cheap to clone; shared by the HTTP handlers.
-#[derive(Clone)]
-pub struct DeviceManager {
-    inner: Arc<Inner>,
-}
-
-impl Default for DeviceManager {
-    fn default() -> Self {
-        Self::empty(EventBus::default())
-    }
-}
-
 impl DeviceManager {
-    /// A manager with no devices (nodes built without starting hardware, e.g. benches).
-    pub fn empty(events: EventBus) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                entries: BTreeMap::new(),
-                events,
-                shutdown: CancellationToken::new(),
-                mqtt: None,
-                tasks: Mutex::new(Vec::new()),
-                discovered: Candidates::default(),
-                floor: std::sync::OnceLock::new(),
-                print_wake: Arc::default(),
-                weighing: Default::default(),
-            }),
-        }
-    }
-
-    /// Starts every configured device (and the MQTT hub when `[mqtt]` is set), the scan router
-    /// and one state watcher per device. Must run inside the tokio runtime.
-    pub fn start(cfg: &Config, events: EventBus, discovered: Candidates) -> Result<Self> {
-        let shutdown = CancellationToken::new();
-        let mqtt = match &cfg.mqtt {
-            Some(m) => Some(MqttHub::new(
-                &m.to_hardware(),
-                &MqttIdentity {
-                    site_id: cfg.site_id().to_string(),
-                    version: env!("CARGO_PKG_VERSION").to_string(),
-                },
-            )?),
-            None => None,
-        };
-        let (scan_tx, scan_rx) = mpsc::channel(SCAN_QUEUE);
-        let ctx = DeviceContext {
-            shutdown: shutdown.clone(),
-            scans: scan_tx,
-            spool_dir: spool_dir(cfg),
-            mqtt: mqtt.clone(),
-        };
-        let mut entries = BTreeMap::new();
-        for d in &cfg.devices {
-            let hw = d.to_hardware();
-            let profile = hw.resolve_profile()?.name.clone();
-            let device = match wms_hardware::spawn(&hw, &ctx) {
-                Ok(dev) => dev,
-                Err(e) => {
-                    // Stop what was already started before reporting.
-                    shutdown.cancel();
-                    return Err(Error::Config(format!("device {}: {e}", hw.id)));
-                }
-            };
-            tracing::info!(device = %hw.id, kind = hw.kind.as_str(), profile = %profile,
-                station = hw.station.as_deref().unwrap_or(""), "device started");
-            entries.insert(
-                hw.id.clone(),
-                Entry {
-                    config: hw,
-                    profile,
-                    device,
-                },
-            );
-        }
-        if let Some(hub) = &mqtt {
-            if let Err(e) = hub.start(shutdown.clone()) {
-                shutdown.cancel();
-                return Err(e.into());
-            }
-        }
-        let mgr = DeviceManager {
-            inner: Arc::new(Inner {
-                entries,
-                events,
-                shutdown: shutdown.clone(),
-                mqtt,
-                tasks: Mutex::new(Vec::new()),
-                discovered,
-                floor: std::sync::OnceLock::new(),
-                print_wake: Arc::default(),
-                weighing: Default::default(),
-            }),
-        };
-        let mut tasks = vec![tokio::spawn(mgr.clone().route_scans(scan_rx))];
-        for e in mgr.inner.entries.values() {
-            let span = tracing::info_span!("device_state", device = %e.config.id,
-                station = e.config.station.as_deref().unwrap_or(""));
-            tasks.push(tokio::spawn(
-                mgr.clone().watch_state(e.clone()).instrument(span),
-            ));
-        }
-        if let Ok(mut t) = mgr.inner.tasks.try_lock() {
-            t.extend(tasks);
-        }
-        Ok(mgr)
-    }
-
-    /// Cancels every device task and waits for them (spools are left consistent).
-    pub async fn shutdown(&self) {
-        self.inner.shutdown.cancel();
-        for e in self.inner.entries.values() {
-            e.device.join().await;
-        }
-        if let Some(hub) = &self.inner.mqtt {
-            hub.join().await;
-        }
-        let tasks = std::mem::take(&mut *self.inner.tasks.lock().await);
-        for t in tasks {
-            let _ = t.await;
-        }
-    }
-
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.inner.entries.values()
-    }
-
-    pub fn get(&self, id: &str) -> Option<&Entry> {
-        self.inner.entries.get(id)
-    }
-
-    /// Printers found on the network (never added to the config by the node itself).
-    pub fn discovered(&self) -> &Candidates {
-        &self.inner.discovered
-    }
-
-    /// `(online, offline)` for `/health`; a device reporting a fault is reachable, so online.
-    pub fn counts(&self) -> (u32, u32) {
-        self.entries().fold((0, 0), |(on, off), e| {
-            if e.status().state == DeviceState::Offline {
-                (on, off + 1)
-            } else {
-                (on + 1, off)
-            }
-        })
-    }
-
-    /// Adds per-device gauges to a Prometheus/OpenMetrics text, keeping `# EOF` last:
-    /// `wms_edge_device_up` (1 reachable, 0 offline) and `wms_edge_device_error` (1 while
-    /// the device reports a fault).
-    pub fn append_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        if self.inner.entries.is_empty() {
-            return;
-        }
-        let had_eof = match out.trim_end().strip_suffix("# EOF").map(str::len) {
-            Some(n) => {
-                out.truncate(n);
-                true
-            }
-            None => false,
-        };
-        for (name, help) in [
-            ("up", "Device reachable (1) or offline (0)"),
-            ("error", "Device reachable but reporting a fault (1)"),
-        ] {
-            let _ = writeln!(out, "# HELP wms_edge_device_{name} {help}.");
-            let _ = writeln!(out, "# TYPE wms_edge_device_{name} gauge");
-            for e in self.entries() {
-                let state = e.status().state;
-                let v = match name {
-                    "up" => u8::from(state != DeviceState::Offline),
-                    _ => u8::from(state == DeviceState::Error),
-                };
-                let _ = writeln!(
-                    out,
-                    "wms_edge_device_{name}{{device=\"{}\",kind=\"{}\"}} {v}",
-                    e.config.id,
-                    e.config.kind.as_str()
-                );
-            }
-        }
-        if had_eof {
-            out.push_str("# EOF\n");
-        }
-    }
-
     /// A scan typed into `POST /v1/scans`: framed and split like a serial scan, then the same
     /// path. Unknown devices and non-scanners are refused.
     pub async fn submit_http_scan(&self, device_id: &str, data: &str) -> Result<ScanOutcome> {
@@ -321,25 +72,6 @@ impl DeviceManager {
     /// drawer kick): hand them to their printers now.
     pub fn prints_queued(&self) {
         self.inner.print_wake.notify_one();
-    }
-
-    /// Let scans at the floor's stations run their workflow, and start the print dispatcher
-    /// (set once; later calls are ignored).
-    pub fn attach_floor(&self, floor: Floor) {
-        if self.inner.floor.set(floor).is_ok() {
-            let prints = tokio::spawn(self.clone().dispatch_prints());
-            let idle = tokio::spawn(self.clone().expire_idle_sessions());
-            let cutoffs = self
-                .inner
-                .floor
-                .get()
-                .map(|f| tokio::spawn(f.clone().watch_cutoffs(self.inner.shutdown.clone())));
-            if let Ok(mut t) = self.inner.tasks.try_lock() {
-                t.push(prints);
-                t.push(idle);
-                t.extend(cutoffs);
-            }
-        }
     }
 
     /// The station workflow's answer to one input, with the effects it leaves for after the
@@ -522,7 +254,7 @@ impl DeviceManager {
     /// away gives their claimed tasks back, a packer's order returns to the pack queue. Checked at
     /// a quarter of the shortest timeout (between 0.25 s and 30 s), so a session ends at most
     /// that late.
-    async fn expire_idle_sessions(self) {
+    pub(super) async fn expire_idle_sessions(self) {
         let Some(floor) = self.inner.floor.get().cloned() else {
             return;
         };
@@ -569,7 +301,7 @@ impl DeviceManager {
     /// Hands every print job not yet spooled to its printer, at start-up and whenever a step
     /// queued one. The job's own id makes a second hand-over a no-op, so a crash between the
     /// spool and the mark prints nothing twice.
-    async fn dispatch_prints(self) {
+    pub(super) async fn dispatch_prints(self) {
         let Some(floor) = self.inner.floor.get().cloned() else {
             return;
         };
@@ -700,7 +432,7 @@ impl DeviceManager {
     /// they were read, while different stations run side by side (so their writes share group
     /// commits and one slow station does not hold up the others). Scans no workflow runs are
     /// answered by the router itself.
-    async fn route_scans(self, mut rx: mpsc::Receiver<Scan>) {
+    pub(super) async fn route_scans(self, mut rx: mpsc::Receiver<Scan>) {
         let mut lanes: std::collections::HashMap<String, mpsc::Sender<Scan>> = Default::default();
         let mut workers = Vec::new();
         loop {
@@ -748,52 +480,6 @@ impl DeviceManager {
             let _ = w.await;
         }
     }
-
-    async fn watch_state(self, entry: Entry) {
-        let mut rx = entry.device.status();
-        let mut last = rx.borrow_and_update().state;
-        loop {
-            tokio::select! {
-                _ = self.inner.shutdown.cancelled() => break,
-                r = rx.changed() => {
-                    if r.is_err() {
-                        break;
-                    }
-                    let st = rx.borrow_and_update().clone();
-                    if st.state == last {
-                        continue;
-                    }
-                    tracing::info!(from = state_str(last), to = state_str(st.state),
-                        error = st.last_error.as_deref().unwrap_or(""), "device state");
-                    self.inner.events.publish(
-                        "device.state",
-                        json!({
-                            "device_id": entry.config.id,
-                            "kind": entry.config.kind.as_str(),
-                            "station": entry.config.station,
-                            "state": st.state,
-                            "previous": last,
-                            "last_error": st.last_error,
-                        }),
-                    );
-                    last = st.state;
-                }
-            }
-        }
-    }
-}
-
-/// `data_dir/spool`: each printer keeps its durable jobs under `<spool>/<device id>`.
-pub fn spool_dir(cfg: &Config) -> PathBuf {
-    cfg.data_dir().join("spool")
-}
-
-pub fn state_str(s: DeviceState) -> &'static str {
-    match s {
-        DeviceState::Online => "online",
-        DeviceState::Offline => "offline",
-        DeviceState::Error => "error",
-    }
 }
 
 /// PINs are secrets typed on a scanner: never shown in events, logs or answers.
@@ -820,6 +506,7 @@ fn context(parsed: &wms_labels::scan::Scan, scan: &Scan, secret: bool) -> Value 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::EventBus;
 
     fn scan(data: &str) -> Scan {
         Scan {
