@@ -294,7 +294,7 @@ fn config_text(
          [discovery]\nenabled = false\n\n[log]\nlevel = \"warn\"\n\n\
          [[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n\n\
          [[stations]]\nid = \"pack-1\"\nkind = \"pack\"\n\n\
-         [[stations]]\nid = \"pos-1\"\nkind = \"pos\"\n\n",
+         [[stations]]\nid = \"pos-1\"\nkind = \"pos\"\ntenant_id = \"acme\"\nlocation = \"STORE\"\ncurrency = \"USD\"\n\n",
         toml_str(&data_dir.display().to_string()),
         toml_str(listen),
         toml_str(&s.admin_key),
@@ -387,6 +387,7 @@ const LOCATIONS: &[(&str, &str, i64, &str)] = &[
     ("B-01-1", "B", 40, "pick"),
     ("BULK-1", "Z", 90, "bulk"),
     ("SHIP-1", "S", 99, "shipping"),
+    ("STORE", "P", 0, "store"),
 ];
 
 /// (tenant, sku, location, quantity received)
