@@ -87,6 +87,16 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
             "ID kind {kind} exhausted: no serials left until the central grants a block"
         ));
     }
+    // Card payments taken offline and still not at the central after `offline_card_hours`: the
+    // acquirer may refuse them soon, and the merchant carries that risk.
+    match st.till.offline_overdue().await {
+        Ok(0) => {}
+        Ok(n) => reasons.push(format!(
+            "{n} card payment(s) taken offline are overdue: the central has not received them"
+        )),
+        Err(_) if !db_ok => {}
+        Err(e) => tracing::warn!(error = %e, "offline card check failed"),
+    }
     Json(Health {
         status: if reasons.is_empty() {
             "healthy"
@@ -124,6 +134,18 @@ pub async fn metrics(caller: Caller, State(st): State<AppState>) -> ApiResult<im
     };
     super::sync::append_metrics(&st, &ids, &mut text);
     st.devices.append_metrics(&mut text);
+    let (count, total, _) = st.till.offline_exposure(None).await?;
+    let overdue = st.till.offline_overdue().await?;
+    use std::fmt::Write as _;
+    let _ = write!(
+        text,
+        "# HELP wms_pos_offline_cards Card payments taken while the central was unreachable and not yet acknowledged by it.\n\
+         # TYPE wms_pos_offline_cards gauge\nwms_pos_offline_cards {count}\n\
+         # HELP wms_pos_offline_card_value Their value in minor units of the registers' currency.\n\
+         # TYPE wms_pos_offline_card_value gauge\nwms_pos_offline_card_value {total}\n\
+         # HELP wms_pos_offline_cards_overdue Stored offline card payments older than offline_card_hours.\n\
+         # TYPE wms_pos_offline_cards_overdue gauge\nwms_pos_offline_cards_overdue {overdue}\n"
+    );
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -32,6 +32,7 @@ use crate::store::workflow::pos::registers::{self, PosSession};
 use crate::store::workflow::pos::sales::{self, CartChange};
 use crate::store::workflow::pos::{self as pos_store, Payment, Sale, SaleFilter};
 use crate::store::{Ctx, Origin};
+use crate::till::{publish_payment, publish_sale};
 
 // ---- shapes -------------------------------------------------------------------------------------
 
@@ -338,12 +339,8 @@ async fn register_of_sale(
     register(st, &register_id)
 }
 
-fn publish_sale(st: &AppState, s: &Sale) {
-    st.events.publish(
-        "pos.sale",
-        json!({"sale_id": s.id, "register_id": s.register_id, "status": s.status,
-               "tenant_id": s.tenant_id, "totals": SaleOut::from(s).totals}),
-    );
+fn publish_sale_of(st: &AppState, s: &Sale) {
+    publish_sale(&st.events, s);
 }
 
 // ---- registers and sessions ---------------------------------------------------------------------
@@ -359,6 +356,7 @@ async fn register_out(st: &AppState, reg: RegisterConfig) -> ApiResult<RegisterO
             ))
         })
         .await?;
+    let offline = st.till.offline_exposure(Some(reg.id.clone())).await?;
     let devices: Vec<super::devices::DeviceView> =
         st.devices.entries().map(super::devices::view).collect();
     let of_kind = |kind: &str| {
@@ -381,9 +379,9 @@ async fn register_out(st: &AppState, reg: RegisterConfig) -> ApiResult<RegisterO
             customer_display: of_kind("customer_display"),
         },
         offline_cards: OfflineCards {
-            count: 0,
-            total: money(0, &reg.currency),
-            oldest_at: None,
+            count: offline.0,
+            total: money(offline.1, &reg.currency),
+            oldest_at: offline.2,
         },
         id: reg.id,
         tenant_id: reg.tenant_id,
@@ -506,7 +504,7 @@ pub async fn create_sale(
         sales::create_sale(cx, &reg, &user, input.customer_id.as_deref())
     })
     .await?;
-    publish_sale(&st, &sale);
+    publish_sale_of(&st, &sale);
     Ok((StatusCode::CREATED, Json(SaleOut::from(&sale))))
 }
 
@@ -595,7 +593,7 @@ async fn change(
         sales::change_cart(cx, &reg, &sale_id, change, approved_by.as_deref())
     })
     .await?;
-    publish_sale(st, &sale);
+    publish_sale_of(st, &sale);
     Ok(Json(SaleOut::from(&sale)))
 }
 
@@ -780,8 +778,13 @@ pub struct PaymentResult {
 /// same payment and never charges twice; the same key with another body is 409.
 #[utoipa::path(post, path = "/v1/pos/sales/{id}/payments", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = String, Header)), request_body = PaymentIn,
-    responses((status = 201, body = PaymentResult), (status = 200, body = PaymentResult),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "cash taken", body = PaymentResult),
+              (status = 202, description = "card payment sent to the terminal: pending", body = PaymentResult),
+              (status = 200, description = "a retry: the payment the first request made", body = PaymentResult),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody),
+              (status = 503, description = "the register's terminal is offline", body = ErrorBody)))]
 pub async fn create_payment(
     caller: Caller,
     State(st): State<AppState>,
@@ -823,16 +826,34 @@ pub async fn create_payment(
     };
     let done = match input.method.as_str() {
         "cash" => {
-            write(&st, caller.origin(), move |cx| {
+            let done = write(&st, caller.origin(), move |cx| {
                 payments::pay_cash(cx, &reg, &id, &req)
             })
-            .await?
+            .await?;
+            if done.created {
+                if !done.sale.is_open() {
+                    st.devices.prints_queued();
+                }
+                publish_payment(&st.events, &done.payment, &done.sale);
+                publish_sale(&st.events, &done.sale);
+            }
+            done
         }
-        "card" | "gift_card" | "store_credit" => {
+        "card" => {
+            if input.code.is_some() {
+                return Err(ApiError::unprocessable(
+                    "code",
+                    "is for gift cards: a card payment is read at the terminal",
+                ));
+            }
+            // Published by the till (pending now, the outcome later).
+            st.till.pay_card(caller.origin(), &reg, &id, req).await?
+        }
+        "gift_card" | "store_credit" => {
             return Err(ApiError::unprocessable(
                 "method",
                 format!(
-                    "{} payments are not available on this node yet; take cash",
+                    "{} payments are not available on this node yet; take cash or card",
                     input.method
                 ),
             ))
@@ -844,22 +865,13 @@ pub async fn create_payment(
             ))
         }
     };
-    if !done.sale.is_open() {
-        st.devices.prints_queued();
-    }
     let currency = done.sale.currency.clone();
-    st.events.publish(
-        "pos.payment",
-        json!({"payment_id": done.payment.id, "sale_id": done.sale.id,
-               "register_id": done.sale.register_id, "tenant_id": done.sale.tenant_id,
-               "method": done.payment.method, "state": done.payment.state,
-               "amount": money(done.payment.amount, &currency)}),
-    );
-    publish_sale(&st, &done.sale);
-    let status = if done.created {
-        StatusCode::CREATED
-    } else {
+    let status = if !done.created {
         StatusCode::OK
+    } else if done.payment.state == "pending" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
     };
     Ok((
         status,
@@ -870,17 +882,50 @@ pub async fn create_payment(
     ))
 }
 
-/// One payment.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PaymentQuery {
+    /// Long poll: wait up to this many seconds (0-30) for a pending payment to become final.
+    #[param(minimum = 0, maximum = 30)]
+    pub wait: Option<u64>,
+}
+
+/// One payment; with `?wait=` a pending card payment is followed until it is final (at most
+/// 30 s). A payment that is already final is answered at once.
 #[utoipa::path(get, path = "/v1/pos/payments/{id}", tag = "pos", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = PaymentOut), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path), PaymentQuery),
+    responses((status = 200, body = PaymentOut), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 pub async fn get_payment(
     caller: Caller,
     State(st): State<AppState>,
     P(id): P<String>,
+    Q(q): Q<PaymentQuery>,
 ) -> ApiResult<Json<PaymentOut>> {
     caller.require(Role::Cashier)?;
-    let pid = id.clone();
+    if q.wait.is_some_and(|w| w > 30) {
+        return Err(ApiError::unprocessable("wait", "must be 0 to 30 seconds"));
+    }
+    let (p, tenant, currency) = payment_with_sale(&st, &id).await?;
+    caller.check_tenant(&tenant)?;
+    let p = match q.wait {
+        Some(w) if w > 0 && p.state == "pending" => st
+            .till
+            .wait_final(&id, std::time::Duration::from_secs(w))
+            .await?
+            .unwrap_or(p),
+        _ => p,
+    };
+    Ok(Json(payment_out(&p, &currency)))
+}
+
+async fn payment_with_sale(
+    st: &AppState,
+    id: &str,
+) -> std::result::Result<(Payment, String, String), ApiError> {
+    let pid = id.to_string();
     let found = st
         .store
         .read(move |c| {
@@ -891,10 +936,27 @@ pub async fn get_payment(
             Ok(Some((p, s.tenant_id, s.currency)))
         })
         .await?;
-    let (p, tenant, currency) =
-        found.ok_or_else(|| ApiError::not_found(format!("payment {id} not found")))?;
-    caller.check_tenant(&tenant)?;
-    Ok(Json(payment_out(&p, &currency)))
+    found.ok_or_else(|| ApiError::not_found(format!("payment {id} not found")))
+}
+
+/// Abort a pending card payment: the node asks the terminal to cancel it. The terminal's answer
+/// decides; an approval that wins the race stays approved (void the sale to reverse it).
+#[utoipa::path(post, path = "/v1/pos/payments/{id}/abort", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 202, body = PaymentOut), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn abort_payment(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+) -> ApiResult<(StatusCode, Json<PaymentOut>)> {
+    let (p, _, currency) = payment_with_sale(&st, &id).await?;
+    let sale_id = p.sale_id.clone();
+    let reg = register_of_sale(&st, &sale_id).await?;
+    cashier(&caller, &reg)?;
+    let p = st.till.abort(caller.origin(), &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(payment_out(&p, &currency))))
 }
 
 // ---- price check and search ---------------------------------------------------------------------

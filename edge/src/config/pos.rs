@@ -47,6 +47,8 @@ pub struct RegisterConfig {
     /// The register's receipt printer (a `receipt_printer` device with `station` = this id); the
     /// cash drawer hangs on its kick connector.
     pub receipt_printer: Option<String>,
+    /// The site's IANA time zone: receipts and reports show local time.
+    pub timezone: String,
 }
 
 /// Receipt printers print 42–48 columns; a longer line would wrap mid-word.
@@ -79,6 +81,7 @@ impl RegisterConfig {
             receipt_header: p.receipt_header.map(|l| l.into_inner()).unwrap_or_default(),
             receipt_footer: p.receipt_footer.map(|l| l.into_inner()).unwrap_or_default(),
             receipt_printer: None,
+            timezone: "UTC".into(),
         })
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the tests that run `wms-edge run` as a child process (and kill it).
 #![allow(dead_code)]
 
+pub mod till;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::link::Feedback;
 pub use payment::{
-    fresh_service_id, PaymentHandle, PaymentOutcome, PaymentReceipt, PaymentRequest, RefundOutcome,
+    fresh_service_id, LateAnswer, PaymentHandle, PaymentOutcome, PaymentReceipt, PaymentRequest,
+    RefundOutcome,
 };
 pub use printer::PrinterHandle;
 pub use scale::ScaleHandle;

@@ -46,6 +46,9 @@ pub enum TerminalMode {
     LateApproval,
     /// Refuse with `Busy` (a dialogue from elsewhere is running).
     Busy,
+    /// The request never reaches the card reader: nothing is charged or answered, and a status
+    /// query answers `NotFound`.
+    Ignore,
 }
 
 /// One charge the terminal made.
@@ -311,6 +314,7 @@ impl Behavior for PaymentTerminal {
                         )));
                     }
                     TerminalMode::Timeout => st.in_progress = Some((hdr, sale)),
+                    TerminalMode::Ignore => {}
                 }
             } else if let Some(a) = &req.abort {
                 st.abort_requests += 1;
