@@ -37,11 +37,16 @@ pub fn write_config(dir: &Path, site: &str, key: &str, extra: &str) -> PathBuf {
 
 /// Start the binary and wait (with a deadline) for the line that names its address.
 pub fn spawn(config: &Path) -> Edge {
+    spawn_with_log(config, Stdio::inherit())
+}
+
+/// [`spawn`] with the node's log (stderr) going to `log`, e.g. a file a test searches.
+pub fn spawn_with_log(config: &Path, log: impl Into<Stdio>) -> Edge {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
         .args(["run", "--config"])
         .arg(config)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .expect("spawn wms-edge");
     let stdout = child.stdout.take().expect("stdout");
