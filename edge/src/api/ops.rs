@@ -116,6 +116,43 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
     })
 }
 
+/// The registers' offline card exposure, keeping `# EOF` last.
+fn append_till_metrics(out: &mut String, count: i64, total: i64, overdue: i64) {
+    use std::fmt::Write as _;
+    let had_eof = match out.trim_end().strip_suffix("# EOF").map(str::len) {
+        Some(n) => {
+            out.truncate(n);
+            true
+        }
+        None => false,
+    };
+    for (name, help, v) in [
+        (
+            "wms_pos_offline_cards",
+            "Card payments taken while the central was unreachable and not yet acknowledged by it",
+            count,
+        ),
+        (
+            "wms_pos_offline_card_value",
+            "Their value in minor units of the registers' currency",
+            total,
+        ),
+        (
+            "wms_pos_offline_cards_overdue",
+            "Stored offline card payments older than the register's offline_card_hours",
+            overdue,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}.\n# TYPE {name} gauge\n{name} {v}"
+        );
+    }
+    if had_eof {
+        out.push_str("# EOF\n");
+    }
+}
+
 fn sync_state(st: &AppState) -> String {
     super::sync::state_name(st)
 }
@@ -134,18 +171,11 @@ pub async fn metrics(caller: Caller, State(st): State<AppState>) -> ApiResult<im
     };
     super::sync::append_metrics(&st, &ids, &mut text);
     st.devices.append_metrics(&mut text);
-    let (count, total, _) = st.till.offline_exposure(None).await?;
-    let overdue = st.till.offline_overdue().await?;
-    use std::fmt::Write as _;
-    let _ = write!(
-        text,
-        "# HELP wms_pos_offline_cards Card payments taken while the central was unreachable and not yet acknowledged by it.\n\
-         # TYPE wms_pos_offline_cards gauge\nwms_pos_offline_cards {count}\n\
-         # HELP wms_pos_offline_card_value Their value in minor units of the registers' currency.\n\
-         # TYPE wms_pos_offline_card_value gauge\nwms_pos_offline_card_value {total}\n\
-         # HELP wms_pos_offline_cards_overdue Stored offline card payments older than offline_card_hours.\n\
-         # TYPE wms_pos_offline_cards_overdue gauge\nwms_pos_offline_cards_overdue {overdue}\n"
-    );
+    if !st.registers.is_empty() {
+        let (count, total, _) = st.till.offline_exposure(None).await?;
+        let overdue = st.till.offline_overdue().await?;
+        append_till_metrics(&mut text, count, total, overdue);
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -17,7 +17,7 @@ use super::extract::{parse_json, Body, P, Q};
 use super::sessions::{approver, Approval};
 use super::AppState;
 use crate::config::RegisterConfig;
-use crate::domain::pos::pricing::{self, Cart, CartLine, DiscountValue};
+use crate::domain::pos::pricing::DiscountValue;
 use crate::domain::pos::Percent;
 use crate::domain::role::Role;
 use crate::domain::time;
@@ -1001,42 +1001,19 @@ pub async fn price_check(
     let reg = register(&st, &required(q.register, "register")?)?;
     reader(&caller, &reg)?;
     let code = required(q.code, "code")?;
-    let out = st
+    let currency = reg.currency.clone();
+    let p = st
         .store
-        .read(move |c| {
-            let sku = sales::sku_for_code(c, &reg, code.trim())?;
-            let catalog = prices::catalog_for(c, &reg.tenant_id, &[&sku], &time::now())?;
-            let cart = Cart {
-                lines: vec![CartLine {
-                    line_id: "L1".into(),
-                    sku: sku.clone(),
-                    qty: 1,
-                }],
-                ..Cart::default()
-            };
-            let priced = pricing::price(&sales::register_rules(&reg), &cart, &catalog)
-                .map_err(|e| crate::error::Error::validation("code", e))?;
-            let line = &priced.lines[0];
-            let promotions = catalog
-                .promotions
-                .iter()
-                .filter(|p| line.discounts.iter().any(|d| d.id == p.id))
-                .map(|p| p.name.clone())
-                .collect();
-            let available =
-                crate::store::stock::ledger::position(c, &reg.tenant_id, &sku, &reg.location, "")?
-                    .on_hand;
-            Ok(PriceCheck {
-                sku,
-                name: line.name.clone(),
-                unit_price: money(line.unit_price, &reg.currency),
-                promotions,
-                tax_code: line.tax_code.clone(),
-                available,
-            })
-        })
+        .read(move |c| sales::price_check(c, &reg, code.trim(), &time::now()))
         .await?;
-    Ok(Json(out))
+    Ok(Json(PriceCheck {
+        sku: p.sku,
+        name: p.name,
+        unit_price: money(p.unit_price, &currency),
+        promotions: p.promotions,
+        tax_code: p.tax_code,
+        available: p.available,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,6 +1,7 @@
 //! Helpers shared by the tests that run `wms-edge run` as a child process (and kill it).
 #![allow(dead_code)]
 
+pub mod events;
 pub mod till;
 
 use std::io::{BufRead, BufReader};

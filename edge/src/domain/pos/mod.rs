@@ -11,6 +11,7 @@ pub mod balance;
 pub mod card;
 pub mod percent;
 pub mod pricing;
+pub mod scans;
 
 pub use percent::Percent;
 

@@ -15,6 +15,10 @@
 //! reports for an attempt that already ended without it is reversed at the terminal and audited.
 //! Reversals owed are rows too, so a crash between "owed" and "sent" reverses at the next start.
 
+mod scans;
+
+pub use scans::{Followup, ScanReply};
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -71,6 +75,8 @@ struct Inner {
     driving: Mutex<HashSet<String>>,
     /// Reversals a task is sending now.
     reversing: Mutex<HashSet<String>>,
+    /// Who is logged in at each register scanner, by device id.
+    scanners: Mutex<HashMap<String, scans::Scanner>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -161,6 +167,7 @@ impl Till {
                 shutdown: parts.shutdown,
                 driving: Mutex::default(),
                 reversing: Mutex::default(),
+                scanners: Mutex::default(),
                 tasks: Mutex::default(),
             }),
         };
