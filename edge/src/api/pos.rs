@@ -339,11 +339,57 @@ async fn register_of_sale(
 }
 
 fn publish_sale(st: &AppState, s: &Sale) {
-    st.events.publish(
-        "pos.sale",
-        json!({"sale_id": s.id, "register_id": s.register_id, "status": s.status,
-               "tenant_id": s.tenant_id, "totals": SaleOut::from(s).totals}),
-    );
+    publish_sale_line(st, s, None);
+}
+
+/// The line a cart change touched, as `pos.sale` carries it (`qty` 0: the line was removed).
+#[derive(Debug, Clone, Serialize)]
+struct ChangedLine {
+    line_id: String,
+    sku: String,
+    name: String,
+    qty: i64,
+    unit_price: Money,
+}
+
+/// The line whose quantity `before` → `after` changed (a new line included), else a line that
+/// is gone; `None` when no line changed (a discount, a coupon, a customer).
+fn changed_line(before: &Sale, after: &Sale) -> Option<ChangedLine> {
+    let line = |l: &pricing::PricedLine, qty: i64| ChangedLine {
+        line_id: l.line_id.clone(),
+        sku: l.sku.clone(),
+        name: l.name.clone(),
+        qty,
+        unit_price: money(l.unit_price, &after.currency),
+    };
+    let had = |id: &str| before.priced.lines.iter().find(|l| l.line_id == id);
+    if let Some(l) = after
+        .priced
+        .lines
+        .iter()
+        .find(|l| had(&l.line_id).map(|b| b.qty) != Some(l.qty))
+    {
+        return Some(line(l, l.qty));
+    }
+    before
+        .priced
+        .lines
+        .iter()
+        .find(|b| !after.priced.lines.iter().any(|l| l.line_id == b.line_id))
+        .map(|b| line(b, 0))
+}
+
+/// `pos.sale` for screens that follow a sale (the register's, the customer display): totals,
+/// the last line changed (or null), and on completion the change handed back.
+fn publish_sale_line(st: &AppState, s: &Sale, line: Option<ChangedLine>) {
+    let totals = SaleOut::from(s).totals;
+    let mut event = json!({"sale_id": s.id, "register_id": s.register_id, "status": s.status,
+           "tenant_id": s.tenant_id, "line": line});
+    if s.status == "completed" {
+        event["change"] = json!(totals.change);
+    }
+    event["totals"] = json!(totals);
+    st.events.publish("pos.sale", event);
 }
 
 // ---- registers and sessions ---------------------------------------------------------------------
@@ -591,11 +637,13 @@ async fn change(
             _ => None,
         },
     };
-    let sale = write(st, caller.origin(), move |cx| {
-        sales::change_cart(cx, &reg, &sale_id, change, approved_by.as_deref())
+    let (before, sale) = write(st, caller.origin(), move |cx| {
+        let before = pos_store::sale(cx.conn, &sale_id)?;
+        let after = sales::change_cart(cx, &reg, &sale_id, change, approved_by.as_deref())?;
+        Ok((before, after))
     })
     .await?;
-    publish_sale(st, &sale);
+    publish_sale_line(st, &sale, changed_line(&before, &sale));
     Ok(Json(SaleOut::from(&sale)))
 }
 
