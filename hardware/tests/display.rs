@@ -90,18 +90,15 @@ async fn a_display_on_a_pty_shows_the_latest_screen_and_never_a_backlog() {
     sim.replug().await.unwrap();
     wait_state(&mut st, DeviceState::Online).await;
     shows(&state, "TOTAL          31.49", "CHANGE          8.51").await;
-    let s = lock(&state);
-    assert_eq!(
-        s.screen.inits(),
-        2,
-        "a reconnect starts from a clean screen"
-    );
+    let (inits, history) = {
+        let s = lock(&state);
+        (s.screen.inits(), s.history.clone())
+    };
+    assert_eq!(inits, 2, "a reconnect starts from a clean screen");
     assert!(
-        !s.history.iter().any(|l| l[0].starts_with("MISSED")),
-        "a backlog reached the display: {:?}",
-        s.history
+        !history.iter().any(|l| l[0].starts_with("MISSED")),
+        "a backlog reached the display: {history:?}"
     );
-    drop(s);
     ctx.shutdown.cancel();
     dev.join().await;
 }
