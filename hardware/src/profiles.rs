@@ -141,6 +141,18 @@ pub enum Encoding {
     Latin1,
 }
 
+/// The character table a customer display writes text in; each has the number `ESC t n`
+/// selects it by (see `protocol::display`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CodePage {
+    /// PC437 (USA, standard Europe): page 0, the power-on default of Epson displays.
+    #[default]
+    Pc437,
+    /// Windows-1252 (Western European): page 16.
+    Wpc1252,
+}
+
 /// Transport defaults a config entry may override.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -272,7 +284,7 @@ pub struct DisplaySpec {
     /// Characters per line (the display has two lines).
     pub columns: usize,
     /// The character table text is written in (selected with `ESC t` on every connect).
-    pub code_page: crate::protocol::display::CodePage,
+    pub code_page: CodePage,
 }
 
 /// One firmware profile.

@@ -10,7 +10,7 @@
 //! byte by byte, as the display does, and keeps the cells; the simulator and the tests read what
 //! the customer sees from it.
 
-use serde::{Deserialize, Serialize};
+pub use crate::profiles::CodePage;
 
 /// `ESC`.
 pub const ESC: u8 = 0x1B;
@@ -26,17 +26,6 @@ pub const OVERWRITE_MODE: [u8; 2] = [US, 0x01];
 pub const LINES: usize = 2;
 /// Columns of the common 2×20 display.
 pub const COLUMNS: usize = 20;
-
-/// The character tables this driver can write in, with the number `ESC t n` selects them by.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CodePage {
-    /// PC437 (USA, standard Europe): page 0, the power-on default of Epson displays.
-    #[default]
-    Pc437,
-    /// Windows-1252 (Western European): page 16.
-    Wpc1252,
-}
 
 /// PC437 from 0x80 to 0xFF.
 const PC437_HIGH: [char; 128] = [
@@ -87,6 +76,8 @@ const WPC1252_C1: [Option<char>; 32] = [
     Some('Ÿ'),
 ];
 
+/// The byte tables of each code page live here with the rest of the command set; the type is
+/// the profiles', which name a display's page.
 impl CodePage {
     /// The `n` of `ESC t n` that selects this page.
     pub fn table(self) -> u8 {
