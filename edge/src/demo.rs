@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wms_hardware::sim::{
-    Action, Behavior, EscPosPrinter, EscPosState, PaymentTerminal, PtySim, SicsScale, TcpSim,
-    ZplPrinter, ZplState,
+    Action, Behavior, CustomerDisplay, EscPosPrinter, EscPosState, PaymentTerminal, PtySim,
+    SicsScale, TcpSim, ZplPrinter, ZplState,
 };
 use wms_hardware::CancellationToken;
 use wms_sync::central_sim::{CentralSim, SimConfig};
@@ -84,6 +84,8 @@ pub struct Banner {
     pub data_dir: PathBuf,
     /// Where the label printer simulator's labels are written.
     pub printed_dir: PathBuf,
+    /// The file the register's customer display simulator keeps its screen in.
+    pub display_screen: PathBuf,
     /// The central simulator's base URL.
     pub central_url: String,
     /// Whether the data dir is removed on exit.
@@ -112,6 +114,11 @@ impl fmt::Display for Banner {
             f,
             "  labels:      the label printer simulator writes each label it receives to {}",
             self.printed_dir.display()
+        )?;
+        writeln!(
+            f,
+            "  display:     {} (what the customer display at register pos-1 shows; watch -n 0.5 cat it while selling)",
+            self.display_screen.display()
         )?;
         writeln!(f)?;
         writeln!(
@@ -214,9 +221,12 @@ struct Sims {
     receipt: TcpSim,
     receipt_state: Arc<Mutex<EscPosState>>,
     payment: TcpSim,
+    display: PtySim,
 }
 
-async fn start_sims(dev_dir: &Path) -> Result<Sims> {
+/// The simulators, their device paths under `dev_dir`; the customer display keeps its screen
+/// in `display_screen`.
+async fn start_sims(dev_dir: &Path, display_screen: &Path) -> Result<Sims> {
     let hw = |what: &str, e: wms_hardware::Error| Error::Internal(format!("{what} simulator: {e}"));
     std::fs::create_dir_all(dev_dir)
         .map_err(|e| Error::Config(format!("cannot create {}: {e}", dev_dir.display())))?;
@@ -244,6 +254,11 @@ async fn start_sims(dev_dir: &Path) -> Result<Sims> {
     let payment = TcpSim::start(PaymentTerminal::new())
         .await
         .map_err(|e| hw("payment terminal", e))?;
+    let display = PtySim::start_at(
+        &dev_dir.join("display-1"),
+        CustomerDisplay::new().log_to(display_screen.to_path_buf()),
+    )
+    .map_err(|e| hw("customer display", e))?;
     Ok(Sims {
         scanner,
         packer_scanner,
@@ -253,6 +268,7 @@ async fn start_sims(dev_dir: &Path) -> Result<Sims> {
         receipt,
         receipt_state,
         payment,
+        display,
     })
 }
 
@@ -344,6 +360,13 @@ fn config_text(
         "nexo-terminal",
         "pos-1",
         tcp(sims.payment.port()),
+    ));
+    t.push_str(&dev(
+        "display-1",
+        "customer_display",
+        "epson-dm-d110",
+        "pos-1",
+        serial(&sims.display),
     ));
     t
 }
@@ -648,7 +671,8 @@ pub async fn run(
         .map_err(|e| Error::Internal(format!("central simulator: {e}")))?;
     seed_central(&central).await?;
 
-    let sims = start_sims(&root.join("dev")).await?;
+    let display_screen = root.join("customer-display.txt");
+    let sims = start_sims(&root.join("dev"), &display_screen).await?;
     let printed_dir = root.join("printed");
     std::fs::create_dir_all(&printed_dir)
         .map_err(|e| Error::Config(format!("cannot create {}: {e}", printed_dir.display())))?;
@@ -711,6 +735,7 @@ pub async fn run(
                 packer_scanner_pty: sims.packer_scanner.path().to_path_buf(),
                 data_dir: root.clone(),
                 printed_dir: printed_dir.clone(),
+                display_screen: display_screen.clone(),
                 central_url: central.url(),
                 temporary: temporary && !opts.keep,
             });

@@ -21,5 +21,6 @@ pub mod pin;
 pub mod store;
 pub mod sync_glue;
 pub mod till;
+pub mod till_display;
 
 pub use error::{Error, Result};

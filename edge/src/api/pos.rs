@@ -32,7 +32,7 @@ use crate::store::workflow::pos::registers::{self, PosSession};
 use crate::store::workflow::pos::sales::{self, CartChange};
 use crate::store::workflow::pos::{self as pos_store, Payment, Sale, SaleFilter};
 use crate::store::{Ctx, Origin};
-use crate::till::{publish_payment, publish_sale};
+use crate::till::{changed_line, publish_payment, publish_sale, publish_sale_line};
 
 // ---- shapes -------------------------------------------------------------------------------------
 
@@ -589,11 +589,13 @@ async fn change(
             _ => None,
         },
     };
-    let sale = write(st, caller.origin(), move |cx| {
-        sales::change_cart(cx, &reg, &sale_id, change, approved_by.as_deref())
+    let (before, sale) = write(st, caller.origin(), move |cx| {
+        let before = pos_store::sale(cx.conn, &sale_id)?;
+        let after = sales::change_cart(cx, &reg, &sale_id, change, approved_by.as_deref())?;
+        Ok((before, after))
     })
     .await?;
-    publish_sale_of(st, &sale);
+    publish_sale_line(&st.events, &sale, changed_line(&before, &sale));
     Ok(Json(SaleOut::from(&sale)))
 }
 

@@ -136,9 +136,21 @@ impl DeviceManager {
     }
 
     /// Let scans at the floor's stations run their workflow, and start the print dispatcher
-    /// (set once; later calls are ignored).
+    /// and the registers' customer displays (set once; later calls are ignored).
     pub fn attach_floor(&self, floor: Floor) {
+        let store = floor.store.clone();
         if self.inner.floor.set(floor).is_ok() {
+            let displays = self.customer_displays();
+            // Subscribed here, before the task reads the open sales, so no sale event falls
+            // between the two.
+            let till = (!displays.is_empty()).then(|| {
+                tokio::spawn(crate::till_display::drive(
+                    displays,
+                    store,
+                    self.inner.events.subscribe(),
+                    self.inner.shutdown.clone(),
+                ))
+            });
             let prints = tokio::spawn(self.clone().dispatch_prints());
             let idle = tokio::spawn(self.clone().expire_idle_sessions());
             let cutoffs = self
@@ -150,6 +162,7 @@ impl DeviceManager {
                 t.push(prints);
                 t.push(idle);
                 t.extend(cutoffs);
+                t.extend(till);
             }
         }
     }

@@ -835,17 +835,48 @@ pub fn publish_payment(events: &EventBus, p: &Payment, s: &Sale) {
 
 /// `pos.sale` on `/v1/events`.
 pub fn publish_sale(events: &EventBus, s: &Sale) {
+    publish_sale_line(events, s, None);
+}
+
+/// `pos.sale` for screens that follow a sale (the register's, the customer display): totals,
+/// the line a change touched (or null), and on completion the change handed back.
+pub fn publish_sale_line(events: &EventBus, s: &Sale, line: Option<Value>) {
     let c = s.currency.as_str();
     let t = s.priced.totals;
     let b = s.balance;
-    events.publish(
-        "pos.sale",
-        json!({"sale_id": s.id, "register_id": s.register_id, "status": s.status,
-               "tenant_id": s.tenant_id, "receipt_no": s.receipt_no,
-               "totals": {"subtotal": money_json(t.subtotal, c), "discount": money_json(t.discount, c),
-                          "tax": money_json(t.tax, c), "total": money_json(t.total, c),
-                          "rounding": money_json(b.rounding, c), "paid": money_json(b.paid, c),
-                          "due": money_json(b.due, c), "change": money_json(b.change, c),
-                          "refunded": money_json(0, c)}}),
-    );
+    let mut event = json!({"sale_id": s.id, "register_id": s.register_id, "status": s.status,
+           "tenant_id": s.tenant_id, "receipt_no": s.receipt_no, "line": line,
+           "totals": {"subtotal": money_json(t.subtotal, c), "discount": money_json(t.discount, c),
+                      "tax": money_json(t.tax, c), "total": money_json(t.total, c),
+                      "rounding": money_json(b.rounding, c), "paid": money_json(b.paid, c),
+                      "due": money_json(b.due, c), "change": money_json(b.change, c),
+                      "refunded": money_json(0, c)}});
+    if s.status == "completed" {
+        event["change"] = money_json(b.change, c);
+    }
+    events.publish("pos.sale", event);
+}
+
+/// The line whose quantity changed from `before` to `after` (a new line included), else a line
+/// that is gone (`qty` 0); `None` when no line changed (a discount, a coupon, a customer).
+pub fn changed_line(before: &Sale, after: &Sale) -> Option<Value> {
+    let line = |l: &crate::domain::pos::pricing::PricedLine, qty: i64| {
+        json!({"line_id": l.line_id, "sku": l.sku, "name": l.name, "qty": qty,
+               "unit_price": money_json(l.unit_price, &after.currency)})
+    };
+    let had = |id: &str| before.priced.lines.iter().find(|l| l.line_id == id);
+    if let Some(l) = after
+        .priced
+        .lines
+        .iter()
+        .find(|l| had(&l.line_id).map(|b| b.qty) != Some(l.qty))
+    {
+        return Some(line(l, l.qty));
+    }
+    before
+        .priced
+        .lines
+        .iter()
+        .find(|b| !after.priced.lines.iter().any(|l| l.line_id == b.line_id))
+        .map(|b| line(b, 0))
 }

@@ -358,14 +358,19 @@ impl Till {
     ) -> Result<Sale> {
         let r = reg.clone();
         let cashier = c.user_id.clone();
-        let sale = self
+        let (before, sale) = self
             .write(origin, move |cx| {
                 let s = Self::open_sale(cx, &r, &cashier, true)?
                     .ok_or_else(|| Error::conflict("no open sale"))?;
-                sales::change_cart(cx, &r, &s.id, change, None)
+                let after = sales::change_cart(cx, &r, &s.id, change, None)?;
+                Ok((s, after))
             })
             .await?;
-        super::publish_sale(&self.inner.events, &sale);
+        super::publish_sale_line(
+            &self.inner.events,
+            &sale,
+            super::changed_line(&before, &sale),
+        );
         Ok(sale)
     }
 
@@ -446,7 +451,7 @@ impl Till {
             ));
         };
         let r = reg.clone();
-        let s = self
+        let (before, s) = self
             .write(origin, move |cx| {
                 let s = Self::open_sale(cx, &r, "", false)?
                     .ok_or_else(|| Error::conflict("No open sale"))?;
@@ -466,10 +471,11 @@ impl Till {
                         line_id: line.line_id.clone(),
                     }
                 };
-                sales::change_cart(cx, &r, &s.id, change, None)
+                let after = sales::change_cart(cx, &r, &s.id, change, None)?;
+                Ok((s, after))
             })
             .await?;
-        super::publish_sale(&self.inner.events, &s);
+        super::publish_sale_line(&self.inner.events, &s, super::changed_line(&before, &s));
         // Taken back: the next CMD:VOID has nothing to take unless another item is scanned.
         Ok((
             Done::Ok,
