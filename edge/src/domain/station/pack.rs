@@ -520,19 +520,12 @@ fn override_pin(
     view: &impl FloorView,
 ) -> Step<PackWork> {
     supervisor_pin(work, off.supervisor, pin, view, |supervisor| {
-        let audit = Command::Audit {
-            action: "pack.weight_override".into(),
-            target: format!("order:{}", order.order_id),
-            by_user: supervisor.to_string(),
-            changes: json!({
-                "measured_mg": off.measured_mg,
-                "expected_mg": off.expected_mg,
-                "allowed_mg": off.allowed_mg,
-                "packer": ctx.user.user_id,
-                "station": ctx.config.station_id,
-            }),
-            upstream: true,
-        };
+        let changes = json!({
+            "measured_mg": off.measured_mg,
+            "expected_mg": off.expected_mg,
+            "allowed_mg": off.allowed_mg,
+        });
+        let audit = approval(ctx, order, "pack.weight_override", supervisor, changes);
         print(
             order,
             off.measured_mg,
@@ -629,18 +622,11 @@ fn partial_pin(
 ) -> Step<PackWork> {
     supervisor_pin(work, supervisor, pin, view, |supervisor| {
         let (verified, total) = order.units();
-        let audit = Command::Audit {
-            action: "pack.partial_shipment".into(),
-            target: format!("order:{}", order.order_id),
-            by_user: supervisor.to_string(),
-            changes: json!({
-                "shipped": {"old": null, "new": verified},
-                "ordered": total,
-                "packer": ctx.user.user_id,
-                "station": ctx.config.station_id,
-            }),
-            upstream: true,
-        };
+        let changes = json!({
+            "shipped": {"old": null, "new": verified},
+            "ordered": total,
+        });
+        let audit = approval(ctx, order, "pack.partial_shipment", supervisor, changes);
         let commands = vec![audit, confirm(order, Some(supervisor.to_string()))];
         let prompt = format!(
             "Order {} shipped partially ({verified} of {total} items) — put the rest of the tote back; scan the next order",
@@ -648,6 +634,28 @@ fn partial_pin(
         );
         Step::accept(PackWork::Idle, commands, prompt)
     })
+}
+
+/// A supervisor's approval at the bench, audited upstream in the supervisor's name with the
+/// packer and the station beside what was approved.
+fn approval(
+    ctx: &Ctx,
+    order: &PackOrder,
+    action: &str,
+    supervisor: &str,
+    mut changes: Value,
+) -> Command {
+    if let Value::Object(fields) = &mut changes {
+        fields.insert("packer".into(), json!(ctx.user.user_id));
+        fields.insert("station".into(), json!(ctx.config.station_id));
+    }
+    Command::Audit {
+        action: action.into(),
+        target: format!("order:{}", order.order_id),
+        by_user: supervisor.to_string(),
+        changes,
+        upstream: true,
+    }
 }
 
 /// A supervisor's badge at the bench asks for their PIN (`asked` says for what); anyone else's
