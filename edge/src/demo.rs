@@ -55,6 +55,35 @@ pub const WALK: &[(&str, &str, &str)] = &[
         "ship confirm: shipment.created goes to the central",
     ),
 ];
+/// The register walk: Cy opens register `pos-1` (the session is opened with her token, as a
+/// register screen would), then sells by scans alone at the register's scanner — a card sale on
+/// the simulated terminal and a cash sale. (scanner, scan, what it does).
+pub const REGISTER_WALK: &[(&str, &str, &str)] = &[
+    (
+        "register-1",
+        "EMP:1003",
+        "Cy logs in at register pos-1's scanner",
+    ),
+    ("register-1", "PIN:1234", "with her PIN"),
+    (
+        "register-1",
+        "00012345600012",
+        "a T-shirt: the customer display shows it",
+    ),
+    ("register-1", "QTY:2", "two of the next item"),
+    ("register-1", "00012345600029", "two mugs"),
+    (
+        "register-1",
+        "CMD:CARD",
+        "the card terminal approves; the outcome arrives on /v1/events",
+    ),
+    ("register-1", "00012345600036", "the next customer: a cap"),
+    (
+        "register-1",
+        "CMD:CASH",
+        "exact cash: the receipt prints and the drawer opens",
+    ),
+];
 /// How long start-up may take before the demo gives up.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -86,6 +115,8 @@ pub struct Banner {
     pub printed_dir: PathBuf,
     /// The file the register's customer display simulator keeps its screen in.
     pub display_screen: PathBuf,
+    /// The register's serial scanner pty.
+    pub register_scanner_pty: PathBuf,
     /// The central simulator's base URL.
     pub central_url: String,
     /// Whether the data dir is removed on exit.
@@ -196,6 +227,32 @@ impl fmt::Display for Banner {
             self.packer_scanner_pty.display()
         )?;
         writeln!(f)?;
+        writeln!(
+            f,
+            "Sell at register pos-1 (receipts are appended to {}/receipts.txt):",
+            self.printed_dir.display()
+        )?;
+        writeln!(
+            f,
+            "  T=$(curl -s -X POST -H 'Content-Type: application/json' -d '{{\"badge\":\"1003\",\"pin\":\"{DEMO_PIN}\"}}' {u}/v1/sessions | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')"
+        )?;
+        writeln!(
+            f,
+            "  curl -s -X POST -H \"Authorization: Bearer $T\" -H 'Content-Type: application/json' -d '{{\"opening_float\":10000}}' {u}/v1/pos/registers/pos-1/sessions   # Cy opens the drawer with 100.00"
+        )?;
+        for (device, data, what) in REGISTER_WALK {
+            writeln!(f, "  scan {device} {data:<16} # {what}")?;
+        }
+        writeln!(
+            f,
+            "  curl -s {auth_env} '{u}/v1/pos/sales?register=pos-1'   # both sales, the card's masked number and approval code"
+        )?;
+        writeln!(
+            f,
+            "  (register-1 is also a serial scanner: {})",
+            self.register_scanner_pty.display()
+        )?;
+        writeln!(f)?;
         write!(f, "Ctrl-C stops everything.")
     }
 }
@@ -215,6 +272,7 @@ impl Behavior for Keyboard {
 struct Sims {
     scanner: PtySim,
     packer_scanner: PtySim,
+    register_scanner: PtySim,
     scale: PtySim,
     label: TcpSim,
     label_state: Arc<Mutex<ZplState>>,
@@ -241,6 +299,8 @@ async fn start_sims(dev_dir: &Path, display_screen: &Path) -> Result<Sims> {
     .map_err(|e| hw("scale", e))?;
     let packer_scanner =
         PtySim::start_at(&dev_dir.join("scanner-2"), Keyboard).map_err(|e| hw("scanner", e))?;
+    let register_scanner =
+        PtySim::start_at(&dev_dir.join("register-1"), Keyboard).map_err(|e| hw("scanner", e))?;
     let zpl = ZplPrinter::new();
     let label_state = zpl.state();
     let label = TcpSim::start(zpl)
@@ -262,6 +322,7 @@ async fn start_sims(dev_dir: &Path, display_screen: &Path) -> Result<Sims> {
     Ok(Sims {
         scanner,
         packer_scanner,
+        register_scanner,
         scale,
         label,
         label_state,
@@ -346,6 +407,13 @@ fn config_text(
         "zebra-zpl-203",
         "pack-1",
         tcp(sims.label.port()),
+    ));
+    t.push_str(&dev(
+        "register-1",
+        "scanner",
+        "generic-serial-scanner",
+        "pos-1",
+        serial(&sims.register_scanner),
     ));
     t.push_str(&dev(
         "receipt-1",
@@ -567,7 +635,8 @@ async fn seed_node(addr: SocketAddr, key: &str, sim: &CentralSim) -> Result<()> 
     Ok(())
 }
 
-/// Writes each label the printer simulator receives to `dir` and says so; counts receipts.
+/// Writes each label the printer simulator receives to `dir`, and what the receipt printer
+/// printed to `dir/receipts.txt`, and says so.
 async fn watch_printers(
     label: Arc<Mutex<ZplState>>,
     receipt: Arc<Mutex<EscPosState>>,
@@ -579,10 +648,12 @@ async fn watch_printers(
             .map(|g| g.formats.clone())
             .unwrap_or_else(|e| e.into_inner().formats.clone())
     };
-    let receipts = |m: &Arc<Mutex<EscPosState>>| {
-        m.lock()
-            .map(|g| g.receipts)
-            .unwrap_or_else(|e| e.into_inner().receipts)
+    let receipts = |m: &Arc<Mutex<EscPosState>>| match m.lock() {
+        Ok(g) => (g.receipts, g.printed.clone()),
+        Err(e) => {
+            let g = e.into_inner();
+            (g.receipts, g.printed.clone())
+        }
     };
     let mut seen_labels = 0usize;
     let mut seen_receipts = 0u32;
@@ -611,10 +682,16 @@ async fn watch_printers(
             }
         }
         seen_labels = formats.len();
-        let r = receipts(&receipt);
+        let (r, text) = receipts(&receipt);
         if r > seen_receipts {
+            let path = dir.join("receipts.txt");
+            let wrote = std::fs::write(&path, text.as_bytes());
             say(format_args!(
-                "receipt printer simulator: {r} receipt(s) printed"
+                "receipt printer simulator: {r} receipt(s) printed{}",
+                match wrote {
+                    Ok(()) => format!(" -> {}", path.display()),
+                    Err(e) => format!("; cannot write {}: {e}", path.display()),
+                }
             ));
             seen_receipts = r;
         }
@@ -736,6 +813,7 @@ pub async fn run(
                 data_dir: root.clone(),
                 printed_dir: printed_dir.clone(),
                 display_screen: display_screen.clone(),
+                register_scanner_pty: sims.register_scanner.path().to_path_buf(),
                 central_url: central.url(),
                 temporary: temporary && !opts.keep,
             });

@@ -117,11 +117,11 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
         .expect("client");
 
     // Healthy with the simulated devices online.
-    let health = eventually("healthy with 7 devices online", || async {
+    let health = eventually("healthy with 8 devices online", || async {
         let (s, h) = get(&http, &format!("{base}/health"), &key).await;
         if s == StatusCode::OK
             && h["status"] == "healthy"
-            && h["services"]["devices"] == json!({"online": 7, "offline": 0})
+            && h["services"]["devices"] == json!({"online": 8, "offline": 0})
         {
             Ok(h)
         } else {
@@ -133,7 +133,7 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
     let (s, devices) = get(&http, &format!("{base}/v1/devices"), &key).await;
     assert_eq!(s, StatusCode::OK, "{devices}");
     let list = devices["data"].as_array().cloned().unwrap_or_default();
-    assert_eq!(list.len(), 7, "{devices}");
+    assert_eq!(list.len(), 8, "{devices}");
     for kind in [
         "scanner",
         "scale",
@@ -306,6 +306,69 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
         }
     })
     .await;
+
+    // The banner's register walk: Cy opens the drawer, then sells by scans alone — a card sale
+    // on the simulated terminal and a cash sale; both receipts reach the receipt file.
+    let login: Value = http
+        .post(format!("{base}/v1/sessions"))
+        .json(&json!({"badge": "1003", "pin": "1234"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    let token = login["token"].as_str().expect("token").to_string();
+    let resp = http
+        .post(format!("{base}/v1/pos/registers/pos-1/sessions"))
+        .bearer_auth(&token)
+        .json(&json!({"opening_float": 10000}))
+        .send()
+        .await
+        .expect("open");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    for (device, data, _) in wms_edge::demo::REGISTER_WALK {
+        let resp = http
+            .post(format!("{base}/v1/scans"))
+            .bearer_auth(&key)
+            .json(&json!({"device_id": device, "data": data}))
+            .send()
+            .await
+            .expect("scan");
+        let v: Value = resp.json().await.expect("scan answer");
+        assert_eq!(v["feedback"], "good", "{device} {data}: {v}");
+        if *data == "CMD:CARD" {
+            // A person waits for the terminal before the next customer; so does the test.
+            eventually("the card sale completes", || async {
+                let (_, r) = get(&http, &format!("{base}/v1/pos/registers/pos-1"), &key).await;
+                if r["sale"].is_null() {
+                    Ok(())
+                } else {
+                    Err(format!("{r}"))
+                }
+            })
+            .await;
+        }
+    }
+    let (_, sales) = get(&http, &format!("{base}/v1/pos/sales?register=pos-1"), &key).await;
+    let sales = sales["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sales.len(), 2, "{sales:?}");
+    assert!(
+        sales.iter().all(|s| s["status"] == "completed"),
+        "{sales:?}"
+    );
+    let end = Instant::now() + DEADLINE;
+    let printed = loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("no receipts printed");
+        if line.starts_with("receipt printer simulator: 2 receipt(s) printed") {
+            break line;
+        }
+    };
+    let path = printed.rsplit("-> ").next().unwrap_or_default();
+    let receipts = std::fs::read_to_string(path).expect("receipts file");
+    assert!(receipts.contains("Auth A1B2C3"), "{receipts}");
+    assert!(receipts.contains("Cap"), "{receipts}");
 
     // SIGTERM: a clean exit 0.
     let pid = demo.0.id().to_string();

@@ -40,7 +40,7 @@ fn assert_no_card_data(node: &TillNode) {
 }
 
 #[tokio::test]
-async fn a_card_sale_is_approved_once_completes_and_prints_only_the_masked_card() {
+async fn no_card_data_ever_a_card_sale_is_approved_once_and_keeps_only_the_masked_card() {
     let node = start(TillOptions::default()).await;
     let cashier = node.open_register().await;
     let sale = node.sale_with(&cashier, &[TEE, MUG]).await;
@@ -717,4 +717,100 @@ async fn offline_card_limits_apply_while_the_central_is_unreachable() {
     assert!(metrics.contains("wms_pos_offline_cards 1"), "{metrics}");
     assert!(!metrics.contains(TEST_PAN));
     assert_no_card_data(&node);
+}
+
+/// §8.12 and the offline window: with the central refusing everything, card payments are
+/// stored offline; when it is back (answers still lost at random, so batches are resent) every
+/// sale reaches it exactly once, and the stored card exposure drops to zero once the central has
+/// acknowledged the sales that carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_cards_are_stored_until_the_central_has_their_sales_each_once() {
+    use wms_sync::central_sim::{CentralSim, Faults, SimConfig};
+    let mut cfg = SimConfig::new("st-14");
+    cfg.faults = Faults {
+        server_error: 1.0,
+        ..Faults::none()
+    };
+    cfg.seed = 11;
+    let sim = CentralSim::start(cfg).await.expect("central sim");
+    let node = start(TillOptions {
+        extra: format!(
+            "[central]\nurl = \"{}\"\napi_key = \"test-key\"\nsigning_secret = \"test-signing-secret\"\n\
+             webhook_secret = \"w\"\nretry_base_ms = 5\nretry_cap_ms = 100\nrequest_timeout_ms = 400\n",
+            sim.url()
+        ),
+        ..TillOptions::default()
+    })
+    .await;
+    let end = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let s = node.ok(Method::GET, "/v1/sync/status", ADMIN, None).await;
+        if s["state"] == "offline" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < end, "sync never offline: {s}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let cashier = node.open_register().await;
+    let mut sales = Vec::new();
+    for (i, method) in ["card", "cash", "card"].iter().enumerate() {
+        let sale = node.sale_with(&cashier, &[MUG]).await;
+        let sid = id(&sale);
+        let body = if *method == "cash" {
+            json!({"method": "cash", "tendered": 5000})
+        } else {
+            json!({"method": "card"})
+        };
+        let (_, v) = node.pay(&cashier, &sid, &format!("k-{i}"), body).await;
+        let p = node
+            .settled(&cashier, v["payment"]["id"].as_str().expect("id"))
+            .await;
+        assert_eq!(p["state"], "approved", "{p}");
+        assert_eq!(node.sale(&cashier, &sid).await["status"], "completed");
+        sales.push(sid);
+    }
+    let reg = node
+        .ok(Method::GET, "/v1/pos/registers/pos-1", &cashier, None)
+        .await;
+    assert_eq!(reg["offline_cards"]["count"], 2, "{reg}");
+
+    // The central is back, answers lost at random: every batch may be resent.
+    sim.set_faults(Faults {
+        lost_response: 0.3,
+        ..Faults::none()
+    });
+    let end = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let s = node.ok(Method::GET, "/v1/sync/status", ADMIN, None).await;
+        let reg = node
+            .ok(Method::GET, "/v1/pos/registers/pos-1", &cashier, None)
+            .await;
+        if s["queue_depth"] == 0 && reg["offline_cards"]["count"] == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "not drained: {s} {reg} {:?}",
+            sim.stats()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let applied = sim.applied();
+    let ids: std::collections::HashSet<&str> = applied.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids.len(), applied.len(), "an event was applied twice");
+    let completed: Vec<&str> = applied
+        .iter()
+        .filter(|a| a.kind == "pos.sale_completed")
+        .map(|a| a.aggregate.as_str())
+        .collect();
+    let mut want: Vec<String> = sales.iter().map(|s| format!("sale:{s}")).collect();
+    want.sort();
+    let mut got: Vec<String> = completed.iter().map(|s| s.to_string()).collect();
+    got.sort();
+    assert_eq!(got, want, "each sale once");
+    assert_eq!(sim.stats().order_violations, 0);
+    assert!(
+        sim.stats().faults.values().sum::<u64>() > 0,
+        "no faults injected"
+    );
 }

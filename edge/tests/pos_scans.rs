@@ -149,6 +149,28 @@ async fn a_cash_sale_rung_up_and_paid_by_scans_alone() {
     good(&node, MUG).await;
     assert_eq!(good(&node, "CMD:CANCEL").await, "Sale cancelled");
     assert!(bad(&node, "CMD:CANCEL").await.contains("Nothing to cancel"));
+    // Two sales now, newest first, one page at a time.
+    let first = node
+        .ok(
+            Method::GET,
+            "/v1/pos/sales?register=pos-1&limit=1",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(first["data"][0]["status"], "voided", "{first}");
+    assert_eq!(first["pagination"]["has_more"], true);
+    let cursor = first["pagination"]["next_cursor"].as_str().expect("cursor");
+    let second = node
+        .ok(
+            Method::GET,
+            &format!("/v1/pos/sales?register=pos-1&limit=1&cursor={cursor}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(second["data"][0]["status"], "completed", "{second}");
+    assert_eq!(second["pagination"]["has_more"], false);
     assert_eq!(good(&node, "CMD:LOGOUT").await, "Logged out");
     assert!(bad(&node, MUG).await.contains("Log in"));
 }

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{parse_json, Body, P, Q};
+use super::page::{self, Page};
 use super::sessions::{approver, Approval};
 use super::AppState;
 use crate::config::RegisterConfig;
@@ -35,6 +36,9 @@ use crate::store::{Ctx, Origin};
 use crate::till::{changed_line, publish_payment, publish_sale, publish_sale_line};
 
 // ---- shapes -------------------------------------------------------------------------------------
+
+/// Most matches a product or customer search answers with (`has_more` says there were more).
+const SEARCH_LIMIT: usize = 50;
 
 fn money(amount: i64, currency: &str) -> Money {
     Money {
@@ -392,11 +396,11 @@ async fn register_out(st: &AppState, reg: RegisterConfig) -> ApiResult<RegisterO
 
 /// The site's registers the caller may see.
 #[utoipa::path(get, path = "/v1/pos/registers", tag = "pos", security(("bearer" = [])),
-    responses((status = 200, body = Vec<RegisterOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<RegisterOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_registers(
     caller: Caller,
     State(st): State<AppState>,
-) -> ApiResult<Json<Vec<RegisterOut>>> {
+) -> ApiResult<Json<Page<RegisterOut>>> {
     caller.require(Role::Cashier)?;
     let mut regs: Vec<RegisterConfig> = st
         .registers
@@ -409,7 +413,7 @@ pub async fn list_registers(
     for r in regs {
         out.push(register_out(&st, r).await?);
     }
-    Ok(Json(out))
+    Ok(Json(page::whole(out)))
 }
 
 /// One register: its session, open sale and devices.
@@ -518,39 +522,44 @@ pub struct SalesQuery {
     pub receipt_no: Option<String>,
     pub customer: Option<String>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
+    /// From `pagination.next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Sales, newest first.
 #[utoipa::path(get, path = "/v1/pos/sales", tag = "pos", security(("bearer" = [])),
     params(SalesQuery),
-    responses((status = 200, body = Vec<SaleOut>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<SaleOut>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_sales(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<SalesQuery>,
-) -> ApiResult<Json<Vec<SaleOut>>> {
+) -> ApiResult<Json<Page<SaleOut>>> {
     caller.require(Role::Cashier)?;
-    let limit = super::page::limit(q.limit)?;
+    let limit = page::limit(q.limit)?;
+    let after: Option<(String, String)> = page::decode(q.cursor.as_deref())?;
     let filter = SaleFilter {
         register: q.register,
         session: q.session,
         status: q.status,
         receipt_no: q.receipt_no,
         customer: q.customer,
-        limit,
+        tenant: caller.tenant().map(str::to_string),
+        after,
+        limit: limit + 1,
     };
     let found = st
         .store
         .read(move |c| pos_store::list_sales(c, &filter))
         .await?;
-    Ok(Json(
-        found
-            .iter()
-            .filter(|s| caller.tenant().is_none_or(|t| t == s.tenant_id))
-            .map(SaleOut::from)
-            .collect(),
-    ))
+    let page = page::build(found, limit, |s| (s.created_at.clone(), s.id.clone()));
+    Ok(Json(Page {
+        data: page.data.iter().map(SaleOut::from).collect(),
+        pagination: page.pagination,
+    }))
 }
 
 /// One sale.
@@ -1039,12 +1048,14 @@ pub struct ProductHit {
 /// The register tenant's products whose name, SKU or barcode matches `q` (at most 50).
 #[utoipa::path(get, path = "/v1/pos/products", tag = "pos", security(("bearer" = [])),
     params(ProductSearch),
-    responses((status = 200, body = Vec<ProductHit>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<ProductHit>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 pub async fn search_products(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<ProductSearch>,
-) -> ApiResult<Json<Vec<ProductHit>>> {
+) -> ApiResult<Json<Page<ProductHit>>> {
     caller.require(Role::Cashier)?;
     let reg = register(&st, &required(q.register, "register")?)?;
     reader(&caller, &reg)?;
@@ -1054,9 +1065,9 @@ pub async fn search_products(
     }
     let hits = st
         .store
-        .read(move |c| prices::search(c, &reg.tenant_id, &needle, 50))
+        .read(move |c| prices::search(c, &reg.tenant_id, &needle, SEARCH_LIMIT + 1))
         .await?;
-    Ok(Json(
+    Ok(Json(page::first_matches(
         hits.into_iter()
             .map(|p| ProductHit {
                 unit_price: p.price.map(|a| money(a, &p.currency)),
@@ -1065,7 +1076,8 @@ pub async fn search_products(
                 barcodes: p.barcodes,
             })
             .collect(),
-    ))
+        SEARCH_LIMIT,
+    )))
 }
 
 // ---- customers ----------------------------------------------------------------------------------
@@ -1082,12 +1094,13 @@ pub struct CustomerQuery {
 /// Customers by phone, email, loyalty id or name (at most 50).
 #[utoipa::path(get, path = "/v1/pos/customers", tag = "pos", security(("bearer" = [])),
     params(CustomerQuery),
-    responses((status = 200, body = Vec<Customer>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<Customer>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn search_customers(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<CustomerQuery>,
-) -> ApiResult<Json<Vec<Customer>>> {
+) -> ApiResult<Json<Page<Customer>>> {
     caller.require(Role::Cashier)?;
     let tenant = caller.tenant_filter(q.tenant_id)?;
     let needle = required(q.q, "q")?.trim().to_string();
@@ -1097,11 +1110,12 @@ pub async fn search_customers(
             "must be at most 128 characters",
         ));
     }
-    Ok(Json(
+    Ok(Json(page::first_matches(
         st.store
-            .read(move |c| customers::search(c, tenant.as_deref(), &needle, 50))
+            .read(move |c| customers::search(c, tenant.as_deref(), &needle, SEARCH_LIMIT + 1))
             .await?,
-    ))
+        SEARCH_LIMIT,
+    )))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
