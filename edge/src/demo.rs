@@ -371,7 +371,7 @@ fn config_text(
          [discovery]\nenabled = false\n\n[log]\nlevel = \"warn\"\n\n\
          [[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n\n\
          [[stations]]\nid = \"pack-1\"\nkind = \"pack\"\n\n\
-         [[stations]]\nid = \"pos-1\"\nkind = \"pos\"\ntenant_id = \"acme\"\nlocation = \"STORE\"\ncurrency = \"USD\"\n\n",
+         [[stations]]\nid = \"pos-1\"\nkind = \"pos\"\ntenant_id = \"acme\"\nlocation = \"STORE\"\ncurrency = \"USD\"\n         [stations.pos]\nreceipt_header = [\"Acme Demo Store\", \"1 Demo Street, Springfield\"]\n         receipt_footer = [\"Returns within 30 days with receipt\"]\n\n",
         toml_str(&data_dir.display().to_string()),
         toml_str(listen),
         toml_str(&s.admin_key),
