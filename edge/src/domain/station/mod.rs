@@ -731,7 +731,7 @@ fn session_step(
     if let StationInput::Scan(scan) = input {
         if !scan.ok() {
             // The reason is safe to show: PIN errors never quote the digits.
-            let why = scan.errors.first().map(String::as_str).unwrap_or("");
+            let why = scan.reason();
             return unchanged(bad(format!("Unreadable scan ({why}) — scan again")));
         }
     }
