@@ -1,19 +1,20 @@
 //! The node's TOML configuration (`edge-api.md`), and `config check`: every problem is reported as
 //! `<file>:<line>: <message>`, unknown keys are rejected with a suggestion, and cross-references
 //! (devices → stations, keys → roles) are checked before the node starts.
+//!
+//! This file is the file format (one serde type per section); `check` holds one validator per
+//! section, `problems` the wording and line numbers, `pos` a register's settings and their checks.
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::domain::role::Role;
-
+mod check;
 pub mod pos;
+mod problems;
 pub use pos::RegisterConfig;
+pub use problems::{Problem, Problems};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -304,113 +305,6 @@ pub struct StoreConfig {
     pub max_group: Option<usize>,
 }
 
-/// One problem found in a config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub line: usize,
-    pub message: String,
-}
-
-/// All problems of a file, rendered as `<file>:<line>: <message>` lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problems {
-    pub file: String,
-    pub items: Vec<Problem>,
-}
-
-impl std::fmt::Display for Problems {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, p) in self.items.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{}:{}: {}", self.file, p.line, p.message)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Problems {}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// The table header (`[site]`, `[[devices]]`) in force at a line.
-fn section_at(text: &str, line: usize) -> Option<String> {
-    text.lines()
-        .take(line)
-        .filter_map(|l| {
-            let t = l.trim();
-            t.starts_with('[').then(|| {
-                let end = t.rfind(']').map(|i| i + 1).unwrap_or(t.len());
-                t[..end].to_string()
-            })
-        })
-        .last()
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The closest known name, when it is close enough to be a likely typo.
-fn suggest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    known
-        .into_iter()
-        .map(|k| (levenshtein(unknown, k), k))
-        .filter(|(d, k)| {
-            *d <= 2.max(k.len() / 3) || k.starts_with(unknown) || unknown.starts_with(k)
-        })
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-/// Turn serde's "unknown field `x`, expected one of `a`, `b`" into the operator's wording.
-fn rewrite_message(msg: &str, section: Option<&str>) -> String {
-    let msg = msg.trim();
-    let within = section.map(|s| format!(" in {s}")).unwrap_or_default();
-    for (prefix, noun) in [("unknown field `", "key"), ("unknown variant `", "value")] {
-        if let Some(rest) = msg.strip_prefix(prefix) {
-            if let Some(end) = rest.find('`') {
-                let name = &rest[..end];
-                let expected: Vec<&str> = rest[end..].split('`').skip(2).step_by(2).collect();
-                let hint = suggest(name, expected.iter().copied())
-                    .map(|s| format!(" (did you mean \"{s}\"?)"))
-                    .unwrap_or_else(|| {
-                        if expected.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (expected one of: {})", expected.join(", "))
-                        }
-                    });
-                return format!("unknown {noun} \"{name}\"{within}{hint}");
-            }
-        }
-    }
-    if let Some(rest) = msg.strip_prefix("missing field `") {
-        if let Some(end) = rest.find('`') {
-            return format!("missing key \"{}\"{within}", &rest[..end]);
-        }
-    }
-    format!("{msg}{within}")
-}
-
 /// Parse and check a config text. `file` is used only in messages.
 pub fn parse(file: &str, text: &str) -> Result<Config, Problems> {
     let fail = |items| Problems {
@@ -419,16 +313,9 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Problems> {
     };
     let cfg: Config = match toml::from_str(text) {
         Ok(c) => c,
-        Err(e) => {
-            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-            let section = section_at(text, line);
-            return Err(fail(vec![Problem {
-                line,
-                message: rewrite_message(e.message(), section.as_deref()),
-            }]));
-        }
+        Err(e) => return Err(fail(vec![problems::from_toml(text, &e)])),
     };
-    let problems = check(text, &cfg);
+    let problems = check::check(text, &cfg);
     if problems.is_empty() {
         Ok(cfg)
     } else {
@@ -448,254 +335,6 @@ pub fn load(path: &Path) -> Result<Config, Problems> {
             }],
         }),
     }
-}
-
-fn is_ident(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// Checks that need the whole file: formats, uniqueness and cross-references.
-fn check(text: &str, cfg: &Config) -> Vec<Problem> {
-    let mut out = Vec::new();
-    let mut at = |span: std::ops::Range<usize>, message: String| {
-        out.push(Problem {
-            line: line_of(text, span.start),
-            message,
-        })
-    };
-    let site = cfg.site.id.get_ref();
-    if !is_ident(site) {
-        at(
-            cfg.site.id.span(),
-            format!("site id \"{site}\" must be 1-64 letters, digits, '-', '_' or '.'"),
-        );
-    }
-    let tz = cfg.site.timezone.get_ref();
-    if chrono_tz::Tz::from_str(tz).is_err() {
-        at(
-            cfg.site.timezone.span(),
-            format!("unknown time zone \"{tz}\" (use an IANA name like \"America/New_York\")"),
-        );
-    }
-    if cfg.site.data_dir.get_ref().as_os_str().is_empty() {
-        at(
-            cfg.site.data_dir.span(),
-            "data_dir must not be empty".into(),
-        );
-    }
-    let listen = cfg.http.listen.get_ref();
-    if SocketAddr::from_str(listen).is_err() {
-        at(
-            cfg.http.listen.span(),
-            format!("listen \"{listen}\" is not an address like \"127.0.0.1:8080\""),
-        );
-    }
-    let mut key_names = HashSet::new();
-    for k in &cfg.api_keys {
-        let name = k.name.get_ref();
-        if !is_ident(name) {
-            at(
-                k.name.span(),
-                format!("api key name \"{name}\" must be 1-64 letters, digits, '-', '_' or '.'"),
-            );
-        }
-        if !key_names.insert(name.clone()) {
-            at(k.name.span(), format!("duplicate api key name \"{name}\""));
-        }
-        let role = k.role.get_ref();
-        if Role::parse(role).is_none() {
-            let hint = suggest(role, Role::ALL.iter().map(|r| r.as_str()))
-                .map(|s| format!(" (did you mean \"{s}\"?)"))
-                .unwrap_or_default();
-            at(
-                k.role.span(),
-                format!("unknown role \"{role}\"{hint}; roles are picker, packer, cashier, supervisor, admin, central"),
-            );
-        }
-        match (&k.key, &k.key_sha256) {
-            (None, None) => at(
-                k.name.span(),
-                format!("api key \"{name}\" needs key or key_sha256"),
-            ),
-            (Some(_), Some(h)) => at(
-                h.span(),
-                format!("api key \"{name}\" has both key and key_sha256; keep one"),
-            ),
-            (Some(key), None) if key.get_ref().len() < 12 => at(
-                key.span(),
-                format!("api key \"{name}\" is shorter than 12 characters"),
-            ),
-            (None, Some(h)) => {
-                let v = h.get_ref();
-                if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    at(h.span(), "key_sha256 must be 64 hex digits".into());
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(c) = &cfg.central {
-        let url = c.url.get_ref();
-        if !(url.starts_with("http://") || url.starts_with("https://"))
-            || url.contains(char::is_whitespace)
-        {
-            at(
-                c.url.span(),
-                format!("central url \"{url}\" must start with http:// or https://"),
-            );
-        }
-        if let Some(d) = &c.outbox_retention_days {
-            if !(1..=3650).contains(d.get_ref()) {
-                at(
-                    d.span(),
-                    format!(
-                        "outbox_retention_days = {} must be 1..3650 (delivered events are kept that many days)",
-                        d.get_ref()
-                    ),
-                );
-            }
-        }
-        if let Some(s) = &c.unauthorized_retry_s {
-            if !(1..=86_400).contains(s.get_ref()) {
-                at(
-                    s.span(),
-                    format!("unauthorized_retry_s = {} must be 1..86400", s.get_ref()),
-                );
-            }
-        }
-    }
-    if let Some(m) = &cfg.mqtt {
-        let url = m.url.get_ref();
-        if !(url.starts_with("mqtt://") || url.starts_with("mqtts://")) {
-            at(
-                m.url.span(),
-                format!("mqtt url \"{url}\" must start with mqtt:// or mqtts://"),
-            );
-        }
-    }
-    let mut stations = HashSet::new();
-    for s in &cfg.stations {
-        let id = s.id.get_ref();
-        if !is_ident(id) {
-            at(
-                s.id.span(),
-                format!("station id \"{id}\" must be 1-64 letters, digits, '-', '_' or '.'"),
-            );
-        }
-        if !stations.insert(id.as_str()) {
-            at(s.id.span(), format!("duplicate station id \"{id}\""));
-        }
-        for (span, message) in pos::check(s) {
-            at(span, message);
-        }
-        for (key, w) in [
-            ("carton_tare", &s.carton_tare),
-            ("weight_tolerance_min", &s.weight_tolerance_min),
-        ] {
-            if let Some(w) = w {
-                if parse_weight(w.get_ref()).is_none() {
-                    at(
-                        w.span(),
-                        format!(
-                            "{key} \"{}\" is not a weight like \"0.050 kg\" (kg, g, lb, oz)",
-                            w.get_ref()
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    let mut devices = HashSet::new();
-    for d in &cfg.devices {
-        let id = d.id.get_ref();
-        if !is_ident(id) {
-            at(
-                d.id.span(),
-                format!("device id \"{id}\" must be 1-64 letters, digits, '-', '_' or '.'"),
-            );
-        }
-        if !devices.insert(id.as_str()) {
-            at(d.id.span(), format!("duplicate device id \"{id}\""));
-        }
-        if let Some(st) = &d.station {
-            if !stations.contains(st.get_ref().as_str()) {
-                let hint = suggest(st.get_ref(), stations.iter().copied())
-                    .map(|s| format!(" (did you mean \"{s}\"?)"))
-                    .unwrap_or_default();
-                at(
-                    st.span(),
-                    format!(
-                        "device \"{id}\" names station \"{}\", which is not in [[stations]]{hint}",
-                        st.get_ref()
-                    ),
-                );
-            }
-        }
-        let transport = d.transport.get_ref();
-        if d.profile.is_none() && !matches!(transport, Transport::Http(_) | Transport::Mqtt(_)) {
-            at(
-                d.id.span(),
-                format!("device \"{id}\" needs a profile (a file in firmware-profiles/)"),
-            );
-        }
-        if matches!(transport, Transport::Mqtt(_)) && cfg.mqtt.is_none() {
-            at(
-                d.transport.span(),
-                format!("device \"{id}\" uses MQTT but there is no [mqtt] section"),
-            );
-        }
-        let http_misuse =
-            matches!(transport, Transport::Http(_)) && *d.kind.get_ref() != DeviceKind::Scanner;
-        if http_misuse {
-            at(
-                d.transport.span(),
-                format!("device \"{id}\": only scanners can use the http transport"),
-            );
-        }
-        let kind = *d.kind.get_ref();
-        let mut profile_bad = false;
-        if let Some(p) = &d.profile {
-            let name = p.get_ref();
-            match wms_hardware::profiles::get(name) {
-                Err(_) => {
-                    profile_bad = true;
-                    let hint = suggest(name, wms_hardware::profiles::names())
-                        .map(|s| format!(" (did you mean \"{s}\"?)"))
-                        .unwrap_or_default();
-                    at(p.span(), format!("unknown profile \"{name}\"{hint}"));
-                }
-                Ok(prof) if prof.kind != kind => {
-                    profile_bad = true;
-                    at(
-                        p.span(),
-                        format!(
-                            "device \"{id}\": profile \"{name}\" is for a {}, not a {}",
-                            prof.kind.as_str(),
-                            kind.as_str()
-                        ),
-                    );
-                }
-                Ok(_) => {}
-            }
-        }
-        let mqtt_missing = matches!(transport, Transport::Mqtt(_)) && cfg.mqtt.is_none();
-        // The hardware crate's own rules (ports, transports per kind), unless a clearer
-        // message was already given for this entry.
-        if !profile_bad && !http_misuse && !mqtt_missing {
-            if let Err(e) = d.to_hardware().validate() {
-                let message = match e {
-                    wms_hardware::Error::Config(m) => m,
-                    other => other.to_string(),
-                };
-                at(d.transport.span(), message);
-            }
-        }
-    }
-    out.sort_by_key(|p| p.line);
-    out
 }
 
 impl Config {

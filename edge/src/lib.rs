@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod central_sim;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod devices;

@@ -1,14 +1,14 @@
 //! The `wms-edge` command line (`edge-api.md`). Exit codes: 0 success, 1 runtime failure,
 //! 2 usage or validation error.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use wms_edge::config;
 use wms_edge::domain::role::Role;
-use wms_edge::store::{self, base::keys, Origin};
+use wms_edge::{cli, config, node};
 
 /// The node's allocator. Rows are allocated on store reader threads and freed on the runtime's;
 /// glibc's malloc pays for that in arena locks and consolidation, and mimalloc cut the CPU per
@@ -199,100 +199,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(path: &std::path::Path) -> anyhow::Result<config::Config> {
-    config::load(path).map_err(|p| Usage(p.to_string()).into())
-}
-
-fn init_logging(cfg: &config::Config, verbose: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| {
-        if verbose {
-            "debug".into()
-        } else {
-            cfg.log.level.clone()
-        }
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if cfg.log.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-fn init_demo_logging(verbose: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .unwrap_or_else(|| if verbose { "debug" } else { "warn" }.into());
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("warn")))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-}
-
+/// One subcommand each: the work is in the library, here only what the operator sees.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let verbose = cli.verbose;
     match cli.command {
-        Command::Run { config } => {
-            let cfg = load_config(&config)?;
-            init_logging(&cfg, cli.verbose);
-            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            rt.block_on(wms_edge::node::serve(
-                cfg,
-                wms_edge::node::termination(),
-                |addr| {
-                    println!("wms-edge listening on http://{addr}");
-                },
-            ))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run { config } => run_node(&config, verbose),
         Command::Demo {
             listen,
             data_dir,
             keep,
-        } => {
-            init_demo_logging(cli.verbose);
-            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let opts = wms_edge::demo::DemoOptions {
+        } => demo(
+            wms_edge::demo::DemoOptions {
                 listen,
                 data_dir,
                 keep,
-            };
-            rt.block_on(wms_edge::demo::run(
-                opts,
-                wms_edge::node::termination(),
-                |banner| {
-                    use std::io::Write;
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{banner}");
-                    let _ = out.flush();
-                },
-            ))?;
-            use std::io::Write;
-            let _ = writeln!(std::io::stdout(), "wms-edge demo stopped");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::CentralSim(args) => {
-            init_demo_logging(cli.verbose);
-            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            rt.block_on(wms_edge::central_sim::run(
-                *args,
-                wms_edge::node::termination(),
-                |banner| {
-                    use std::io::Write;
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{banner}");
-                    let _ = out.flush();
-                },
-            ))?;
-            use std::io::Write;
-            let _ = writeln!(std::io::stdout(), "central simulator stopped");
-            Ok(ExitCode::SUCCESS)
-        }
+            },
+            verbose,
+        ),
+        Command::CentralSim(args) => central_sim(*args, verbose),
         Command::Sync {
             command:
                 SyncCommand::ResetSequence {
@@ -300,32 +224,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     central_acked_through,
                     keep_through,
                 },
-        } => {
-            let cfg = load_config(&config)?;
-            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let r = rt.block_on(wms_edge::sync_glue::reset_sequence(
-                &cfg,
-                central_acked_through,
-                keep_through,
-            ))?;
-            println!(
-                "renumbered {} events; highest seq is now {}; start the node again",
-                r.renumbered, r.highest
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => reset_sequence(&config, central_acked_through, keep_through),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
             let cfg = load_config(&file)?;
-            println!(
-                "{}: ok (site {}, {} devices, {} stations, {} api keys)",
-                file.display(),
-                cfg.site_id(),
-                cfg.devices.len(),
-                cfg.stations.len(),
-                cfg.api_keys.len()
-            );
+            println!("{}", cli::config_summary(&file, &cfg));
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys {
@@ -336,45 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     tenant,
                     config,
                 },
-        } => {
-            let role = Role::parse(&role).ok_or_else(|| {
-                Usage(format!(
-                    "unknown role \"{role}\"; roles are picker, packer, cashier, supervisor, admin, central"
-                ))
-            })?;
-            let cfg = load_config(&config)?;
-            std::fs::create_dir_all(cfg.data_dir())
-                .with_context(|| format!("creating {}", cfg.data_dir().display()))?;
-            let conn = store::open_and_migrate(&cfg.db_path())?;
-            let key = keys::generate();
-            let origin = Origin {
-                actor: wms_edge::domain::Actor {
-                    user: std::env::var("USER").ok(),
-                    device: Some("cli".into()),
-                    api_key: None,
-                },
-                request_id: None,
-            };
-            let now = wms_edge::domain::time::now();
-            conn.execute_batch("BEGIN IMMEDIATE")?;
-            match keys::create(&conn, &origin, &now, &name, role, tenant.as_deref(), &key) {
-                Ok(()) => conn.execute_batch("COMMIT")?,
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    return Err(match e {
-                        wms_edge::Error::Conflict(m)
-                        | wms_edge::Error::Validation { message: m, .. } => Usage(m).into(),
-                        other => other.into(),
-                    });
-                }
-            }
-            eprintln!(
-                "created API key \"{name}\" with role {} (shown once; store it now):",
-                role.as_str()
-            );
-            println!("{key}");
-            Ok(ExitCode::SUCCESS)
-        }
+        } => create_key(&role, &name, tenant.as_deref(), &config),
         Command::Scan {
             command: ScanCommand::Parse { json, raw },
         } => {
@@ -386,50 +252,122 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::from(code.clamp(0, 255) as u8))
         }
-        Command::Label { command } => {
-            let bytes = match command {
-                LabelCommand::Render {
-                    kind,
-                    data,
-                    dpi,
-                    format,
-                    template,
-                } => {
-                    let text = std::fs::read_to_string(&data)
-                        .map_err(|e| Usage(format!("{}: {e}", data.display())))?;
-                    let value: serde_json::Value = serde_json::from_str(&text)
-                        .map_err(|e| Usage(format!("{}:{}: {e}", data.display(), e.line())))?;
-                    let result = match template {
-                        Some(t) => {
-                            let tpl = std::fs::read_to_string(&t)
-                                .map_err(|e| Usage(format!("{}: {e}", t.display())))?;
-                            wms_labels::cli::render_with_template(&kind, &value, &tpl)
-                        }
-                        None => {
-                            let format = format.unwrap_or_else(|| {
-                                wms_labels::cli::default_format(&kind).to_string()
-                            });
-                            wms_labels::cli::render(&kind, &value, dpi, &format)
-                        }
-                    };
-                    result.map_err(|e| Usage(format!("{}: {e}", data.display())))?
-                }
-                LabelCommand::Sample { kind, dpi, format } => {
-                    let format = format
-                        .unwrap_or_else(|| wms_labels::cli::default_format(&kind).to_string());
-                    wms_labels::cli::sample(&kind, dpi, &format)
-                        .map_err(|e| Usage(e.to_string()))?
-                }
-            };
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            out.write_all(&bytes).context("writing to stdout")?;
-            out.flush().context("writing to stdout")?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Label { command } => label(command),
         Command::Openapi => {
             println!("{}", wms_edge::api::openapi_json());
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<config::Config> {
+    config::load(path).map_err(|p| Usage(p.to_string()).into())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
+/// A refusal the operator can fix is a usage error (exit 2); anything else is the node's (exit 1).
+fn refusal_is_usage(e: wms_edge::Error) -> anyhow::Error {
+    match e {
+        wms_edge::Error::Conflict(m) | wms_edge::Error::Validation { message: m, .. } => {
+            Usage(m).into()
+        }
+        other => other.into(),
+    }
+}
+
+fn print_flushed(text: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+fn run_node(config: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    cli::init_logging(&cfg.log, verbose);
+    runtime()?.block_on(node::serve(cfg, node::termination(), |addr| {
+        println!("wms-edge listening on http://{addr}");
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(opts: wms_edge::demo::DemoOptions, verbose: bool) -> anyhow::Result<ExitCode> {
+    cli::init_quiet_logging(verbose);
+    runtime()?.block_on(wms_edge::demo::run(opts, node::termination(), |banner| {
+        print_flushed(banner)
+    }))?;
+    print_flushed("wms-edge demo stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn central_sim(args: wms_edge::central_sim::Args, verbose: bool) -> anyhow::Result<ExitCode> {
+    cli::init_quiet_logging(verbose);
+    runtime()?.block_on(wms_edge::central_sim::run(
+        args,
+        node::termination(),
+        print_flushed,
+    ))?;
+    print_flushed("central simulator stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reset_sequence(
+    config: &Path,
+    central_acked_through: Option<u64>,
+    keep_through: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let r = runtime()?.block_on(wms_edge::sync_glue::reset_sequence(
+        &cfg,
+        central_acked_through,
+        keep_through,
+    ))?;
+    println!(
+        "renumbered {} events; highest seq is now {}; start the node again",
+        r.renumbered, r.highest
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn create_key(
+    role: &str,
+    name: &str,
+    tenant: Option<&str>,
+    config: &Path,
+) -> anyhow::Result<ExitCode> {
+    let role = Role::parse(role).ok_or_else(|| {
+        Usage(format!(
+            "unknown role \"{role}\"; roles are picker, packer, cashier, supervisor, admin, central"
+        ))
+    })?;
+    let cfg = load_config(config)?;
+    let key = cli::create_key(&cfg, name, role, tenant).map_err(refusal_is_usage)?;
+    eprintln!(
+        "created API key \"{name}\" with role {} (shown once; store it now):",
+        role.as_str()
+    );
+    println!("{key}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn label(command: LabelCommand) -> anyhow::Result<ExitCode> {
+    let bytes = match command {
+        LabelCommand::Render {
+            kind,
+            data,
+            dpi,
+            format,
+            template,
+        } => cli::render_label(&kind, &data, dpi, format.as_deref(), template.as_deref()),
+        LabelCommand::Sample { kind, dpi, format } => {
+            cli::sample_label(&kind, dpi, format.as_deref())
+        }
+    }
+    .map_err(refusal_is_usage)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes).context("writing to stdout")?;
+    out.flush().context("writing to stdout")?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -25,6 +25,7 @@ use super::{
 };
 use crate::domain::order::Status;
 use crate::domain::role::Role;
+use wms_labels::scan::Scan;
 
 /// The pack station's work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,26 +316,8 @@ pub(crate) fn on_input(
     input: &StationInput,
     view: &impl FloorView,
 ) -> Step<PackWork> {
-    let code = match input {
-        StationInput::Scan(scan) => code_of(scan),
-        StationInput::Weight(_) => None,
-    };
-    let order = match work {
-        PackWork::Idle => {
-            return match (input, code) {
-                (_, Some(("ORD", id))) => take_order(ctx, work, id, None, view, Vec::new()),
-                (_, Some(("TOTE", tote))) => take_tote(ctx, work, tote, view, Vec::new()),
-                (StationInput::Weight(_), _) => {
-                    Step::reject(work, "No order on the bench — scan an order (ORD:)")
-                }
-                _ => Step::reject(work, "Scan an order (ORD:) or tote (TOTE:)"),
-            };
-        }
-        PackWork::Order(order) => order,
-    };
-    let release = Command::ReleaseOrder {
-        order_id: order.order_id.clone(),
-        label_printed: order.label_printed(),
+    let PackWork::Order(order) = work else {
+        return await_order(ctx, work, input, view);
     };
     // Hold and cancel before anything else: a held order takes no step at this bench.
     let block = match view.order(&order.order_id) {
@@ -342,177 +325,332 @@ pub(crate) fn on_input(
         None => Some(Block::Cancelled),
     };
     if let Some(block) = block {
-        return match code {
-            Some(("CMD", "CANCEL")) => {
-                let prompt = format!("Order {} set aside — scan the next order", order.order_id);
-                Step::accept(PackWork::Idle, vec![release], prompt)
-            }
-            // Setting the tote aside and scanning the next one is the natural move.
-            Some(("ORD", id)) if id != order.order_id => {
-                take_order(ctx, work, id, None, view, vec![release])
-            }
-            Some(("TOTE", tote)) if Some(tote) != order.tote.as_deref() => {
-                take_tote(ctx, work, tote, view, vec![release])
-            }
-            _ => Step::reject(work, blocked_prompt(order, block)),
-        };
+        return blocked(ctx, work, order, block, input, view);
     }
-    match code {
-        Some(("CMD", "CANCEL")) => {
-            let prompt = format!(
-                "Order {} returned to the pack queue — scan the next order",
-                order.order_id
-            );
-            return Step::accept(PackWork::Idle, vec![release], prompt);
-        }
-        Some(("ORD" | "TOTE", _)) => {
-            return Step::reject(
-                work,
-                format!(
-                    "Finish order {} or scan CMD:CANCEL — {}",
-                    order.order_id,
-                    order.prompt()
-                ),
-            )
-        }
-        _ => {}
+    if let Some(step) = leave_order(work, order, input) {
+        return step;
     }
     match &order.step {
         PackStage::Verifying => verifying(work, order, input, view),
-        PackStage::Weighing => match (input, code) {
-            (StationInput::Weight(reading), _) => weigh(ctx, work, order, *reading, view),
-            (_, Some(("CMD", "WEIGH"))) => {
-                Step::accept(work.clone(), Vec::new(), "Reading the scale — hold still")
-            }
-            _ => Step::reject(work, order.prompt()),
-        },
+        PackStage::Weighing => weighing(ctx, work, order, input, view),
         PackStage::OutOfTolerance {
             measured_mg,
             expected_mg,
             allowed_mg,
             supervisor,
-        } => match (input, code) {
-            (StationInput::Weight(reading), _) => weigh(ctx, work, order, *reading, view),
-            (_, Some(("CMD", "WEIGH"))) => {
-                let mut next = order.clone();
-                next.step = PackStage::Weighing;
-                Step::accept(
-                    PackWork::Order(next),
-                    Vec::new(),
-                    "Reading the scale — hold still",
-                )
-            }
-            (_, Some(("EMP", badge))) => match view.user_by_badge(badge) {
-                Some(user) if user.can(Role::Supervisor) => {
-                    let mut next = order.clone();
-                    next.step = PackStage::OutOfTolerance {
-                        measured_mg: *measured_mg,
-                        expected_mg: *expected_mg,
-                        allowed_mg: *allowed_mg,
-                        supervisor: Some(user.user_id.clone()),
-                    };
-                    let prompt = format!("{}: scan your PIN to override the weight", user.name);
-                    Step::accept(PackWork::Order(next), Vec::new(), prompt)
-                }
-                _ => Step::reject(work, "Override needs a supervisor badge"),
-            },
-            (_, Some(("PIN", pin))) => {
-                let Some(supervisor) = supervisor else {
-                    return Step::reject(work, "Scan the supervisor badge first");
-                };
-                if !view.verify_pin(supervisor, pin) {
-                    return wrong_supervisor_pin(work, supervisor);
-                }
-                let audit = Command::Audit {
-                    action: "pack.weight_override".into(),
-                    target: format!("order:{}", order.order_id),
-                    by_user: supervisor.clone(),
-                    changes: json!({
-                        "measured_mg": measured_mg,
-                        "expected_mg": expected_mg,
-                        "allowed_mg": allowed_mg,
-                        "packer": ctx.user.user_id,
-                        "station": ctx.config.station_id,
-                    }),
-                    upstream: true,
-                };
-                print(
-                    order,
-                    *measured_mg,
-                    Some(supervisor.clone()),
-                    vec![audit],
-                    "Weight overridden",
-                )
-            }
-            _ => Step::reject(work, order.prompt()),
-        },
-        PackStage::Labelled => match code {
-            Some(("CMD", "DONE")) if order.all_verified() => {
-                let commands = vec![confirm(order, None)];
-                let prompt = format!("Order {} shipped — scan the next order", order.order_id);
-                Step::accept(PackWork::Idle, commands, prompt)
-            }
-            Some(("CMD", "DONE")) => {
-                let mut next = order.clone();
-                next.step = PackStage::ApprovePartial { supervisor: None };
-                let prompt = next.prompt();
-                Step::accept(PackWork::Order(next), Vec::new(), prompt)
-            }
-            Some(("CMD", "REPRINT")) => reprint(work, order),
-            Some(("QTY", _)) | None if !order.all_verified() => {
-                next_carton(work, order, input, view)
-            }
-            _ => Step::reject(work, order.prompt()),
-        },
-        PackStage::ApprovePartial { supervisor } => match code {
-            Some(("EMP", badge)) => match view.user_by_badge(badge) {
-                Some(user) if user.can(Role::Supervisor) => {
-                    let mut next = order.clone();
-                    next.step = PackStage::ApprovePartial {
-                        supervisor: Some(user.user_id.clone()),
-                    };
-                    let prompt = format!(
-                        "{}: scan your PIN to approve the partial shipment",
-                        user.name
-                    );
-                    Step::accept(PackWork::Order(next), Vec::new(), prompt)
-                }
-                _ => Step::reject(work, "A partial shipment needs a supervisor badge"),
-            },
-            Some(("PIN", pin)) => {
-                let Some(supervisor) = supervisor else {
-                    return Step::reject(work, "Scan the supervisor badge first");
-                };
-                if !view.verify_pin(supervisor, pin) {
-                    return wrong_supervisor_pin(work, supervisor);
-                }
-                let (verified, total) = order.units();
-                let audit = Command::Audit {
-                    action: "pack.partial_shipment".into(),
-                    target: format!("order:{}", order.order_id),
-                    by_user: supervisor.clone(),
-                    changes: json!({
-                        "shipped": {"old": null, "new": verified},
-                        "ordered": total,
-                        "packer": ctx.user.user_id,
-                        "station": ctx.config.station_id,
-                    }),
-                    upstream: true,
-                };
-                let commands = vec![audit, confirm(order, Some(supervisor.clone()))];
-                let prompt = format!(
-                    "Order {} shipped partially ({verified} of {total} items) — put the rest of the tote back; scan the next order",
-                    order.order_id
-                );
-                Step::accept(PackWork::Idle, commands, prompt)
-            }
-            Some(("CMD", "REPRINT")) => reprint(work, order),
-            Some(("QTY", _)) | None if !order.all_verified() => {
-                next_carton(work, order, input, view)
-            }
-            _ => Step::reject(work, order.prompt()),
-        },
+        } => {
+            let off = OffWeight {
+                measured_mg: *measured_mg,
+                expected_mg: *expected_mg,
+                allowed_mg: *allowed_mg,
+                supervisor: supervisor.as_deref(),
+            };
+            out_of_tolerance(ctx, work, order, &off, input, view)
+        }
+        PackStage::Labelled => labelled(work, order, input, view),
+        PackStage::ApprovePartial { supervisor } => {
+            approve_partial(ctx, work, order, supervisor.as_deref(), input, view)
+        }
     }
+}
+
+/// The control code of a scan; a scale reading has none.
+fn code_in(input: &StationInput) -> Option<(&'static str, &str)> {
+    match input {
+        StationInput::Scan(scan) => code_of(scan),
+        StationInput::Weight(_) => None,
+    }
+}
+
+/// The order to release when the bench lets go of it.
+fn release(order: &PackOrder) -> Command {
+    Command::ReleaseOrder {
+        order_id: order.order_id.clone(),
+        label_printed: order.label_printed(),
+    }
+}
+
+/// An empty bench: an order or a tote scan takes an order.
+fn await_order(
+    ctx: &Ctx,
+    work: &PackWork,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    match (input, code_in(input)) {
+        (_, Some(("ORD", id))) => take_order(ctx, work, id, None, view, Vec::new()),
+        (_, Some(("TOTE", tote))) => take_tote(ctx, work, tote, view, Vec::new()),
+        (StationInput::Weight(_), _) => {
+            Step::reject(work, "No order on the bench — scan an order (ORD:)")
+        }
+        _ => Step::reject(work, "Scan an order (ORD:) or tote (TOTE:)"),
+    }
+}
+
+/// The order on the bench was held or cancelled: it can only be set aside, by `CMD:CANCEL` or by
+/// scanning the next order or tote.
+fn blocked(
+    ctx: &Ctx,
+    work: &PackWork,
+    order: &PackOrder,
+    block: Block,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    match code_in(input) {
+        Some(("CMD", "CANCEL")) => {
+            let prompt = format!("Order {} set aside — scan the next order", order.order_id);
+            Step::accept(PackWork::Idle, vec![release(order)], prompt)
+        }
+        // Setting the tote aside and scanning the next one is the natural move.
+        Some(("ORD", id)) if id != order.order_id => {
+            take_order(ctx, work, id, None, view, vec![release(order)])
+        }
+        Some(("TOTE", tote)) if Some(tote) != order.tote.as_deref() => {
+            take_tote(ctx, work, tote, view, vec![release(order)])
+        }
+        _ => Step::reject(work, blocked_prompt(order, block)),
+    }
+}
+
+/// At any stage, `CMD:CANCEL` returns the order to the pack queue, and another order or tote is
+/// refused until then. `None` when the input is for the stage.
+fn leave_order(work: &PackWork, order: &PackOrder, input: &StationInput) -> Option<Step<PackWork>> {
+    match code_in(input) {
+        Some(("CMD", "CANCEL")) => {
+            let prompt = format!(
+                "Order {} returned to the pack queue — scan the next order",
+                order.order_id
+            );
+            Some(Step::accept(PackWork::Idle, vec![release(order)], prompt))
+        }
+        Some(("ORD" | "TOTE", _)) => Some(Step::reject(
+            work,
+            format!(
+                "Finish order {} or scan CMD:CANCEL — {}",
+                order.order_id,
+                order.prompt()
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// The carton is closed: a stable reading checks it, `CMD:WEIGH` asks the node to read the scale.
+fn weighing(
+    ctx: &Ctx,
+    work: &PackWork,
+    order: &PackOrder,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    match (input, code_in(input)) {
+        (StationInput::Weight(reading), _) => weigh(ctx, work, order, *reading, view),
+        (_, Some(("CMD", "WEIGH"))) => {
+            Step::accept(work.clone(), Vec::new(), "Reading the scale — hold still")
+        }
+        _ => Step::reject(work, order.prompt()),
+    }
+}
+
+/// An out-of-tolerance reading, and the supervisor whose PIN would override it.
+struct OffWeight<'a> {
+    measured_mg: i64,
+    expected_mg: i64,
+    allowed_mg: i64,
+    supervisor: Option<&'a str>,
+}
+
+/// Nothing printed: the packer fixes the carton and weighs again, or a supervisor overrides with
+/// badge, then PIN.
+fn out_of_tolerance(
+    ctx: &Ctx,
+    work: &PackWork,
+    order: &PackOrder,
+    off: &OffWeight,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    match (input, code_in(input)) {
+        (StationInput::Weight(reading), _) => weigh(ctx, work, order, *reading, view),
+        (_, Some(("CMD", "WEIGH"))) => {
+            let mut next = order.clone();
+            next.step = PackStage::Weighing;
+            Step::accept(
+                PackWork::Order(next),
+                Vec::new(),
+                "Reading the scale — hold still",
+            )
+        }
+        (_, Some(("EMP", badge))) => override_badge(work, order, off, badge, view),
+        (_, Some(("PIN", pin))) => override_pin(ctx, work, order, off, pin, view),
+        _ => Step::reject(work, order.prompt()),
+    }
+}
+
+/// A supervisor's badge starts a weight override; anyone else's is refused.
+fn override_badge(
+    work: &PackWork,
+    order: &PackOrder,
+    off: &OffWeight,
+    badge: &str,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    match view.user_by_badge(badge) {
+        Some(user) if user.can(Role::Supervisor) => {
+            let mut next = order.clone();
+            next.step = PackStage::OutOfTolerance {
+                measured_mg: off.measured_mg,
+                expected_mg: off.expected_mg,
+                allowed_mg: off.allowed_mg,
+                supervisor: Some(user.user_id.clone()),
+            };
+            let prompt = format!("{}: scan your PIN to override the weight", user.name);
+            Step::accept(PackWork::Order(next), Vec::new(), prompt)
+        }
+        _ => Step::reject(work, "Override needs a supervisor badge"),
+    }
+}
+
+/// The supervisor's PIN overrides the weight check (audited upstream) and the label prints.
+fn override_pin(
+    ctx: &Ctx,
+    work: &PackWork,
+    order: &PackOrder,
+    off: &OffWeight,
+    pin: &str,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    let Some(supervisor) = off.supervisor else {
+        return Step::reject(work, "Scan the supervisor badge first");
+    };
+    if !view.verify_pin(supervisor, pin) {
+        return wrong_supervisor_pin(work, supervisor);
+    }
+    let audit = Command::Audit {
+        action: "pack.weight_override".into(),
+        target: format!("order:{}", order.order_id),
+        by_user: supervisor.to_string(),
+        changes: json!({
+            "measured_mg": off.measured_mg,
+            "expected_mg": off.expected_mg,
+            "allowed_mg": off.allowed_mg,
+            "packer": ctx.user.user_id,
+            "station": ctx.config.station_id,
+        }),
+        upstream: true,
+    };
+    print(
+        order,
+        off.measured_mg,
+        Some(supervisor.to_string()),
+        vec![audit],
+        "Weight overridden",
+    )
+}
+
+/// A carton is labelled: `CMD:DONE` ships (or, with units left, asks for a partial shipment),
+/// `CMD:REPRINT` prints the label again, an item scan opens the next carton.
+fn labelled(
+    work: &PackWork,
+    order: &PackOrder,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    match code_in(input) {
+        Some(("CMD", "DONE")) if order.all_verified() => {
+            let commands = vec![confirm(order, None)];
+            let prompt = format!("Order {} shipped — scan the next order", order.order_id);
+            Step::accept(PackWork::Idle, commands, prompt)
+        }
+        Some(("CMD", "DONE")) => {
+            let mut next = order.clone();
+            next.step = PackStage::ApprovePartial { supervisor: None };
+            let prompt = next.prompt();
+            Step::accept(PackWork::Order(next), Vec::new(), prompt)
+        }
+        Some(("CMD", "REPRINT")) => reprint(work, order),
+        Some(("QTY", _)) | None if !order.all_verified() => next_carton(work, order, input, view),
+        _ => Step::reject(work, order.prompt()),
+    }
+}
+
+/// Shipping less than the order waits for a supervisor's badge and PIN; an item scan instead
+/// goes on packing.
+fn approve_partial(
+    ctx: &Ctx,
+    work: &PackWork,
+    order: &PackOrder,
+    supervisor: Option<&str>,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    match code_in(input) {
+        Some(("EMP", badge)) => partial_badge(work, order, badge, view),
+        Some(("PIN", pin)) => partial_pin(ctx, work, order, supervisor, pin, view),
+        Some(("CMD", "REPRINT")) => reprint(work, order),
+        Some(("QTY", _)) | None if !order.all_verified() => next_carton(work, order, input, view),
+        _ => Step::reject(work, order.prompt()),
+    }
+}
+
+/// A supervisor's badge starts the approval; anyone else's is refused.
+fn partial_badge(
+    work: &PackWork,
+    order: &PackOrder,
+    badge: &str,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    match view.user_by_badge(badge) {
+        Some(user) if user.can(Role::Supervisor) => {
+            let mut next = order.clone();
+            next.step = PackStage::ApprovePartial {
+                supervisor: Some(user.user_id.clone()),
+            };
+            let prompt = format!(
+                "{}: scan your PIN to approve the partial shipment",
+                user.name
+            );
+            Step::accept(PackWork::Order(next), Vec::new(), prompt)
+        }
+        _ => Step::reject(work, "A partial shipment needs a supervisor badge"),
+    }
+}
+
+/// The supervisor's PIN approves the partial shipment (audited upstream) and confirms it.
+fn partial_pin(
+    ctx: &Ctx,
+    work: &PackWork,
+    order: &PackOrder,
+    supervisor: Option<&str>,
+    pin: &str,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    let Some(supervisor) = supervisor else {
+        return Step::reject(work, "Scan the supervisor badge first");
+    };
+    if !view.verify_pin(supervisor, pin) {
+        return wrong_supervisor_pin(work, supervisor);
+    }
+    let (verified, total) = order.units();
+    let audit = Command::Audit {
+        action: "pack.partial_shipment".into(),
+        target: format!("order:{}", order.order_id),
+        by_user: supervisor.to_string(),
+        changes: json!({
+            "shipped": {"old": null, "new": verified},
+            "ordered": total,
+            "packer": ctx.user.user_id,
+            "station": ctx.config.station_id,
+        }),
+        upstream: true,
+    };
+    let commands = vec![audit, confirm(order, Some(supervisor.to_string()))];
+    let prompt = format!(
+        "Order {} shipped partially ({verified} of {total} items) — put the rest of the tote back; scan the next order",
+        order.order_id
+    );
+    Step::accept(PackWork::Idle, commands, prompt)
 }
 
 /// A supervisor's wrong PIN is refused like any wrong scan, and audited as a failed login.
@@ -675,6 +813,8 @@ fn bench_for(order: &OrderView, tote: Option<&str>) -> PackOrder {
     }
 }
 
+/// Scanning units into the open carton: `QTY:n` before an item counts it n times, `CMD:DONE`
+/// closes the carton with what is in it, an item scan verifies one unit (or n).
 fn verifying(
     work: &PackWork,
     order: &PackOrder,
@@ -685,45 +825,59 @@ fn verifying(
         return Step::reject(work, format!("Not yet — {}", order.prompt()));
     };
     match code_of(scan) {
-        Some(("QTY", value)) => {
-            let Some(qty) = qty_of(value) else {
-                return Step::reject(work, "Quantity not understood");
-            };
-            let mut next = order.clone();
-            next.pending_qty = Some(qty);
-            return Step::accept(
-                PackWork::Order(next),
-                Vec::new(),
-                format!("Quantity {qty}: scan the item"),
-            );
-        }
-        Some(("CMD", "DONE")) => {
-            // Close the carton with what is in it: it is weighed and labelled on its own.
-            let units: u32 = order.open_carton().iter().map(|l| l.qty).sum();
-            if units == 0 {
-                let (verified, total) = order.units();
-                return Step::reject(
-                    work,
-                    format!(
-                        "{} items left to verify — {}",
-                        total - verified,
-                        order.prompt()
-                    ),
-                );
-            }
-            let mut next = order.clone();
-            next.pending_qty = None;
-            next.step = PackStage::Weighing;
-            let prompt = format!(
-                "Carton {} closed with {units} items — place it on the scale",
-                order.cartons.len() + 1
-            );
-            return Step::accept(PackWork::Order(next), Vec::new(), prompt);
-        }
-        Some(_) => return Step::reject(work, order.prompt()),
-        None if !is_item(scan) => return Step::reject(work, order.prompt()),
-        None => {}
+        Some(("QTY", value)) => pending_qty(work, order, value),
+        Some(("CMD", "DONE")) => close_carton(work, order),
+        Some(_) => Step::reject(work, order.prompt()),
+        None if !is_item(scan) => Step::reject(work, order.prompt()),
+        None => verify_item(work, order, scan, view),
     }
+}
+
+fn pending_qty(work: &PackWork, order: &PackOrder, value: &str) -> Step<PackWork> {
+    let Some(qty) = qty_of(value) else {
+        return Step::reject(work, "Quantity not understood");
+    };
+    let mut next = order.clone();
+    next.pending_qty = Some(qty);
+    Step::accept(
+        PackWork::Order(next),
+        Vec::new(),
+        format!("Quantity {qty}: scan the item"),
+    )
+}
+
+/// Close the carton with what is in it: it is weighed and labelled on its own.
+fn close_carton(work: &PackWork, order: &PackOrder) -> Step<PackWork> {
+    let units: u32 = order.open_carton().iter().map(|l| l.qty).sum();
+    if units == 0 {
+        let (verified, total) = order.units();
+        return Step::reject(
+            work,
+            format!(
+                "{} items left to verify — {}",
+                total - verified,
+                order.prompt()
+            ),
+        );
+    }
+    let mut next = order.clone();
+    next.pending_qty = None;
+    next.step = PackStage::Weighing;
+    let prompt = format!(
+        "Carton {} closed with {units} items — place it on the scale",
+        order.cartons.len() + 1
+    );
+    Step::accept(PackWork::Order(next), Vec::new(), prompt)
+}
+
+/// An item scan: the product must be on the order, and neither more than ordered nor more than
+/// picked (zero mis-packs). The carton closes by itself once every unit that can be is verified.
+fn verify_item(
+    work: &PackWork,
+    order: &PackOrder,
+    scan: &Scan,
+    view: &impl FloorView,
+) -> Step<PackWork> {
     let Some(item) = read_item(scan) else {
         return Step::reject(work, format!("Not a product — {}", order.prompt()));
     };
@@ -744,31 +898,9 @@ fn verifying(
         };
     };
     let sku = &product.sku;
-    let (done, wanted, picked) = order
-        .lines
-        .iter()
-        .filter(|l| &l.sku == sku)
-        .fold((0, 0, 0), |(d, w, p), l| {
-            (d + l.verified, w + l.qty, p + l.limit())
-        });
     let qty = order.pending_qty.unwrap_or(1);
-    if done + qty > wanted {
-        return Step::reject(
-            work,
-            format!(
-                "Over-scan: SKU {sku} needs {} more ({done} of {wanted} verified) — take it out",
-                wanted - done
-            ),
-        );
-    }
-    if done + qty > picked {
-        return Step::reject(
-            work,
-            format!(
-                "Over-scan: only {picked} of SKU {sku} were picked for order {} ({done} verified) — take it out",
-                order.order_id
-            ),
-        );
+    if let Some(refusal) = over_scan(order, sku, qty) {
+        return Step::reject(work, refusal);
     }
     let mut next = order.clone();
     next.pending_qty = None;
@@ -791,6 +923,30 @@ fn verifying(
         format!("Verified {sku} ({verified} of {total}) — scan the next item")
     };
     Step::accept(PackWork::Order(next), Vec::new(), prompt)
+}
+
+/// Why `qty` more units of `sku` would be too many (more than ordered, or than picked).
+fn over_scan(order: &PackOrder, sku: &str, qty: u32) -> Option<String> {
+    let (done, wanted, picked) = order
+        .lines
+        .iter()
+        .filter(|l| l.sku == sku)
+        .fold((0, 0, 0), |(d, w, p), l| {
+            (d + l.verified, w + l.qty, p + l.limit())
+        });
+    if done + qty > wanted {
+        return Some(format!(
+            "Over-scan: SKU {sku} needs {} more ({done} of {wanted} verified) — take it out",
+            wanted - done
+        ));
+    }
+    if done + qty > picked {
+        return Some(format!(
+            "Over-scan: only {picked} of SKU {sku} were picked for order {} ({done} verified) — take it out",
+            order.order_id
+        ));
+    }
+    None
 }
 
 /// Expected weight of the open carton: catalog weight of every unit in it plus the station's

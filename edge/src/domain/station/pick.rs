@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::item::{products_for, read_item};
 use super::view::{Block, FloorView, PickTask, PutBack};
 use super::{code_of, is_item, qty_of, Command, Ctx, StationInput, Step};
+use wms_labels::scan::Scan;
 
 /// The pick station's work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,41 +361,68 @@ pub(crate) fn on_input(
     let StationInput::Scan(scan) = input else {
         return Step::reject(work, "No scale step at a pick station");
     };
-    let code = code_of(scan);
-    let tote = match work {
-        PickWork::Idle => {
-            return match code {
-                Some(("TOTE", id)) => open_tote(ctx, work, id, None, view),
-                Some(("ORD", id)) => choose_order(ctx, work, id, view),
-                _ => Step::reject(work, "Scan a tote (TOTE:)"),
-            };
+    match work {
+        PickWork::Idle => no_tote(ctx, work, scan, view),
+        PickWork::ForOrder { order_id } => tote_for_order(ctx, work, order_id, scan, view),
+        PickWork::PutBack(w) => put_back(ctx, work, w, scan, view),
+        PickWork::Tote(tote) => match &tote.task {
+            None => tote_complete(work, tote, scan),
+            Some(hand) => task_in_hand(ctx, work, tote, hand, scan, view),
+        },
+    }
+}
+
+/// No tote open: a tote opens one, an order picks only that order into the next tote.
+fn no_tote(ctx: &Ctx, work: &PickWork, scan: &Scan, view: &impl FloorView) -> Step<PickWork> {
+    match code_of(scan) {
+        Some(("TOTE", id)) => open_tote(ctx, work, id, None, view),
+        Some(("ORD", id)) => choose_order(ctx, work, id, view),
+        _ => Step::reject(work, "Scan a tote (TOTE:)"),
+    }
+}
+
+/// An order was chosen: the next tote picks it (or another order is chosen, or it is dropped).
+fn tote_for_order(
+    ctx: &Ctx,
+    work: &PickWork,
+    order_id: &str,
+    scan: &Scan,
+    view: &impl FloorView,
+) -> Step<PickWork> {
+    match code_of(scan) {
+        Some(("TOTE", id)) => open_tote(ctx, work, id, Some(order_id), view),
+        Some(("ORD", id)) => choose_order(ctx, work, id, view),
+        Some(("CMD", "CANCEL")) => {
+            Step::accept(PickWork::Idle, Vec::new(), "Order dropped — scan a tote")
         }
-        PickWork::ForOrder { order_id } => {
-            return match code {
-                Some(("TOTE", id)) => open_tote(ctx, work, id, Some(order_id), view),
-                Some(("ORD", id)) => choose_order(ctx, work, id, view),
-                Some(("CMD", "CANCEL")) => {
-                    Step::accept(PickWork::Idle, Vec::new(), "Order dropped — scan a tote")
-                }
-                _ => Step::reject(work, format!("Scan a tote (TOTE:) for order {order_id}")),
-            };
+        _ => Step::reject(work, format!("Scan a tote (TOTE:) for order {order_id}")),
+    }
+}
+
+/// Every task of the tote is done: `CMD:DONE` closes it.
+fn tote_complete(work: &PickWork, tote: &ToteWork, scan: &Scan) -> Step<PickWork> {
+    match code_of(scan) {
+        Some(("CMD", "DONE")) => {
+            let commands = vec![Command::CloseTote {
+                tote: tote.tote.clone(),
+                order_ids: tote.orders.clone(),
+            }];
+            let prompt = format!("Tote {} closed — scan the next tote", tote.tote);
+            Step::accept(PickWork::Idle, commands, prompt)
         }
-        PickWork::PutBack(w) => return put_back(ctx, work, w, scan, view),
-        PickWork::Tote(tote) => tote,
-    };
-    let Some(hand) = &tote.task else {
-        return match code {
-            Some(("CMD", "DONE")) => {
-                let commands = vec![Command::CloseTote {
-                    tote: tote.tote.clone(),
-                    order_ids: tote.orders.clone(),
-                }];
-                let prompt = format!("Tote {} closed — scan the next tote", tote.tote);
-                Step::accept(PickWork::Idle, commands, prompt)
-            }
-            _ => Step::reject(work, format!("Tote {} complete — scan CMD:DONE", tote.tote)),
-        };
-    };
+        _ => Step::reject(work, format!("Tote {} complete — scan CMD:DONE", tote.tote)),
+    }
+}
+
+/// A task in the picker's hands: first whether it may still be picked, then the scan.
+fn task_in_hand(
+    ctx: &Ctx,
+    work: &PickWork,
+    tote: &ToteWork,
+    hand: &TaskInHand,
+    scan: &Scan,
+    view: &impl FloorView,
+) -> Step<PickWork> {
     // Hold and cancel first, and a task withdrawn under the picker's feet (its allocation was
     // released or moved): nothing moves, the picker is told to put back and move on.
     let live = view.pick_task(&hand.task.task_id);
@@ -404,7 +432,7 @@ pub(crate) fn on_input(
         (None, Some(_)) => None,
     };
     if let Some(prompt) = stopped {
-        return match code {
+        return match code_of(scan) {
             Some(("CMD", "SKIP" | "CANCEL")) => {
                 let mut next = tote.clone();
                 next.passed.push(hand.task.task_id.clone());
@@ -421,73 +449,11 @@ pub(crate) fn on_input(
         refreshed.task.qty = hand.picked + live.qty.min(hand.left());
     }
     let hand = &refreshed;
-    match code {
-        Some(("LOC", location)) => {
-            if location != hand.task.location {
-                return Step::reject(
-                    work,
-                    format!("Wrong location: scan LOC {}", hand.task.location),
-                );
-            }
-            if hand.at_location {
-                return Step::reject(work, hand.prompt());
-            }
-            let mut next = tote.clone();
-            let mut hand = hand.clone();
-            hand.at_location = true;
-            let prompt = hand.prompt();
-            next.task = Some(hand);
-            Step::accept(PickWork::Tote(next), Vec::new(), prompt)
-        }
-        Some(("QTY", value)) => {
-            if !hand.at_location {
-                return Step::reject(work, format!("First {}", hand.prompt()));
-            }
-            let Some(qty) = qty_of(value) else {
-                return Step::reject(work, "Quantity not understood");
-            };
-            if qty > hand.left() {
-                return Step::reject(
-                    work,
-                    format!("Over-pick: only {} left for this task", hand.left()),
-                );
-            }
-            let mut next = tote.clone();
-            let mut hand = hand.clone();
-            hand.pending_qty = Some(qty);
-            next.task = Some(hand);
-            let prompt = format!("Quantity {qty}: scan item {}", hand_sku(&next));
-            Step::accept(PickWork::Tote(next), Vec::new(), prompt)
-        }
-        Some(("CMD", "SHORT")) => {
-            if !hand.at_location {
-                return Step::reject(work, format!("First {}", hand.prompt()));
-            }
-            let task = &hand.task;
-            let commands = vec![Command::ShortPick {
-                task_id: task.task_id.clone(),
-                order_id: task.order_id.clone(),
-                line_id: task.line_id.clone(),
-                tenant_id: task.tenant_id.clone(),
-                sku: task.sku.clone(),
-                location: task.location.clone(),
-                lot: task.lot.clone(),
-                short_qty: hand.left(),
-            }];
-            let mut next = tote.clone();
-            next.passed.push(task.task_id.clone());
-            let prompt = format!("Short pick of {} × {} recorded", hand.left(), task.sku);
-            advance(ctx, view, next, commands, prompt)
-        }
-        Some(("CMD", "SKIP")) => {
-            let (other, _) = next_task(ctx, view, tote, &hand.task.task_id);
-            if other.is_none() {
-                return Step::reject(work, format!("Nothing else to pick — {}", hand.prompt()));
-            }
-            let mut next = tote.clone();
-            next.skipped.push(hand.task.clone());
-            advance(ctx, view, next, Vec::new(), "Skipped".into())
-        }
+    match code_of(scan) {
+        Some(("LOC", location)) => at_location(work, tote, hand, location),
+        Some(("QTY", value)) => pick_qty(work, tote, hand, value),
+        Some(("CMD", "SHORT")) => short_pick(ctx, work, tote, hand, view),
+        Some(("CMD", "SKIP")) => skip_task(ctx, work, tote, hand, view),
         Some(("CMD", "CANCEL")) => {
             let mut next = tote.clone();
             next.passed.push(hand.task.task_id.clone());
@@ -507,6 +473,98 @@ pub(crate) fn on_input(
         None if is_item(scan) => pick_item(ctx, work, tote, hand, scan, view),
         None => Step::reject(work, hand.prompt()),
     }
+}
+
+/// `LOC:` must be the task's location; then the items are scanned.
+fn at_location(
+    work: &PickWork,
+    tote: &ToteWork,
+    hand: &TaskInHand,
+    location: &str,
+) -> Step<PickWork> {
+    if location != hand.task.location {
+        return Step::reject(
+            work,
+            format!("Wrong location: scan LOC {}", hand.task.location),
+        );
+    }
+    if hand.at_location {
+        return Step::reject(work, hand.prompt());
+    }
+    let mut next = tote.clone();
+    let mut hand = hand.clone();
+    hand.at_location = true;
+    let prompt = hand.prompt();
+    next.task = Some(hand);
+    Step::accept(PickWork::Tote(next), Vec::new(), prompt)
+}
+
+/// `QTY:n` at the location: the next item scan counts n units, never more than are left.
+fn pick_qty(work: &PickWork, tote: &ToteWork, hand: &TaskInHand, value: &str) -> Step<PickWork> {
+    if !hand.at_location {
+        return Step::reject(work, format!("First {}", hand.prompt()));
+    }
+    let Some(qty) = qty_of(value) else {
+        return Step::reject(work, "Quantity not understood");
+    };
+    if qty > hand.left() {
+        return Step::reject(
+            work,
+            format!("Over-pick: only {} left for this task", hand.left()),
+        );
+    }
+    let mut next = tote.clone();
+    let mut hand = hand.clone();
+    hand.pending_qty = Some(qty);
+    next.task = Some(hand);
+    let prompt = format!("Quantity {qty}: scan item {}", hand_sku(&next));
+    Step::accept(PickWork::Tote(next), Vec::new(), prompt)
+}
+
+/// `CMD:SHORT` at the location: what is left of the task is recorded short, and the next task
+/// follows.
+fn short_pick(
+    ctx: &Ctx,
+    work: &PickWork,
+    tote: &ToteWork,
+    hand: &TaskInHand,
+    view: &impl FloorView,
+) -> Step<PickWork> {
+    if !hand.at_location {
+        return Step::reject(work, format!("First {}", hand.prompt()));
+    }
+    let task = &hand.task;
+    let commands = vec![Command::ShortPick {
+        task_id: task.task_id.clone(),
+        order_id: task.order_id.clone(),
+        line_id: task.line_id.clone(),
+        tenant_id: task.tenant_id.clone(),
+        sku: task.sku.clone(),
+        location: task.location.clone(),
+        lot: task.lot.clone(),
+        short_qty: hand.left(),
+    }];
+    let mut next = tote.clone();
+    next.passed.push(task.task_id.clone());
+    let prompt = format!("Short pick of {} × {} recorded", hand.left(), task.sku);
+    advance(ctx, view, next, commands, prompt)
+}
+
+/// `CMD:SKIP` puts the task off (still claimed) when there is another to pick meanwhile.
+fn skip_task(
+    ctx: &Ctx,
+    work: &PickWork,
+    tote: &ToteWork,
+    hand: &TaskInHand,
+    view: &impl FloorView,
+) -> Step<PickWork> {
+    let (other, _) = next_task(ctx, view, tote, &hand.task.task_id);
+    if other.is_none() {
+        return Step::reject(work, format!("Nothing else to pick — {}", hand.prompt()));
+    }
+    let mut next = tote.clone();
+    next.skipped.push(hand.task.clone());
+    advance(ctx, view, next, Vec::new(), "Skipped".into())
 }
 
 fn hand_sku(tote: &ToteWork) -> String {
@@ -550,7 +608,7 @@ fn open_tote(
     ctx: &Ctx,
     work: &PickWork,
     id: &str,
-    only_order: Option<&String>,
+    only_order: Option<&str>,
     view: &impl FloorView,
 ) -> Step<PickWork> {
     let fresh = ToteWork {
@@ -559,7 +617,7 @@ fn open_tote(
         skipped: Vec::new(),
         passed: Vec::new(),
         orders: Vec::new(),
-        only_order: only_order.cloned(),
+        only_order: only_order.map(str::to_string),
     };
     // A tote still holding a cancelled order's units is emptied first.
     if let Some(item) = view
@@ -600,7 +658,7 @@ fn pick_item(
     work: &PickWork,
     tote: &ToteWork,
     hand: &TaskInHand,
-    scan: &wms_labels::scan::Scan,
+    scan: &Scan,
     view: &impl FloorView,
 ) -> Step<PickWork> {
     if !hand.at_location {
@@ -681,7 +739,7 @@ fn put_back(
     ctx: &Ctx,
     work: &PickWork,
     w: &PutBackWork,
-    scan: &wms_labels::scan::Scan,
+    scan: &Scan,
     view: &impl FloorView,
 ) -> Step<PickWork> {
     match code_of(scan) {

@@ -11,6 +11,7 @@ use super::item::{products_for, read_item, ItemRead};
 use super::view::{FloorView, ProductView};
 use super::{code_of, is_item, qty_of, Command, Ctx, StationInput, Step};
 use crate::domain::Tracking;
+use wms_labels::scan::Scan;
 
 /// The receive station's work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,142 +95,181 @@ pub(crate) fn on_input(
     let StationInput::Scan(scan) = input else {
         return Step::reject(work, "No scale step at a receive station");
     };
-    let code = code_of(scan);
     match work {
-        ReceiveWork::Idle => match code {
-            Some(("LOC", from)) => match view.location(from) {
-                Some(_) => Step::accept(
-                    ReceiveWork::PutAway {
-                        from: from.to_string(),
-                        items: Vec::new(),
-                        pending_qty: None,
-                    },
-                    Vec::new(),
-                    format!("Put-away from LOC {from}: scan items"),
-                ),
-                None => Step::reject(work, format!("Unknown location {from}")),
-            },
-            Some(("QTY", value)) => match (qty_of(value), &ctx.config.receiving_location) {
-                (Some(qty), Some(_)) => Step::accept(
-                    ReceiveWork::Receiving {
-                        items: Vec::new(),
-                        pending_qty: Some(qty),
-                    },
-                    Vec::new(),
-                    format!("Quantity {qty}: scan the item"),
-                ),
-                (_, None) => {
-                    Step::reject(work, "Station has no receiving location — see supervisor")
-                }
-                (None, _) => Step::reject(work, "Quantity not understood"),
-            },
-            None if is_item(scan) => receive_item(ctx, work, &[], None, scan, view),
-            _ => Step::reject(work, "Scan items to receive, or LOC: to put away"),
-        },
-        ReceiveWork::Receiving { items, pending_qty } => match code {
-            Some(("QTY", value)) => match qty_of(value) {
-                Some(qty) => Step::accept(
-                    ReceiveWork::Receiving {
-                        items: items.clone(),
-                        pending_qty: Some(qty),
-                    },
-                    Vec::new(),
-                    format!("Quantity {qty}: scan the item"),
-                ),
-                None => Step::reject(work, "Quantity not understood"),
-            },
-            Some(("CMD", "DONE")) => {
-                let Some(location) = &ctx.config.receiving_location else {
-                    return Step::reject(
-                        work,
-                        "Station has no receiving location — see supervisor",
-                    );
-                };
-                if items.is_empty() {
-                    return Step::reject(work, "Nothing scanned yet — scan items to receive");
-                }
-                let units: u32 = items.iter().map(|i| i.qty).sum();
-                let commands = items
-                    .iter()
-                    .map(|i| Command::Receive {
-                        location: location.clone(),
-                        tenant_id: i.tenant_id.clone(),
-                        sku: i.sku.clone(),
-                        lot: i.lot.clone(),
-                        expiry: i.expiry.clone(),
-                        qty: i.qty,
-                    })
-                    .collect();
-                Step::accept(
-                    ReceiveWork::Idle,
-                    commands,
-                    format!("{units} units received into {location}"),
-                )
-            }
-            Some(("CMD", "CANCEL")) => Step::accept(
-                ReceiveWork::Idle,
-                Vec::new(),
-                "Receiving dropped — nothing booked",
-            ),
-            Some(_) => Step::reject(work, "Scan items, then CMD:DONE to book them"),
-            None if is_item(scan) => receive_item(ctx, work, items, *pending_qty, scan, view),
-            None => Step::reject(work, "Scan items, then CMD:DONE to book them"),
-        },
+        ReceiveWork::Idle => idle(ctx, work, scan, view),
+        ReceiveWork::Receiving { items, pending_qty } => {
+            receiving(ctx, work, items, *pending_qty, scan, view)
+        }
         ReceiveWork::PutAway {
             from,
             items,
             pending_qty,
-        } => match code {
-            Some(("QTY", value)) => match qty_of(value) {
-                Some(qty) => Step::accept(
-                    ReceiveWork::PutAway {
-                        from: from.clone(),
-                        items: items.clone(),
-                        pending_qty: Some(qty),
-                    },
-                    Vec::new(),
-                    format!("Quantity {qty}: scan the item"),
-                ),
-                None => Step::reject(work, "Quantity not understood"),
-            },
-            Some(("LOC", to)) => {
-                if items.is_empty() {
-                    return Step::reject(work, format!("Scan items to move from LOC {from} first"));
-                }
-                if to == from {
-                    return Step::reject(work, "Scan the destination location (not the source)");
-                }
-                if view.location(to).is_none() {
-                    return Step::reject(work, format!("Unknown location {to}"));
-                }
-                let units: u32 = items.iter().map(|i| i.qty).sum();
-                let commands = items
-                    .iter()
-                    .map(|i| Command::Move {
-                        tenant_id: i.tenant_id.clone(),
-                        sku: i.sku.clone(),
-                        lot: i.lot.clone(),
-                        from: from.clone(),
-                        to: to.to_string(),
-                        qty: i.qty,
-                    })
-                    .collect();
-                Step::accept(
-                    ReceiveWork::Idle,
-                    commands,
-                    format!("{units} units moved to {to}"),
-                )
-            }
-            Some(("CMD", "CANCEL")) => Step::accept(
-                ReceiveWork::Idle,
-                Vec::new(),
-                "Put-away dropped — nothing moved",
-            ),
-            Some(_) => Step::reject(work, "Scan items, then the destination LOC:"),
-            None if is_item(scan) => putaway_item(ctx, work, from, items, *pending_qty, scan, view),
-            None => Step::reject(work, "Scan items, then the destination LOC:"),
-        },
+        } => putting_away(ctx, work, from, items, *pending_qty, scan, view),
     }
+}
+
+/// Nothing scanned yet: an item (or `QTY:n` and an item) starts receiving, a location starts a
+/// put-away from it.
+fn idle(ctx: &Ctx, work: &ReceiveWork, scan: &Scan, view: &impl FloorView) -> Step<ReceiveWork> {
+    match code_of(scan) {
+        Some(("LOC", from)) => match view.location(from) {
+            Some(_) => Step::accept(
+                ReceiveWork::PutAway {
+                    from: from.to_string(),
+                    items: Vec::new(),
+                    pending_qty: None,
+                },
+                Vec::new(),
+                format!("Put-away from LOC {from}: scan items"),
+            ),
+            None => Step::reject(work, format!("Unknown location {from}")),
+        },
+        Some(("QTY", value)) => match (qty_of(value), &ctx.config.receiving_location) {
+            (Some(qty), Some(_)) => Step::accept(
+                ReceiveWork::Receiving {
+                    items: Vec::new(),
+                    pending_qty: Some(qty),
+                },
+                Vec::new(),
+                format!("Quantity {qty}: scan the item"),
+            ),
+            (_, None) => Step::reject(work, "Station has no receiving location — see supervisor"),
+            (None, _) => Step::reject(work, "Quantity not understood"),
+        },
+        None if is_item(scan) => receive_item(ctx, work, &[], None, scan, view),
+        _ => Step::reject(work, "Scan items to receive, or LOC: to put away"),
+    }
+}
+
+/// Receiving: more items, `CMD:DONE` books them, `CMD:CANCEL` drops them.
+fn receiving(
+    ctx: &Ctx,
+    work: &ReceiveWork,
+    items: &[ReceivedItem],
+    pending_qty: Option<u32>,
+    scan: &Scan,
+    view: &impl FloorView,
+) -> Step<ReceiveWork> {
+    match code_of(scan) {
+        Some(("QTY", value)) => match qty_of(value) {
+            Some(qty) => Step::accept(
+                ReceiveWork::Receiving {
+                    items: items.to_vec(),
+                    pending_qty: Some(qty),
+                },
+                Vec::new(),
+                format!("Quantity {qty}: scan the item"),
+            ),
+            None => Step::reject(work, "Quantity not understood"),
+        },
+        Some(("CMD", "DONE")) => book_received(ctx, work, items),
+        Some(("CMD", "CANCEL")) => Step::accept(
+            ReceiveWork::Idle,
+            Vec::new(),
+            "Receiving dropped — nothing booked",
+        ),
+        Some(_) => Step::reject(work, "Scan items, then CMD:DONE to book them"),
+        None if is_item(scan) => receive_item(ctx, work, items, pending_qty, scan, view),
+        None => Step::reject(work, "Scan items, then CMD:DONE to book them"),
+    }
+}
+
+/// `CMD:DONE`: every scanned item is received into the station's receiving location.
+fn book_received(ctx: &Ctx, work: &ReceiveWork, items: &[ReceivedItem]) -> Step<ReceiveWork> {
+    let Some(location) = &ctx.config.receiving_location else {
+        return Step::reject(work, "Station has no receiving location — see supervisor");
+    };
+    if items.is_empty() {
+        return Step::reject(work, "Nothing scanned yet — scan items to receive");
+    }
+    let units: u32 = items.iter().map(|i| i.qty).sum();
+    let commands = items
+        .iter()
+        .map(|i| Command::Receive {
+            location: location.clone(),
+            tenant_id: i.tenant_id.clone(),
+            sku: i.sku.clone(),
+            lot: i.lot.clone(),
+            expiry: i.expiry.clone(),
+            qty: i.qty,
+        })
+        .collect();
+    Step::accept(
+        ReceiveWork::Idle,
+        commands,
+        format!("{units} units received into {location}"),
+    )
+}
+
+/// Putting away: items taken from `from`, then the destination `LOC:` moves them.
+fn putting_away(
+    ctx: &Ctx,
+    work: &ReceiveWork,
+    from: &str,
+    items: &[MovedItem],
+    pending_qty: Option<u32>,
+    scan: &Scan,
+    view: &impl FloorView,
+) -> Step<ReceiveWork> {
+    match code_of(scan) {
+        Some(("QTY", value)) => match qty_of(value) {
+            Some(qty) => Step::accept(
+                ReceiveWork::PutAway {
+                    from: from.to_string(),
+                    items: items.to_vec(),
+                    pending_qty: Some(qty),
+                },
+                Vec::new(),
+                format!("Quantity {qty}: scan the item"),
+            ),
+            None => Step::reject(work, "Quantity not understood"),
+        },
+        Some(("LOC", to)) => move_to(work, from, items, to, view),
+        Some(("CMD", "CANCEL")) => Step::accept(
+            ReceiveWork::Idle,
+            Vec::new(),
+            "Put-away dropped — nothing moved",
+        ),
+        Some(_) => Step::reject(work, "Scan items, then the destination LOC:"),
+        None if is_item(scan) => putaway_item(ctx, work, from, items, pending_qty, scan, view),
+        None => Step::reject(work, "Scan items, then the destination LOC:"),
+    }
+}
+
+/// The destination `LOC:`: every item taken moves there from `from`.
+fn move_to(
+    work: &ReceiveWork,
+    from: &str,
+    items: &[MovedItem],
+    to: &str,
+    view: &impl FloorView,
+) -> Step<ReceiveWork> {
+    if items.is_empty() {
+        return Step::reject(work, format!("Scan items to move from LOC {from} first"));
+    }
+    if to == from {
+        return Step::reject(work, "Scan the destination location (not the source)");
+    }
+    if view.location(to).is_none() {
+        return Step::reject(work, format!("Unknown location {to}"));
+    }
+    let units: u32 = items.iter().map(|i| i.qty).sum();
+    let commands = items
+        .iter()
+        .map(|i| Command::Move {
+            tenant_id: i.tenant_id.clone(),
+            sku: i.sku.clone(),
+            lot: i.lot.clone(),
+            from: from.to_string(),
+            to: to.to_string(),
+            qty: i.qty,
+        })
+        .collect();
+    Step::accept(
+        ReceiveWork::Idle,
+        commands,
+        format!("{units} units moved to {to}"),
+    )
 }
 
 fn receive_item(
@@ -237,7 +277,7 @@ fn receive_item(
     work: &ReceiveWork,
     items: &[ReceivedItem],
     pending_qty: Option<u32>,
-    scan: &wms_labels::scan::Scan,
+    scan: &Scan,
     view: &impl FloorView,
 ) -> Step<ReceiveWork> {
     if ctx.config.receiving_location.is_none() {
@@ -302,7 +342,7 @@ fn putaway_item(
     from: &str,
     items: &[MovedItem],
     pending_qty: Option<u32>,
-    scan: &wms_labels::scan::Scan,
+    scan: &Scan,
     view: &impl FloorView,
 ) -> Step<ReceiveWork> {
     let Some(item) = read_item(scan) else {

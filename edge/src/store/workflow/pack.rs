@@ -413,31 +413,12 @@ pub fn confirm_shipment(
     approved_by: Option<&str>,
 ) -> Result<()> {
     let order = order_detail(cx.conn, order_id)?;
-    let labelled = live_cartons(cx.conn, order_id)?;
-    if labelled.len() != cartons as usize || labelled.is_empty() {
-        return Err(Error::conflict(format!(
-            "order {order_id}: {} labelled cartons, {cartons} packed",
-            labelled.len()
-        )));
-    }
+    let labelled = labelled_cartons(cx.conn, order_id, cartons)?;
     let in_tote = in_totes(cx.conn, order_id)?;
     let (shipping, whole) = units_shipping(&order, &in_tote, lines, approved_by.is_some())?;
-    let n: i64 = cx.conn.query_row(
-        "INSERT INTO counters(name, value) VALUES ('shipment', 1)
-         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-        [],
-        |r| r.get(0),
-    )?;
-    let shipment_id = format!("{}-S{n:06}", cx.site);
+    let shipment_id = next_shipment_id(cx)?;
     take_out_of_totes(cx, &order, &shipment_id, &shipping)?;
-    match approved_by {
-        Some(supervisor) if !whole => {
-            orders::release_reservations(cx.conn, order_id)?;
-            let note = format!("{shipment_id}, approved by {supervisor}");
-            orders::move_order(cx, order_id, Action::ShipPartially, Some(&note))?;
-        }
-        _ => orders::move_order(cx, order_id, Action::Ship, Some(&shipment_id))?,
-    }
+    ship(cx, order_id, &shipment_id, approved_by.filter(|_| !whole))?;
     let shipment = Shipment {
         id: &shipment_id,
         cartons,
@@ -446,6 +427,48 @@ pub fn confirm_shipment(
         units: &shipping,
     };
     record_shipment(cx, cfg, &order, &shipment)
+}
+
+/// The order's live (labelled, not voided) cartons, which must be the `cartons` the station
+/// packed: a carton without a label never leaves.
+fn labelled_cartons(conn: &Connection, order_id: &str, cartons: u32) -> Result<Vec<CartonRow>> {
+    let labelled = live_cartons(conn, order_id)?;
+    if labelled.len() != cartons as usize || labelled.is_empty() {
+        return Err(Error::conflict(format!(
+            "order {order_id}: {} labelled cartons, {cartons} packed",
+            labelled.len()
+        )));
+    }
+    Ok(labelled)
+}
+
+/// `<site>-S000001`: shipment numbers count per site, in the shipment's own transaction.
+fn next_shipment_id(cx: &Ctx<'_>) -> Result<String> {
+    let n: i64 = cx.conn.query_row(
+        "INSERT INTO counters(name, value) VALUES ('shipment', 1)
+         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(format!("{}-S{n:06}", cx.site))
+}
+
+/// Moves the order to `shipped`, or, when a supervisor approved shipping less than the order, to
+/// `partially_shipped` with what it still held reserved given back.
+fn ship(
+    cx: &Ctx<'_>,
+    order_id: &str,
+    shipment_id: &str,
+    partial_approved_by: Option<&str>,
+) -> Result<()> {
+    match partial_approved_by {
+        Some(supervisor) => {
+            orders::release_reservations(cx.conn, order_id)?;
+            let note = format!("{shipment_id}, approved by {supervisor}");
+            orders::move_order(cx, order_id, Action::ShipPartially, Some(&note))
+        }
+        None => orders::move_order(cx, order_id, Action::Ship, Some(shipment_id)),
+    }
 }
 
 /// Which tote units a confirmed carton set ships, and whether that is the whole order. Every
