@@ -1,5 +1,6 @@
-//! The station workflows end to end: a real node with `http` scanners at a pick and a count
-//! station, driven through `POST /v1/scans` and checked in the ledger, the outbox and the orders.
+//! The station workflows end to end: a real node with `http` scanners at pick, count, receive and
+//! pack stations, driven through `POST /v1/scans` and checked in the ledger, the outbox and the
+//! orders.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -61,6 +62,10 @@ async fn boot(dir: tempfile::TempDir) -> Node {
     );
     toml.push_str(
         "[[devices]]\nid = \"handheld-2\"\nkind = \"scanner\"\nstation = \"count-1\"\ntransport = { http = {} }\n",
+    );
+    toml.push_str("[[stations]]\nid = \"pack-1\"\nkind = \"pack\"\n");
+    toml.push_str(
+        "[[devices]]\nid = \"handheld-5\"\nkind = \"scanner\"\nstation = \"pack-1\"\ntransport = { http = {} }\n",
     );
     let cfg = wms_edge::config::parse("test.toml", &toml).expect("config");
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -666,6 +671,145 @@ async fn a_cancelled_orders_picked_units_are_put_back_from_the_tote() {
     assert_eq!(
         node.int("SELECT count(*) FROM ledger WHERE reason = 'putaway' AND ref LIKE '%put_back%'"),
         4
+    );
+    node.shutdown().await;
+}
+
+/// A GS1-128 carton label read by a scanner without an AIM prefix arrives as a bare element
+/// string; the receive station reads it as GS1 and books its lot and expiry. A logistic unit's
+/// label (SSCC, content GTIN, count) books as many units as it says it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_gs1_carton_scan_at_receive_books_the_lot_and_expiry() {
+    let node = start().await;
+    node.ok(
+        Method::PUT,
+        "/v1/products/acme/SKU-3",
+        Some(json!({"name": "Vitamins", "barcodes": ["00012345600043"], "tracking": "lot_expiry"})),
+    )
+    .await;
+    node.ok(
+        Method::PUT,
+        "/v1/locations/RCV",
+        Some(json!({"zone": "R", "pick_sequence": 0, "kind": "receiving"})),
+    )
+    .await;
+    node.good("handheld-3", "EMP:B-100").await;
+    // No AIM id, GS after the lot, CR LF suffix and a space of keyboard-wedge padding.
+    let v = node
+        .good("handheld-3", " 01000123456000431726123110L9\u{1d}21S-1\r\n")
+        .await;
+    assert!(v["prompt"].as_str().unwrap_or("").contains("SKU-3"), "{v}");
+    // FNC1 placeholders (`^`) from a scanner that cannot send the GS byte.
+    node.good("handheld-3", "^0100012345600043^17261231^10L9")
+        .await;
+    // SSCC + content GTIN (02) + count (37) + lot + expiry: twelve units in one scan.
+    node.good(
+        "handheld-3",
+        "0010614141123456789702000123456000433712\u{1d}10L10\u{1d}17270630",
+    )
+    .await;
+    node.good("handheld-3", "CMD:DONE").await;
+    assert_eq!(
+        node.int(
+            "SELECT on_hand FROM stock WHERE sku = 'SKU-3' AND location = 'RCV' AND lot = 'L9'"
+        ),
+        2
+    );
+    assert_eq!(
+        node.int(
+            "SELECT on_hand FROM stock WHERE sku = 'SKU-3' AND location = 'RCV' AND lot = 'L10'"
+        ),
+        12
+    );
+    assert_eq!(
+        node.int("SELECT count(*) FROM lots WHERE sku = 'SKU-3' AND ((lot = 'L9' AND expiry = '2026-12-31') OR (lot = 'L10' AND expiry = '2027-06-30'))"),
+        2
+    );
+    node.shutdown().await;
+}
+
+/// At the pack bench a GS1 label with a wrong GTIN check digit is refused with the AI and the
+/// reason, and nothing changes; the right label verifies the unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_check_digit_at_pack_is_rejected_with_the_reason() {
+    let node = start().await;
+    node.ok(
+        Method::PUT,
+        "/v1/users/K-1",
+        Some(json!({"name": "Kim", "badge": "B-200", "roles": ["packer"]})),
+    )
+    .await;
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", "QTY:2").await;
+    node.good("handheld-1", ITEM).await;
+    node.good("handheld-1", "CMD:DONE").await;
+    assert_eq!(node.status("O-1").await, "picked");
+
+    node.good("handheld-5", "EMP:B-200").await;
+    node.good("handheld-5", "TOTE:T-1").await;
+    // 00012345600012 is right; ...13 has a wrong check digit.
+    for bad in [
+        "]C10100012345600013",
+        "0100012345600013",
+        "(01)00012345600013",
+    ] {
+        let v = node.bad("handheld-5", bad).await;
+        let prompt = v["prompt"].as_str().unwrap_or("");
+        assert!(
+            prompt.contains("AI 01: GTIN check digit should be 2"),
+            "{bad}: {v}"
+        );
+        assert_eq!(v["context"]["order"]["lines"][0]["verified"], 0, "{v}");
+    }
+    let v = node.good("handheld-5", "]C10100012345600012").await;
+    assert_eq!(v["context"]["order"]["lines"][0]["verified"], 1, "{v}");
+    node.shutdown().await;
+}
+
+/// A code the tenant's catalog knows verbatim wins over the GS1 reading: a SKU barcode of eight
+/// digits (no valid EAN-8 or UPC-E) and a SKU shaped like a GTIN element with a wrong check digit
+/// are counted as themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_sku_that_looks_like_digits_still_works() {
+    let node = start().await;
+    node.ok(
+        Method::PUT,
+        "/v1/products/acme/SKU-8",
+        Some(json!({"name": "Bolts", "barcodes": ["12345678"]})),
+    )
+    .await;
+    node.ok(
+        Method::PUT,
+        "/v1/products/acme/0109506000134353",
+        Some(json!({"name": "Nuts"})),
+    )
+    .await;
+    node.good("handheld-2", "EMP:B-100").await;
+    node.good("handheld-2", "LOC:A-02").await;
+    let v = node.good("handheld-2", "12345678").await;
+    assert!(v["prompt"].as_str().unwrap_or("").contains("SKU-8"), "{v}");
+    let v = node.good("handheld-2", "0109506000134353\r").await;
+    assert!(
+        v["prompt"]
+            .as_str()
+            .unwrap_or("")
+            .contains("0109506000134353"),
+        "{v}"
+    );
+    // Not in the catalog, the same shapes are refused with their reason.
+    let v = node.bad("handheld-2", "0109506000134363").await;
+    assert!(
+        v["prompt"]
+            .as_str()
+            .unwrap_or("")
+            .contains("AI 01: GTIN check digit"),
+        "{v}"
+    );
+    let v = node.bad("handheld-2", "87654321").await;
+    assert!(
+        v["prompt"].as_str().unwrap_or("").contains("check digit"),
+        "{v}"
     );
     node.shutdown().await;
 }
