@@ -813,3 +813,54 @@ async fn a_catalog_sku_that_looks_like_digits_still_works() {
     );
     node.shutdown().await;
 }
+
+/// `GET /v1/putbacks`: a cancelled order's picked units show up as a tote waiting for put-back,
+/// with the shelf they go back to and how long they have waited; pickers cannot read the list,
+/// and the tote leaves it once a pick station has put the units back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totes_waiting_for_put_back_are_listed_for_supervisors_with_their_age() {
+    let node = start().await;
+    let empty = node.ok(Method::GET, "/v1/putbacks", None).await;
+    assert_eq!(empty["data"], json!([]), "{empty}");
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", "QTY:2").await;
+    node.good("handheld-1", ITEM).await;
+    node.good("handheld-1", "CMD:DONE").await;
+    node.good("handheld-1", "CMD:LOGOUT").await;
+    let order = node
+        .ok(Method::POST, "/v1/orders/O-1/cancel", Some(json!({})))
+        .await;
+    let cancelled_at = order["timeline"]
+        .as_array()
+        .and_then(|t| t.last())
+        .map(|e| e["at"].clone())
+        .unwrap_or(Value::Null);
+
+    let list = node.ok(Method::GET, "/v1/putbacks", None).await;
+    let totes = list["data"].as_array().expect("list");
+    assert_eq!(totes.len(), 1, "{list}");
+    let tote = &totes[0];
+    assert_eq!(tote["tote"], "T-1");
+    assert_eq!(tote["units"], 2);
+    assert_eq!(tote["since"], cancelled_at, "{list}");
+    assert!(tote["age_s"].as_u64().is_some(), "{list}");
+    assert_eq!(
+        tote["items"],
+        json!([{"order_id": "O-1", "line_id": "1", "tenant_id": "acme", "sku": "SKU-1",
+                "lot": null, "qty": 2, "location": "A-01", "reason": "cancelled",
+                "since": cancelled_at}])
+    );
+    assert_eq!(list["pagination"]["has_more"], false);
+    let (status, _) = node.call(Method::GET, "/v1/putbacks", PICKER, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    node.good("handheld-1", "EMP:B-100").await;
+    node.good("handheld-1", "TOTE:T-1").await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", "QTY:2").await;
+    node.good("handheld-1", ITEM).await;
+    let list = node.ok(Method::GET, "/v1/putbacks", None).await;
+    assert_eq!(list["data"], json!([]), "{list}");
+    node.shutdown().await;
+}

@@ -12,6 +12,7 @@ pub mod orders;
 pub mod page;
 pub mod pos;
 pub mod prices;
+pub mod putbacks;
 pub mod sessions;
 pub mod sync;
 
@@ -118,6 +119,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::hold_order))
         .routes(routes!(orders::release_order))
         .routes(routes!(orders::cancel_order))
+        .routes(routes!(putbacks::list_putbacks))
         .routes(routes!(inventory::list_inventory))
         .routes(routes!(inventory::create_adjustment))
         .routes(routes!(inventory::create_count))
