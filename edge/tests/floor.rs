@@ -864,3 +864,79 @@ async fn totes_waiting_for_put_back_are_listed_for_supervisors_with_their_age() 
     assert_eq!(list["data"], json!([]), "{list}");
     node.shutdown().await;
 }
+
+/// An order a short pick left in `exception` waits for stock like a backorder: the unit found is
+/// in the tote, and when stock of the sku is put away to a pick face the missing unit is reserved
+/// again, the order is `allocated`, and the next pick completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_in_exception_waiting_for_stock_is_reallocated_when_stock_arrives() {
+    let node = start().await;
+    node.ok(
+        Method::PUT,
+        "/v1/locations/RCV",
+        Some(json!({"zone": "R", "pick_sequence": 0, "kind": "receiving"})),
+    )
+    .await;
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", ITEM).await; // one of two found
+    node.good("handheld-1", "CMD:SHORT").await;
+    node.good("handheld-1", "CMD:DONE").await;
+    node.good("handheld-1", "CMD:LOGOUT").await;
+    assert_eq!(node.status("O-1").await, "exception");
+    assert_eq!(
+        node.int("SELECT count(*) FROM reservations WHERE order_id = 'O-1'"),
+        0
+    );
+
+    // Stock in receiving is not for picking: the order keeps waiting.
+    node.good("handheld-3", "EMP:B-100").await;
+    node.good("handheld-3", "QTY:4").await;
+    node.good("handheld-3", ITEM).await;
+    node.good("handheld-3", "CMD:DONE").await;
+    assert_eq!(node.status("O-1").await, "exception");
+    // Put away to the pick face: the missing unit is reserved there.
+    node.good("handheld-3", "LOC:RCV").await;
+    node.good("handheld-3", "QTY:4").await;
+    node.good("handheld-3", ITEM).await;
+    node.good("handheld-3", "LOC:A-01").await;
+    assert_eq!(node.status("O-1").await, "allocated");
+    assert_eq!(
+        node.int("SELECT qty FROM reservations WHERE order_id = 'O-1' AND location = 'A-01'"),
+        1
+    );
+    let order = node.ok(Method::GET, "/v1/orders/O-1", None).await;
+    let last = order["timeline"]
+        .as_array()
+        .and_then(|t| t.last())
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        (last["from"].clone(), last["to"].clone()),
+        (json!("exception"), json!("allocated")),
+        "{order}"
+    );
+    assert_eq!(
+        node.int(
+            "SELECT count(*) FROM outbox WHERE type = 'order.status_changed'
+             AND json_extract(body, '$.data.from') = 'exception'
+             AND json_extract(body, '$.data.to') = 'allocated'"
+        ),
+        1
+    );
+
+    // The next pick takes the missing unit into another tote; the order is then picked.
+    node.good("handheld-1", "EMP:B-100").await;
+    let v = node.good("handheld-1", "TOTE:T-2").await;
+    assert_eq!(v["context"]["task"]["order_id"], "O-1", "{v}");
+    assert_eq!(v["context"]["task"]["qty"], 1, "{v}");
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", ITEM).await;
+    node.good("handheld-1", "CMD:DONE").await;
+    assert_eq!(node.status("O-1").await, "picked");
+    assert_eq!(
+        node.int("SELECT sum(qty) FROM tote_contents WHERE order_id = 'O-1'"),
+        2
+    );
+    node.shutdown().await;
+}

@@ -10,7 +10,9 @@ pub use lifecycle::{accept, act, flag_cutoffs, SupervisorAction};
 pub(crate) use lifecycle::{
     act_as, exception_event, exception_event_audited_as, move_order, recheck, set_status, Change,
 };
-pub use reserve::{allocate_backorders, backorder_for_shortfall, reservation, Reservation};
+pub use reserve::{
+    allocate_backorders, backorder_for_shortfall, reservation, Reservation, SHORT_PICK_EXCEPTION,
+};
 pub(crate) use reserve::{consume_reservation, release_reservations, try_allocate};
 
 use rusqlite::{Connection, OptionalExtension};
