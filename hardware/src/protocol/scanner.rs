@@ -195,16 +195,21 @@ fn allowed_control(b: u8) -> bool {
 
 fn validate(mut raw: Vec<u8>, enc: Encoding) -> FrameEvent {
     let len = raw.len();
-    // Some scanners pad a frame with NULs: padding, not noise. A frame of NULs alone is noise.
+    // Some scanners pad a frame with NULs: padding, not noise, around plain ASCII. NULs with
+    // anything else (bytes above 0x7F at power-up) or alone are noise.
     let end = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    raw.truncate(end);
-    let start = raw.iter().position(|&b| b != 0).unwrap_or(raw.len());
-    raw.drain(..start);
-    if raw.is_empty() {
-        return FrameEvent::Discarded {
-            reason: DiscardReason::Noise,
-            len,
-        };
+    let start = raw.iter().position(|&b| b != 0).unwrap_or(end);
+    let padded = start > 0 || end < raw.len();
+    if padded {
+        let inner = &raw[start..end];
+        if inner.is_empty() || !inner.iter().all(u8::is_ascii) {
+            return FrameEvent::Discarded {
+                reason: DiscardReason::Noise,
+                len,
+            };
+        }
+        raw.truncate(end);
+        raw.drain(..start);
     }
     if raw
         .iter()
