@@ -35,9 +35,15 @@ pub fn write_config(dir: &Path, site: &str, key: &str, extra: &str) -> PathBuf {
 
 /// Start the binary and wait (with a deadline) for the line that names its address.
 pub fn spawn(config: &Path) -> Edge {
+    spawn_with_env(config, &[])
+}
+
+/// [`spawn`] with extra environment variables (crash-test hooks).
+pub fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> Edge {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
         .args(["run", "--config"])
         .arg(config)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
