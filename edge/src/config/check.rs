@@ -62,6 +62,20 @@ impl Findings<'_> {
             );
         }
     }
+
+    /// An id or name that must also differ from the others of its section (`seen` so far).
+    fn unique_ident<'a>(
+        &mut self,
+        seen: &mut HashSet<&'a str>,
+        what: &str,
+        value: &'a Spanned<String>,
+    ) {
+        self.ident(what, value);
+        let v = value.get_ref();
+        if !seen.insert(v.as_str()) {
+            self.at(value.span(), format!("duplicate {what} \"{v}\""));
+        }
+    }
 }
 
 fn is_ident(s: &str) -> bool {
@@ -101,11 +115,7 @@ fn http(found: &mut Findings, http: &HttpConfig) {
 fn api_keys(found: &mut Findings, keys: &[ApiKeyConfig]) {
     let mut names = HashSet::new();
     for k in keys {
-        let name = k.name.get_ref();
-        found.ident("api key name", &k.name);
-        if !names.insert(name.clone()) {
-            found.at(k.name.span(), format!("duplicate api key name \"{name}\""));
-        }
+        found.unique_ident(&mut names, "api key name", &k.name);
         let role = k.role.get_ref();
         if Role::parse(role).is_none() {
             let hint = did_you_mean(role, Role::ALL.iter().map(|r| r.as_str()));
@@ -192,11 +202,7 @@ fn mqtt(found: &mut Findings, m: &MqttConfig) {
 fn stations<'a>(found: &mut Findings, stations: &'a [StationConfig]) -> HashSet<&'a str> {
     let mut ids = HashSet::new();
     for s in stations {
-        let id = s.id.get_ref();
-        found.ident("station id", &s.id);
-        if !ids.insert(id.as_str()) {
-            found.at(s.id.span(), format!("duplicate station id \"{id}\""));
-        }
+        found.unique_ident(&mut ids, "station id", &s.id);
         for (span, message) in pos::check(s) {
             found.at(span, message);
         }
@@ -230,11 +236,7 @@ fn devices(
 ) {
     let mut ids = HashSet::new();
     for d in devices {
-        let id = d.id.get_ref();
-        found.ident("device id", &d.id);
-        if !ids.insert(id.as_str()) {
-            found.at(d.id.span(), format!("duplicate device id \"{id}\""));
-        }
+        found.unique_ident(&mut ids, "device id", &d.id);
         device_station(found, d, station_ids);
         let transport_bad = device_transport(found, d, has_mqtt);
         let profile_bad = device_profile(found, d);

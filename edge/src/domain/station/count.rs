@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::item::identify;
 use super::view::FloorView;
-use super::{code_of, is_item, qty_of, Command, Ctx, StationInput, Step};
+use super::{code_of, is_item, take_qty, Command, Ctx, StationInput, Step};
 
 /// The count station's work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,18 +111,11 @@ pub(crate) fn on_input(
         CountWork::Counting(sheet) => sheet,
     };
     match code {
-        Some(("QTY", value)) => {
-            let Some(qty) = qty_of(value) else {
-                return Step::reject(work, "Quantity not understood");
-            };
+        Some(("QTY", value)) => take_qty(work, value, |qty| {
             let mut next = sheet.clone();
             next.pending_qty = Some(qty);
-            Step::accept(
-                CountWork::Counting(next),
-                Vec::new(),
-                format!("Quantity {qty}: scan the item"),
-            )
-        }
+            CountWork::Counting(next)
+        }),
         Some(("CMD", "DONE")) => done(ctx, sheet, view),
         Some(("CMD", "CANCEL" | "SKIP")) => Step::accept(
             CountWork::Idle,

@@ -628,6 +628,19 @@ pub(crate) fn qty_of(value: &str) -> Option<u32> {
     value.parse::<u32>().ok().filter(|q| *q > 0)
 }
 
+/// `QTY:n` before an item scan: the scan then counts n units. `waiting` is the work that waits
+/// for that scan with `n` noted.
+pub(crate) fn take_qty<W: Clone>(work: &W, value: &str, waiting: impl FnOnce(u32) -> W) -> Step<W> {
+    let Some(qty) = qty_of(value) else {
+        return Step::reject(work, "Quantity not understood");
+    };
+    Step::accept(
+        waiting(qty),
+        Vec::new(),
+        format!("Quantity {qty}: scan the item"),
+    )
+}
+
 /// The session ends if no input was accepted for the idle timeout. Returns the state as of `now`
 /// and the commands that end the session.
 pub fn expire_idle(

@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::item::{identify, ItemRead};
-use super::view::{Block, FloorView, OrderView};
+use super::view::{Block, FloorView, OrderView, UserView};
 use super::{
-    code_of, is_item, qty_of, show_weight, Command, Ctx, ScaleReading, ShippedLine, StationInput,
+    code_of, is_item, show_weight, take_qty, Command, Ctx, ScaleReading, ShippedLine, StationInput,
     Step, UnitLot,
 };
 use crate::domain::order::Status;
@@ -531,20 +531,18 @@ fn override_badge(
     badge: &str,
     view: &impl FloorView,
 ) -> Step<PackWork> {
-    match view.user_by_badge(badge) {
-        Some(user) if user.can(Role::Supervisor) => {
-            let mut next = order.clone();
-            next.step = PackStage::OutOfTolerance {
-                measured_mg: off.measured_mg,
-                expected_mg: off.expected_mg,
-                allowed_mg: off.allowed_mg,
-                supervisor: Some(user.user_id.clone()),
-            };
-            let prompt = format!("{}: scan your PIN to override the weight", user.name);
-            Step::accept(PackWork::Order(next), Vec::new(), prompt)
-        }
-        _ => Step::reject(work, "Override needs a supervisor badge"),
-    }
+    let refusal = "Override needs a supervisor badge";
+    supervisor_badge(work, badge, view, refusal, |user| {
+        let mut next = order.clone();
+        next.step = PackStage::OutOfTolerance {
+            measured_mg: off.measured_mg,
+            expected_mg: off.expected_mg,
+            allowed_mg: off.allowed_mg,
+            supervisor: Some(user.user_id.clone()),
+        };
+        let prompt = format!("{}: scan your PIN to override the weight", user.name);
+        Step::accept(PackWork::Order(next), Vec::new(), prompt)
+    })
 }
 
 /// The supervisor's PIN overrides the weight check (audited upstream) and the label prints.
@@ -556,36 +554,24 @@ fn override_pin(
     pin: &str,
     view: &impl FloorView,
 ) -> Step<PackWork> {
-    let Some(supervisor) = off.supervisor else {
-        return Step::reject(work, "Scan the supervisor badge first");
-    };
-    if !view.verify_pin(supervisor, pin) {
-        return wrong_supervisor_pin(work, supervisor);
-    }
-    let audit = Command::Audit {
-        action: "pack.weight_override".into(),
-        target: format!("order:{}", order.order_id),
-        by_user: supervisor.to_string(),
-        changes: json!({
+    supervisor_pin(work, off.supervisor, pin, view, |supervisor| {
+        let changes = json!({
             "measured_mg": off.measured_mg,
             "expected_mg": off.expected_mg,
             "allowed_mg": off.allowed_mg,
-            "packer": ctx.user.user_id,
-            "station": ctx.config.station_id,
-        }),
-        upstream: true,
-    };
-    print(
-        order,
-        off.measured_mg,
-        Some(supervisor.to_string()),
-        vec![audit],
-        "Weight overridden",
-    )
+        });
+        let audit = approval(ctx, order, "pack.weight_override", supervisor, changes);
+        print(
+            order,
+            off.measured_mg,
+            Some(supervisor.to_string()),
+            vec![audit],
+            "Weight overridden",
+        )
+    })
 }
 
-/// A carton is labelled: `CMD:DONE` ships (or, with units left, asks for a partial shipment),
-/// `CMD:REPRINT` prints the label again, an item scan opens the next carton.
+/// A carton is labelled: `CMD:DONE` ships, or, with units left, asks for a partial shipment.
 fn labelled(
     work: &PackWork,
     order: &PackOrder,
@@ -604,14 +590,11 @@ fn labelled(
             let prompt = next.prompt();
             Step::accept(PackWork::Order(next), Vec::new(), prompt)
         }
-        Some(("CMD", "REPRINT")) => reprint(work, order),
-        Some(("QTY", _)) | None if !order.all_verified() => next_carton(work, order, input, view),
-        _ => Step::reject(work, order.prompt()),
+        _ => after_label(work, order, input, view),
     }
 }
 
-/// Shipping less than the order waits for a supervisor's badge and PIN; an item scan instead
-/// goes on packing.
+/// Shipping less than the order waits for a supervisor's badge and PIN.
 fn approve_partial(
     ctx: &Ctx,
     work: &PackWork,
@@ -623,6 +606,19 @@ fn approve_partial(
     match code_in(input) {
         Some(("EMP", badge)) => partial_badge(work, order, badge, view),
         Some(("PIN", pin)) => partial_pin(ctx, work, order, supervisor, pin, view),
+        _ => after_label(work, order, input, view),
+    }
+}
+
+/// Once a carton is labelled, `CMD:REPRINT` prints its label again, and while units are left an
+/// item scan opens the next carton (and ends a request for a partial shipment).
+fn after_label(
+    work: &PackWork,
+    order: &PackOrder,
+    input: &StationInput,
+    view: &impl FloorView,
+) -> Step<PackWork> {
+    match code_in(input) {
         Some(("CMD", "REPRINT")) => reprint(work, order),
         Some(("QTY", _)) | None if !order.all_verified() => next_carton(work, order, input, view),
         _ => Step::reject(work, order.prompt()),
@@ -636,20 +632,18 @@ fn partial_badge(
     badge: &str,
     view: &impl FloorView,
 ) -> Step<PackWork> {
-    match view.user_by_badge(badge) {
-        Some(user) if user.can(Role::Supervisor) => {
-            let mut next = order.clone();
-            next.step = PackStage::ApprovePartial {
-                supervisor: Some(user.user_id.clone()),
-            };
-            let prompt = format!(
-                "{}: scan your PIN to approve the partial shipment",
-                user.name
-            );
-            Step::accept(PackWork::Order(next), Vec::new(), prompt)
-        }
-        _ => Step::reject(work, "A partial shipment needs a supervisor badge"),
-    }
+    let refusal = "A partial shipment needs a supervisor badge";
+    supervisor_badge(work, badge, view, refusal, |user| {
+        let mut next = order.clone();
+        next.step = PackStage::ApprovePartial {
+            supervisor: Some(user.user_id.clone()),
+        };
+        let prompt = format!(
+            "{}: scan your PIN to approve the partial shipment",
+            user.name
+        );
+        Step::accept(PackWork::Order(next), Vec::new(), prompt)
+    })
 }
 
 /// The supervisor's PIN approves the partial shipment (audited upstream) and confirms it.
@@ -661,31 +655,75 @@ fn partial_pin(
     pin: &str,
     view: &impl FloorView,
 ) -> Step<PackWork> {
+    supervisor_pin(work, supervisor, pin, view, |supervisor| {
+        let (verified, total) = order.units();
+        let changes = json!({
+            "shipped": {"old": null, "new": verified},
+            "ordered": total,
+        });
+        let audit = approval(ctx, order, "pack.partial_shipment", supervisor, changes);
+        let commands = vec![audit, confirm(order, Some(supervisor.to_string()))];
+        let prompt = format!(
+            "Order {} shipped partially ({verified} of {total} items) — put the rest of the tote back; scan the next order",
+            order.order_id
+        );
+        Step::accept(PackWork::Idle, commands, prompt)
+    })
+}
+
+/// A supervisor's approval at the bench, audited upstream in the supervisor's name with the
+/// packer and the station beside what was approved.
+fn approval(
+    ctx: &Ctx,
+    order: &PackOrder,
+    action: &str,
+    supervisor: &str,
+    mut changes: Value,
+) -> Command {
+    if let Value::Object(fields) = &mut changes {
+        fields.insert("packer".into(), json!(ctx.user.user_id));
+        fields.insert("station".into(), json!(ctx.config.station_id));
+    }
+    Command::Audit {
+        action: action.into(),
+        target: format!("order:{}", order.order_id),
+        by_user: supervisor.to_string(),
+        changes,
+        upstream: true,
+    }
+}
+
+/// A supervisor's badge at the bench asks for their PIN (`asked` says for what); anyone else's
+/// badge is refused with `refusal`.
+fn supervisor_badge(
+    work: &PackWork,
+    badge: &str,
+    view: &impl FloorView,
+    refusal: &str,
+    asked: impl FnOnce(&UserView) -> Step<PackWork>,
+) -> Step<PackWork> {
+    match view.user_by_badge(badge) {
+        Some(user) if user.can(Role::Supervisor) => asked(&user),
+        _ => Step::reject(work, refusal),
+    }
+}
+
+/// The PIN of the supervisor whose badge was scanned lets `approved` go ahead; without the badge
+/// first, or with a wrong PIN, nothing happens.
+fn supervisor_pin(
+    work: &PackWork,
+    supervisor: Option<&str>,
+    pin: &str,
+    view: &impl FloorView,
+    approved: impl FnOnce(&str) -> Step<PackWork>,
+) -> Step<PackWork> {
     let Some(supervisor) = supervisor else {
         return Step::reject(work, "Scan the supervisor badge first");
     };
     if !view.verify_pin(supervisor, pin) {
         return wrong_supervisor_pin(work, supervisor);
     }
-    let (verified, total) = order.units();
-    let audit = Command::Audit {
-        action: "pack.partial_shipment".into(),
-        target: format!("order:{}", order.order_id),
-        by_user: supervisor.to_string(),
-        changes: json!({
-            "shipped": {"old": null, "new": verified},
-            "ordered": total,
-            "packer": ctx.user.user_id,
-            "station": ctx.config.station_id,
-        }),
-        upstream: true,
-    };
-    let commands = vec![audit, confirm(order, Some(supervisor.to_string()))];
-    let prompt = format!(
-        "Order {} shipped partially ({verified} of {total} items) — put the rest of the tote back; scan the next order",
-        order.order_id
-    );
-    Step::accept(PackWork::Idle, commands, prompt)
+    approved(supervisor)
 }
 
 /// A supervisor's wrong PIN is refused like any wrong scan, and audited as a failed login.
@@ -862,25 +900,16 @@ fn verifying(
         return Step::reject(work, format!("Not yet — {}", order.prompt()));
     };
     match code_of(scan) {
-        Some(("QTY", value)) => pending_qty(work, order, value),
+        Some(("QTY", value)) => take_qty(work, value, |qty| {
+            let mut next = order.clone();
+            next.pending_qty = Some(qty);
+            PackWork::Order(next)
+        }),
         Some(("CMD", "DONE")) => close_carton(work, order),
         Some(_) => Step::reject(work, order.prompt()),
         None if !is_item(scan) => Step::reject(work, order.prompt()),
         None => verify_item(work, order, scan, view),
     }
-}
-
-fn pending_qty(work: &PackWork, order: &PackOrder, value: &str) -> Step<PackWork> {
-    let Some(qty) = qty_of(value) else {
-        return Step::reject(work, "Quantity not understood");
-    };
-    let mut next = order.clone();
-    next.pending_qty = Some(qty);
-    Step::accept(
-        PackWork::Order(next),
-        Vec::new(),
-        format!("Quantity {qty}: scan the item"),
-    )
 }
 
 /// Close the carton with what is in it: it is weighed and labelled on its own.

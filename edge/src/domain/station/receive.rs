@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::item::{identify, ItemRead};
 use super::view::{FloorView, ProductView};
-use super::{code_of, is_item, qty_of, Command, Ctx, StationInput, Step};
+use super::{code_of, is_item, take_qty, Command, Ctx, StationInput, Step};
 use crate::domain::Tracking;
 use wms_labels::scan::Scan;
 
@@ -128,18 +128,13 @@ fn idle(ctx: &Ctx, work: &ReceiveWork, scan: &Scan, view: &impl FloorView) -> St
             ),
             None => Step::reject(work, format!("Unknown location {from}")),
         },
-        Some(("QTY", value)) => match (qty_of(value), &ctx.config.receiving_location) {
-            (Some(qty), Some(_)) => Step::accept(
-                ReceiveWork::Receiving {
-                    items: Vec::new(),
-                    pending_qty: Some(qty),
-                },
-                Vec::new(),
-                format!("Quantity {qty}: scan the item"),
-            ),
-            (_, None) => Step::reject(work, "Station has no receiving location — see supervisor"),
-            (None, _) => Step::reject(work, "Quantity not understood"),
-        },
+        Some(("QTY", _)) if ctx.config.receiving_location.is_none() => {
+            Step::reject(work, "Station has no receiving location — see supervisor")
+        }
+        Some(("QTY", value)) => take_qty(work, value, |qty| ReceiveWork::Receiving {
+            items: Vec::new(),
+            pending_qty: Some(qty),
+        }),
         None if is_item(scan) => receive_item(ctx, work, &[], None, scan, view),
         _ => Step::reject(work, "Scan items to receive, or LOC: to put away"),
     }
@@ -155,17 +150,10 @@ fn receiving(
     view: &impl FloorView,
 ) -> Step<ReceiveWork> {
     match code_of(scan) {
-        Some(("QTY", value)) => match qty_of(value) {
-            Some(qty) => Step::accept(
-                ReceiveWork::Receiving {
-                    items: items.to_vec(),
-                    pending_qty: Some(qty),
-                },
-                Vec::new(),
-                format!("Quantity {qty}: scan the item"),
-            ),
-            None => Step::reject(work, "Quantity not understood"),
-        },
+        Some(("QTY", value)) => take_qty(work, value, |qty| ReceiveWork::Receiving {
+            items: items.to_vec(),
+            pending_qty: Some(qty),
+        }),
         Some(("CMD", "DONE")) => book_received(ctx, work, items),
         Some(("CMD", "CANCEL")) => Step::accept(
             ReceiveWork::Idle,
@@ -216,18 +204,11 @@ fn putting_away(
     view: &impl FloorView,
 ) -> Step<ReceiveWork> {
     match code_of(scan) {
-        Some(("QTY", value)) => match qty_of(value) {
-            Some(qty) => Step::accept(
-                ReceiveWork::PutAway {
-                    from: from.to_string(),
-                    items: items.to_vec(),
-                    pending_qty: Some(qty),
-                },
-                Vec::new(),
-                format!("Quantity {qty}: scan the item"),
-            ),
-            None => Step::reject(work, "Quantity not understood"),
-        },
+        Some(("QTY", value)) => take_qty(work, value, |qty| ReceiveWork::PutAway {
+            from: from.to_string(),
+            items: items.to_vec(),
+            pending_qty: Some(qty),
+        }),
         Some(("LOC", to)) => move_to(work, from, items, to, view),
         Some(("CMD", "CANCEL")) => Step::accept(
             ReceiveWork::Idle,

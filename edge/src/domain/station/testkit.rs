@@ -347,7 +347,6 @@ impl Floor {
         if let Some(order) = command.order_moved_on() {
             self.recheck(order)?;
         }
-        let me = user.unwrap_or("").to_string();
         match command {
             Command::SessionStarted { .. }
             | Command::SessionEnded { .. }
@@ -357,21 +356,7 @@ impl Floor {
                 task_id,
                 order_id,
                 tote,
-            } => {
-                let task = self.task_mut(task_id)?;
-                if !task.open {
-                    return Err(format!("task {task_id} is closed"));
-                }
-                if let Some((holder, _)) = &task.claimed_by {
-                    if *holder != me {
-                        return Err(format!("task {task_id} is claimed by {holder}"));
-                    }
-                }
-                task.claimed_by = Some((me, tote.clone()));
-                if self.status(order_id) == Some(Status::Allocated) {
-                    self.move_order(order_id, Action::StartPicking)?;
-                }
-            }
+            } => self.claim_task(user.unwrap_or(""), task_id, order_id, tote)?,
             Command::ReleaseTask { task_id, .. } => {
                 let task = self.task_mut(task_id)?;
                 task.claimed_by = None;
@@ -387,42 +372,8 @@ impl Floor {
                 qty,
                 tote,
             } => {
-                let task = self.task_mut(task_id)?;
-                if !task.open || task.task.qty < *qty || *qty == 0 {
-                    return Err(format!("task {task_id} has not {qty} left"));
-                }
-                task.task.qty -= qty;
-                task.open = task.task.qty > 0;
-                let key = (
-                    location.clone(),
-                    tenant_id.clone(),
-                    sku.clone(),
-                    lot.clone(),
-                );
-                let on_hand = self.stock.get(&key).copied().unwrap_or(0);
-                if on_hand < i64::from(*qty) {
-                    return Err(format!("location {location} is short"));
-                }
-                self.stock.insert(key, on_hand - i64::from(*qty));
-                *self
-                    .totes
-                    .entry((tote.clone(), order_id.clone(), sku.clone(), lot.clone()))
-                    .or_default() += i64::from(*qty);
-                let row = self.orders.get_mut(order_id).ok_or("unknown order")?;
-                let line_qty = row
-                    .view
-                    .lines
-                    .iter()
-                    .find(|l| &l.line_id == line_id)
-                    .map_or(0, |l| l.qty);
-                let picked = row.picked.entry(line_id.clone()).or_default();
-                *picked += qty;
-                if *picked > line_qty {
-                    return Err(format!("over-pick of {order_id}/{line_id}"));
-                }
-                if row.view.status == Status::Allocated {
-                    self.move_order(order_id, Action::StartPicking)?;
-                }
+                let at = stock_key(location, tenant_id, sku, lot);
+                self.pick(task_id, order_id, line_id, at, *qty, tote)?;
             }
             Command::ShortPick {
                 task_id,
@@ -434,51 +385,10 @@ impl Floor {
                 lot,
                 short_qty,
             } => {
-                let task = self.task_mut(task_id)?;
-                if !task.open || task.task.qty != *short_qty {
-                    return Err(format!("task {task_id} does not lack {short_qty}"));
-                }
-                task.open = false;
-                let key = (
-                    location.clone(),
-                    tenant_id.clone(),
-                    sku.clone(),
-                    lot.clone(),
-                );
-                let on_hand = self.stock.remove(&key).unwrap_or(0);
-                self.adjusted_units -= on_hand;
-                // Re-allocate from another location with enough of the same sku and lot.
-                let other = self
-                    .stock
-                    .iter()
-                    .find(|((l, t, s, lt), q)| {
-                        l != location
-                            && t == tenant_id
-                            && s == sku
-                            && lt == lot
-                            && **q >= i64::from(*short_qty)
-                    })
-                    .map(|((l, ..), _)| l.clone());
-                match other {
-                    Some(l) => self.add_task(order_id, line_id, sku, *short_qty, &l, lot.clone()),
-                    None => self.move_order(order_id, Action::RaiseException)?,
-                }
+                let at = stock_key(location, tenant_id, sku, lot);
+                self.short_pick(task_id, order_id, line_id, at, *short_qty)?;
             }
-            Command::CloseTote { order_ids, .. } => {
-                for id in order_ids {
-                    let Some(row) = self.orders.get(id) else {
-                        continue;
-                    };
-                    let complete = row
-                        .view
-                        .lines
-                        .iter()
-                        .all(|l| row.picked.get(&l.line_id).copied().unwrap_or(0) == l.qty);
-                    if complete && row.view.status == Status::Picking {
-                        self.move_order(id, Action::FinishPicking)?;
-                    }
-                }
-            }
+            Command::CloseTote { order_ids, .. } => self.close_tote(order_ids)?,
             Command::StartPacking { order_id, .. } => {
                 let short = self.order(order_id).is_some_and(|o| o.packable_short());
                 if self.status(order_id) == Some(Status::Picked) || short {
@@ -516,65 +426,7 @@ impl Floor {
                 lines,
                 approved_by,
                 ..
-            } => {
-                let row = self.recheck(order_id)?.clone();
-                if !row.view.label_printed {
-                    return Err(format!("order {order_id} has no label"));
-                }
-                let mut whole = true;
-                for l in &row.view.lines {
-                    let picked = row.picked.get(&l.line_id).copied().unwrap_or(0);
-                    let shipping: u32 = lines
-                        .iter()
-                        .filter(|s| s.line_id == l.line_id)
-                        .map(|s| s.qty)
-                        .sum();
-                    let fits = if approved_by.is_some() {
-                        shipping <= picked && shipping <= l.qty
-                    } else {
-                        picked == l.qty && shipping == l.qty
-                    };
-                    if !fits {
-                        return Err(format!(
-                            "order {order_id} line {} does not match",
-                            l.line_id
-                        ));
-                    }
-                    whole &= picked == l.qty && shipping == l.qty;
-                }
-                if whole {
-                    self.move_order(order_id, Action::Ship)?;
-                } else {
-                    self.move_order(order_id, Action::ShipPartially)?;
-                    for t in self
-                        .tasks
-                        .iter_mut()
-                        .filter(|t| &t.task.order_id == order_id)
-                    {
-                        t.open = false;
-                    }
-                }
-                // Shipped units leave their totes; a partial shipment's rest stays for put-back.
-                for shipped in lines {
-                    let mut left = i64::from(shipped.qty);
-                    let keys: Vec<_> = self
-                        .totes
-                        .keys()
-                        .filter(|(_, o, sku, _)| o == order_id && sku == &shipped.sku)
-                        .cloned()
-                        .collect();
-                    for key in keys {
-                        let held = self.totes.get(&key).copied().unwrap_or(0);
-                        let take = left.min(held);
-                        self.totes.insert(key, held - take);
-                        self.shipped_units += take;
-                        left -= take;
-                    }
-                }
-                let row = self.orders.get_mut(order_id).ok_or("unknown order")?;
-                row.shipped_lines = lines.clone();
-                self.shipments.push(order_id.clone());
-            }
+            } => self.confirm_shipment(order_id, lines, approved_by.is_some())?,
             Command::Count {
                 location,
                 tenant_id,
@@ -583,12 +435,7 @@ impl Floor {
                 counted,
                 ..
             } => {
-                let key = (
-                    location.clone(),
-                    tenant_id.clone(),
-                    sku.clone(),
-                    lot.clone(),
-                );
+                let key = stock_key(location, tenant_id, sku, lot);
                 let before = self.stock.get(&key).copied().unwrap_or(0);
                 self.adjusted_units += i64::from(*counted) - before;
                 self.stock.insert(key, i64::from(*counted));
@@ -601,12 +448,7 @@ impl Floor {
                 qty,
                 ..
             } => {
-                let key = (
-                    location.clone(),
-                    tenant_id.clone(),
-                    sku.clone(),
-                    lot.clone(),
-                );
+                let key = stock_key(location, tenant_id, sku, lot);
                 *self.stock.entry(key).or_default() += i64::from(*qty);
                 self.received_units += i64::from(*qty);
             }
@@ -620,25 +462,8 @@ impl Floor {
                 qty,
                 ..
             } => {
-                if !matches!(
-                    self.status(order_id),
-                    Some(Status::Cancelled | Status::PartiallyShipped)
-                ) {
-                    return Err(format!("order {order_id} is not cancelled"));
-                }
-                let key = (tote.clone(), order_id.clone(), sku.clone(), lot.clone());
-                let in_tote = self.totes.get(&key).copied().unwrap_or(0);
-                if in_tote < i64::from(*qty) {
-                    return Err(format!("tote {tote} holds only {in_tote}"));
-                }
-                self.totes.insert(key, in_tote - i64::from(*qty));
-                let to = (
-                    location.clone(),
-                    tenant_id.clone(),
-                    sku.clone(),
-                    lot.clone(),
-                );
-                *self.stock.entry(to).or_default() += i64::from(*qty);
+                let to = stock_key(location, tenant_id, sku, lot);
+                self.put_back(tote, order_id, to, *qty)?;
             }
             Command::Move {
                 tenant_id,
@@ -648,18 +473,241 @@ impl Floor {
                 to,
                 qty,
             } => {
-                let from_key = (from.clone(), tenant_id.clone(), sku.clone(), lot.clone());
-                let on_hand = self.stock.get(&from_key).copied().unwrap_or(0);
-                if on_hand < i64::from(*qty) {
-                    return Err(format!("only {on_hand} at {from}"));
-                }
-                self.stock.insert(from_key, on_hand - i64::from(*qty));
-                let to_key = (to.clone(), tenant_id.clone(), sku.clone(), lot.clone());
-                *self.stock.entry(to_key).or_default() += i64::from(*qty);
+                let from = stock_key(from, tenant_id, sku, lot);
+                let to = stock_key(to, tenant_id, sku, lot);
+                self.move_stock(from, to, *qty)?;
             }
         }
         Ok(())
     }
+
+    fn claim_task(
+        &mut self,
+        me: &str,
+        task_id: &str,
+        order_id: &str,
+        tote: &str,
+    ) -> Result<(), String> {
+        let task = self.task_mut(task_id)?;
+        if !task.open {
+            return Err(format!("task {task_id} is closed"));
+        }
+        if let Some((holder, _)) = &task.claimed_by {
+            if *holder != me {
+                return Err(format!("task {task_id} is claimed by {holder}"));
+            }
+        }
+        task.claimed_by = Some((me.to_string(), tote.to_string()));
+        if self.status(order_id) == Some(Status::Allocated) {
+            self.move_order(order_id, Action::StartPicking)?;
+        }
+        Ok(())
+    }
+
+    fn pick(
+        &mut self,
+        task_id: &str,
+        order_id: &str,
+        line_id: &str,
+        at: StockKey,
+        qty: u32,
+        tote: &str,
+    ) -> Result<(), String> {
+        let task = self.task_mut(task_id)?;
+        if !task.open || task.task.qty < qty || qty == 0 {
+            return Err(format!("task {task_id} has not {qty} left"));
+        }
+        task.task.qty -= qty;
+        task.open = task.task.qty > 0;
+        let on_hand = self.stock.get(&at).copied().unwrap_or(0);
+        if on_hand < i64::from(qty) {
+            return Err(format!("location {} is short", at.0));
+        }
+        let (_, _, sku, lot) = at.clone();
+        self.stock.insert(at, on_hand - i64::from(qty));
+        *self
+            .totes
+            .entry((tote.to_string(), order_id.to_string(), sku, lot))
+            .or_default() += i64::from(qty);
+        let row = self.orders.get_mut(order_id).ok_or("unknown order")?;
+        let line_qty = row
+            .view
+            .lines
+            .iter()
+            .find(|l| l.line_id == line_id)
+            .map_or(0, |l| l.qty);
+        let picked = row.picked.entry(line_id.to_string()).or_default();
+        *picked += qty;
+        if *picked > line_qty {
+            return Err(format!("over-pick of {order_id}/{line_id}"));
+        }
+        if row.view.status == Status::Allocated {
+            self.move_order(order_id, Action::StartPicking)?;
+        }
+        Ok(())
+    }
+
+    fn short_pick(
+        &mut self,
+        task_id: &str,
+        order_id: &str,
+        line_id: &str,
+        at: StockKey,
+        short_qty: u32,
+    ) -> Result<(), String> {
+        let task = self.task_mut(task_id)?;
+        if !task.open || task.task.qty != short_qty {
+            return Err(format!("task {task_id} does not lack {short_qty}"));
+        }
+        task.open = false;
+        let on_hand = self.stock.remove(&at).unwrap_or(0);
+        self.adjusted_units -= on_hand;
+        let (location, tenant_id, sku, lot) = &at;
+        // Re-allocate from another location with enough of the same sku and lot.
+        let other = self
+            .stock
+            .iter()
+            .find(|((l, t, s, lt), q)| {
+                l != location
+                    && t == tenant_id
+                    && s == sku
+                    && lt == lot
+                    && **q >= i64::from(short_qty)
+            })
+            .map(|((l, ..), _)| l.clone());
+        match other {
+            Some(l) => self.add_task(order_id, line_id, sku, short_qty, &l, lot.clone()),
+            None => self.move_order(order_id, Action::RaiseException)?,
+        }
+        Ok(())
+    }
+
+    fn close_tote(&mut self, order_ids: &[String]) -> Result<(), String> {
+        for id in order_ids {
+            let Some(row) = self.orders.get(id) else {
+                continue;
+            };
+            let complete = row
+                .view
+                .lines
+                .iter()
+                .all(|l| row.picked.get(&l.line_id).copied().unwrap_or(0) == l.qty);
+            if complete && row.view.status == Status::Picking {
+                self.move_order(id, Action::FinishPicking)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn confirm_shipment(
+        &mut self,
+        order_id: &str,
+        lines: &[ShippedLine],
+        approved: bool,
+    ) -> Result<(), String> {
+        let row = self.recheck(order_id)?.clone();
+        if !row.view.label_printed {
+            return Err(format!("order {order_id} has no label"));
+        }
+        let mut whole = true;
+        for l in &row.view.lines {
+            let picked = row.picked.get(&l.line_id).copied().unwrap_or(0);
+            let shipping: u32 = lines
+                .iter()
+                .filter(|s| s.line_id == l.line_id)
+                .map(|s| s.qty)
+                .sum();
+            let fits = if approved {
+                shipping <= picked && shipping <= l.qty
+            } else {
+                picked == l.qty && shipping == l.qty
+            };
+            if !fits {
+                return Err(format!(
+                    "order {order_id} line {} does not match",
+                    l.line_id
+                ));
+            }
+            whole &= picked == l.qty && shipping == l.qty;
+        }
+        if whole {
+            self.move_order(order_id, Action::Ship)?;
+        } else {
+            self.move_order(order_id, Action::ShipPartially)?;
+            for t in self
+                .tasks
+                .iter_mut()
+                .filter(|t| t.task.order_id == order_id)
+            {
+                t.open = false;
+            }
+        }
+        // Shipped units leave their totes; a partial shipment's rest stays for put-back.
+        for shipped in lines {
+            let mut left = i64::from(shipped.qty);
+            let keys: Vec<_> = self
+                .totes
+                .keys()
+                .filter(|(_, o, sku, _)| o == order_id && sku == &shipped.sku)
+                .cloned()
+                .collect();
+            for key in keys {
+                let held = self.totes.get(&key).copied().unwrap_or(0);
+                let take = left.min(held);
+                self.totes.insert(key, held - take);
+                self.shipped_units += take;
+                left -= take;
+            }
+        }
+        let row = self.orders.get_mut(order_id).ok_or("unknown order")?;
+        row.shipped_lines = lines.to_vec();
+        self.shipments.push(order_id.to_string());
+        Ok(())
+    }
+
+    fn put_back(
+        &mut self,
+        tote: &str,
+        order_id: &str,
+        to: StockKey,
+        qty: u32,
+    ) -> Result<(), String> {
+        if !matches!(
+            self.status(order_id),
+            Some(Status::Cancelled | Status::PartiallyShipped)
+        ) {
+            return Err(format!("order {order_id} is not cancelled"));
+        }
+        let (_, _, sku, lot) = to.clone();
+        let key = (tote.to_string(), order_id.to_string(), sku, lot);
+        let in_tote = self.totes.get(&key).copied().unwrap_or(0);
+        if in_tote < i64::from(qty) {
+            return Err(format!("tote {tote} holds only {in_tote}"));
+        }
+        self.totes.insert(key, in_tote - i64::from(qty));
+        *self.stock.entry(to).or_default() += i64::from(qty);
+        Ok(())
+    }
+
+    fn move_stock(&mut self, from: StockKey, to: StockKey, qty: u32) -> Result<(), String> {
+        let on_hand = self.stock.get(&from).copied().unwrap_or(0);
+        if on_hand < i64::from(qty) {
+            return Err(format!("only {on_hand} at {}", from.0));
+        }
+        self.stock.insert(from, on_hand - i64::from(qty));
+        *self.stock.entry(to).or_default() += i64::from(qty);
+        Ok(())
+    }
+}
+
+/// The model's stock position: (location, tenant, sku, lot).
+fn stock_key(location: &str, tenant_id: &str, sku: &str, lot: &Option<String>) -> StockKey {
+    (
+        location.to_string(),
+        tenant_id.to_string(),
+        sku.to_string(),
+        lot.clone(),
+    )
 }
 
 impl FloorView for Floor {

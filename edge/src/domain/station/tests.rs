@@ -415,6 +415,9 @@ fn a_supervisor_override_needs_badge_and_pin_and_is_audited() {
     );
     assert_eq!(changes["measured_mg"], 2_000_000);
     assert_eq!(changes["expected_mg"], 750_000);
+    // Who packed it and where travel with the supervisor's name.
+    assert_eq!(changes["packer"], "u-pat");
+    assert_eq!(changes["station"], "pack-1");
     assert_eq!(floor.labels_printed, vec!["SO-1".to_string()]);
     // The packer is still the one logged in.
     assert_eq!(pack.state.user().map(|u| u.user_id.as_str()), Some("u-pat"));
