@@ -195,8 +195,11 @@ pub struct Scan {
     /// `(ai, decimal)` for decimal AIs.
     pub decimals: Vec<(String, String)>,
     pub code: Option<SiteCode>,
-    /// Why the scan is not accepted; empty when it is.
-    pub errors: Vec<ScanError>,
+    /// Why the scan is not accepted, one line each (`AI 17: month 13 is not a month`); empty
+    /// when it is accepted.
+    pub errors: Vec<String>,
+    /// The same problems with the AI at fault apart from the reason, in the same order.
+    pub problems: Vec<ScanError>,
 }
 
 impl Scan {
@@ -246,11 +249,18 @@ impl Scan {
             decimals: Vec::new(),
             code: None,
             errors: Vec::new(),
+            problems: Vec::new(),
         }
     }
 
+    fn problem(&mut self, e: impl Into<ScanError>) {
+        let e = e.into();
+        self.errors.push(e.to_string());
+        self.problems.push(e);
+    }
+
     fn reject(&mut self, reason: impl Into<String>) {
-        self.errors.push(ScanError::plain(reason));
+        self.problem(ScanError::plain(reason));
     }
 
     /// The JSON object of `wms-edge scan parse --json`.
@@ -300,17 +310,12 @@ impl Scan {
         );
         m.insert(
             "errors".into(),
-            Value::Array(
-                self.errors
-                    .iter()
-                    .map(|e| Value::from(e.to_string()))
-                    .collect(),
-            ),
+            Value::Array(self.errors.iter().cloned().map(Value::from).collect()),
         );
         m.insert(
             "invalid".into(),
             Value::Array(
-                self.errors
+                self.problems
                     .iter()
                     .filter(|_| self.status() == Status::Invalid)
                     .map(|e| json!({"ai": e.ai, "reason": e.reason}))
@@ -586,7 +591,7 @@ fn gs1_from(
     let elements = match parsed {
         Ok(e) => e,
         Err(e) => {
-            scan.errors.push(e.into());
+            scan.problem(e);
             return;
         }
     };
@@ -611,10 +616,10 @@ fn gs1_from(
                     _ => {}
                 }
                 if let Some(e) = run_on_key(el) {
-                    scan.errors.push(e.into());
+                    scan.problem(e);
                 }
             }
-            Err(e) => scan.errors.push(e.into()),
+            Err(e) => scan.problem(e),
         }
     }
     if let (Some(content), Some(count)) = (
@@ -626,7 +631,7 @@ fn gs1_from(
     let mut seen: Vec<&str> = Vec::with_capacity(elements.len());
     for el in &elements {
         if seen.contains(&el.ai.as_str()) {
-            scan.errors.push(ScanError {
+            scan.problem(ScanError {
                 ai: Some(el.ai.clone()),
                 reason: "appears twice".into(),
             });
@@ -634,11 +639,9 @@ fn gs1_from(
         seen.push(&el.ai);
     }
     if scan.errors.is_empty() {
-        scan.errors.extend(
-            gs1::check_pairings(&elements)
-                .into_iter()
-                .map(ScanError::from),
-        );
+        for e in gs1::check_pairings(&elements) {
+            scan.problem(e);
+        }
     }
     scan.elements = elements;
 }
@@ -916,7 +919,7 @@ mod tests {
     fn bracketed_and_leading_gs() {
         let s = scan(b"(01)09501101530003(17)271301");
         assert_eq!(s.reason(), "AI 17: month 13 is not a month");
-        assert_eq!(s.errors[0].ai.as_deref(), Some("17"));
+        assert_eq!(s.problems[0].ai.as_deref(), Some("17"));
         let s = scan(b"\x1D0109501101530003");
         assert!(s.ok());
         assert_eq!(s.gtin.as_deref(), Some("09501101530003"));

@@ -40,14 +40,14 @@ fn check_file(name: &str) -> usize {
             }
         }
         if let Some(reasons) = case["reasons"].as_array() {
-            if reasons.len() != got.errors.len() {
+            if reasons.len() != got.problems.len() {
                 wrong.push(format!(
                     "{} errors expected, got {:?}",
                     reasons.len(),
                     json["errors"]
                 ));
             }
-            for (want, have) in reasons.iter().zip(&got.errors) {
+            for (want, have) in reasons.iter().zip(&got.problems) {
                 let ai = want[0].as_str();
                 let text = want[1].as_str().unwrap_or("");
                 if have.ai.as_deref() != ai || !have.reason.contains(text) {

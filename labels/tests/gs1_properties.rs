@@ -250,8 +250,8 @@ proptest! {
         for raw in [cat(&[b"]C1", &wire]), cat(&[&[GS], &wire])] {
             let s = read(&raw);
             prop_assert_eq!(s.status(), Status::Invalid, "{:?}", s);
-            prop_assert_eq!(s.errors[0].ai.as_deref(), Some(set[0].ai.as_str()));
-            prop_assert!(s.errors[0].reason.contains(expect), "{}", s.errors[0]);
+            prop_assert_eq!(s.problems[0].ai.as_deref(), Some(set[0].ai.as_str()));
+            prop_assert!(s.problems[0].reason.contains(expect), "{}", s.errors[0]);
         }
     }
 

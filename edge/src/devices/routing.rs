@@ -394,12 +394,7 @@ impl DeviceManager {
         let prompt = match (ok, secret) {
             (true, _) => format!("{kind} read"),
             (false, true) => "PIN rejected: must be 4 to 12 digits".to_string(),
-            (false, false) => parsed
-                .errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
+            (false, false) => parsed.errors.join("; "),
         };
         let station_answer = self.station_answer(&parsed, &scan).await;
         let from_station = station_answer.is_some();

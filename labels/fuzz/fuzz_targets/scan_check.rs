@@ -11,6 +11,7 @@ pub fn check(data: &[u8]) {
     let json = s.to_json();
     assert_eq!(json["ok"].as_bool(), Some(s.ok()));
     assert_eq!(s.ok(), s.status() == Status::Accepted);
+    assert_eq!(s.errors.len(), s.problems.len());
     if s.status() == Status::Invalid {
         assert!(s.kind.is_gs1_family());
     }
