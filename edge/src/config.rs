@@ -358,6 +358,7 @@ impl Config {
                         && d.station.as_ref().is_some_and(|s| *s.get_ref() == r.id)
                 })
                 .map(|d| d.id.get_ref().clone());
+            r.timezone = self.site.timezone.get_ref().clone();
         }
         regs
     }

@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wms_hardware::sim::{
-    Action, Behavior, EscPosPrinter, EscPosState, PaymentTerminal, PtySim, SicsScale, TcpSim,
-    ZplPrinter, ZplState,
+    Action, Behavior, CustomerDisplay, EscPosPrinter, EscPosState, PaymentTerminal, PtySim,
+    SicsScale, TcpSim, ZplPrinter, ZplState,
 };
 use wms_hardware::CancellationToken;
 use wms_sync::central_sim::{CentralSim, SimConfig};
@@ -55,6 +55,35 @@ pub const WALK: &[(&str, &str, &str)] = &[
         "ship confirm: shipment.created goes to the central",
     ),
 ];
+/// The register walk: Cy opens register `pos-1` (the session is opened with her token, as a
+/// register screen would), then sells by scans alone at the register's scanner — a card sale on
+/// the simulated terminal and a cash sale. (scanner, scan, what it does).
+pub const REGISTER_WALK: &[(&str, &str, &str)] = &[
+    (
+        "register-1",
+        "EMP:1003",
+        "Cy logs in at register pos-1's scanner",
+    ),
+    ("register-1", "PIN:1234", "with her PIN"),
+    (
+        "register-1",
+        "00012345600012",
+        "a T-shirt: the customer display shows it",
+    ),
+    ("register-1", "QTY:2", "two of the next item"),
+    ("register-1", "00012345600029", "two mugs"),
+    (
+        "register-1",
+        "CMD:CARD",
+        "the card terminal approves; the outcome arrives on /v1/events",
+    ),
+    ("register-1", "00012345600036", "the next customer: a cap"),
+    (
+        "register-1",
+        "CMD:CASH",
+        "exact cash: the receipt prints and the drawer opens",
+    ),
+];
 /// How long start-up may take before the demo gives up.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -84,6 +113,10 @@ pub struct Banner {
     pub data_dir: PathBuf,
     /// Where the label printer simulator's labels are written.
     pub printed_dir: PathBuf,
+    /// The file the register's customer display simulator keeps its screen in.
+    pub display_screen: PathBuf,
+    /// The register's serial scanner pty.
+    pub register_scanner_pty: PathBuf,
     /// The central simulator's base URL.
     pub central_url: String,
     /// Whether the data dir is removed on exit.
@@ -112,6 +145,11 @@ impl fmt::Display for Banner {
             f,
             "  labels:      the label printer simulator writes each label it receives to {}",
             self.printed_dir.display()
+        )?;
+        writeln!(
+            f,
+            "  display:     {} (what the customer display at register pos-1 shows; watch -n 0.5 cat it while selling)",
+            self.display_screen.display()
         )?;
         writeln!(f)?;
         writeln!(
@@ -189,6 +227,32 @@ impl fmt::Display for Banner {
             self.packer_scanner_pty.display()
         )?;
         writeln!(f)?;
+        writeln!(
+            f,
+            "Sell at register pos-1 (receipts are appended to {}/receipts.txt):",
+            self.printed_dir.display()
+        )?;
+        writeln!(
+            f,
+            "  T=$(curl -s -X POST -H 'Content-Type: application/json' -d '{{\"badge\":\"1003\",\"pin\":\"{DEMO_PIN}\"}}' {u}/v1/sessions | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')"
+        )?;
+        writeln!(
+            f,
+            "  curl -s -X POST -H \"Authorization: Bearer $T\" -H 'Content-Type: application/json' -d '{{\"opening_float\":10000}}' {u}/v1/pos/registers/pos-1/sessions   # Cy opens the drawer with 100.00"
+        )?;
+        for (device, data, what) in REGISTER_WALK {
+            writeln!(f, "  scan {device} {data:<16} # {what}")?;
+        }
+        writeln!(
+            f,
+            "  curl -s {auth_env} '{u}/v1/pos/sales?register=pos-1'   # both sales, the card's masked number and approval code"
+        )?;
+        writeln!(
+            f,
+            "  (register-1 is also a serial scanner: {})",
+            self.register_scanner_pty.display()
+        )?;
+        writeln!(f)?;
         write!(f, "Ctrl-C stops everything.")
     }
 }
@@ -208,15 +272,19 @@ impl Behavior for Keyboard {
 struct Sims {
     scanner: PtySim,
     packer_scanner: PtySim,
+    register_scanner: PtySim,
     scale: PtySim,
     label: TcpSim,
     label_state: Arc<Mutex<ZplState>>,
     receipt: TcpSim,
     receipt_state: Arc<Mutex<EscPosState>>,
     payment: TcpSim,
+    display: PtySim,
 }
 
-async fn start_sims(dev_dir: &Path) -> Result<Sims> {
+/// The simulators, their device paths under `dev_dir`; the customer display keeps its screen
+/// in `display_screen`.
+async fn start_sims(dev_dir: &Path, display_screen: &Path) -> Result<Sims> {
     let hw = |what: &str, e: wms_hardware::Error| Error::Internal(format!("{what} simulator: {e}"));
     std::fs::create_dir_all(dev_dir)
         .map_err(|e| Error::Config(format!("cannot create {}: {e}", dev_dir.display())))?;
@@ -231,6 +299,8 @@ async fn start_sims(dev_dir: &Path) -> Result<Sims> {
     .map_err(|e| hw("scale", e))?;
     let packer_scanner =
         PtySim::start_at(&dev_dir.join("scanner-2"), Keyboard).map_err(|e| hw("scanner", e))?;
+    let register_scanner =
+        PtySim::start_at(&dev_dir.join("register-1"), Keyboard).map_err(|e| hw("scanner", e))?;
     let zpl = ZplPrinter::new();
     let label_state = zpl.state();
     let label = TcpSim::start(zpl)
@@ -244,15 +314,22 @@ async fn start_sims(dev_dir: &Path) -> Result<Sims> {
     let payment = TcpSim::start(PaymentTerminal::new())
         .await
         .map_err(|e| hw("payment terminal", e))?;
+    let display = PtySim::start_at(
+        &dev_dir.join("display-1"),
+        CustomerDisplay::new().log_to(display_screen.to_path_buf()),
+    )
+    .map_err(|e| hw("customer display", e))?;
     Ok(Sims {
         scanner,
         packer_scanner,
+        register_scanner,
         scale,
         label,
         label_state,
         receipt,
         receipt_state,
         payment,
+        display,
     })
 }
 
@@ -294,7 +371,7 @@ fn config_text(
          [discovery]\nenabled = false\n\n[log]\nlevel = \"warn\"\n\n\
          [[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n\n\
          [[stations]]\nid = \"pack-1\"\nkind = \"pack\"\n\n\
-         [[stations]]\nid = \"pos-1\"\nkind = \"pos\"\ntenant_id = \"acme\"\nlocation = \"STORE\"\ncurrency = \"USD\"\n\n",
+         [[stations]]\nid = \"pos-1\"\nkind = \"pos\"\ntenant_id = \"acme\"\nlocation = \"STORE\"\ncurrency = \"USD\"\n         [stations.pos]\nreceipt_header = [\"Acme Demo Store\", \"1 Demo Street, Springfield\"]\n         receipt_footer = [\"Returns within 30 days with receipt\"]\n\n",
         toml_str(&data_dir.display().to_string()),
         toml_str(listen),
         toml_str(&s.admin_key),
@@ -332,6 +409,13 @@ fn config_text(
         tcp(sims.label.port()),
     ));
     t.push_str(&dev(
+        "register-1",
+        "scanner",
+        "generic-serial-scanner",
+        "pos-1",
+        serial(&sims.register_scanner),
+    ));
+    t.push_str(&dev(
         "receipt-1",
         "receipt_printer",
         "escpos-80mm",
@@ -344,6 +428,13 @@ fn config_text(
         "nexo-terminal",
         "pos-1",
         tcp(sims.payment.port()),
+    ));
+    t.push_str(&dev(
+        "display-1",
+        "customer_display",
+        "epson-dm-d110",
+        "pos-1",
+        serial(&sims.display),
     ));
     t
 }
@@ -544,7 +635,8 @@ async fn seed_node(addr: SocketAddr, key: &str, sim: &CentralSim) -> Result<()> 
     Ok(())
 }
 
-/// Writes each label the printer simulator receives to `dir` and says so; counts receipts.
+/// Writes each label the printer simulator receives to `dir`, and what the receipt printer
+/// printed to `dir/receipts.txt`, and says so.
 async fn watch_printers(
     label: Arc<Mutex<ZplState>>,
     receipt: Arc<Mutex<EscPosState>>,
@@ -556,10 +648,12 @@ async fn watch_printers(
             .map(|g| g.formats.clone())
             .unwrap_or_else(|e| e.into_inner().formats.clone())
     };
-    let receipts = |m: &Arc<Mutex<EscPosState>>| {
-        m.lock()
-            .map(|g| g.receipts)
-            .unwrap_or_else(|e| e.into_inner().receipts)
+    let receipts = |m: &Arc<Mutex<EscPosState>>| match m.lock() {
+        Ok(g) => (g.receipts, g.printed.clone()),
+        Err(e) => {
+            let g = e.into_inner();
+            (g.receipts, g.printed.clone())
+        }
     };
     let mut seen_labels = 0usize;
     let mut seen_receipts = 0u32;
@@ -588,10 +682,16 @@ async fn watch_printers(
             }
         }
         seen_labels = formats.len();
-        let r = receipts(&receipt);
+        let (r, text) = receipts(&receipt);
         if r > seen_receipts {
+            let path = dir.join("receipts.txt");
+            let wrote = std::fs::write(&path, text.as_bytes());
             say(format_args!(
-                "receipt printer simulator: {r} receipt(s) printed"
+                "receipt printer simulator: {r} receipt(s) printed{}",
+                match wrote {
+                    Ok(()) => format!(" -> {}", path.display()),
+                    Err(e) => format!("; cannot write {}: {e}", path.display()),
+                }
             ));
             seen_receipts = r;
         }
@@ -648,7 +748,8 @@ pub async fn run(
         .map_err(|e| Error::Internal(format!("central simulator: {e}")))?;
     seed_central(&central).await?;
 
-    let sims = start_sims(&root.join("dev")).await?;
+    let display_screen = root.join("customer-display.txt");
+    let sims = start_sims(&root.join("dev"), &display_screen).await?;
     let printed_dir = root.join("printed");
     std::fs::create_dir_all(&printed_dir)
         .map_err(|e| Error::Config(format!("cannot create {}: {e}", printed_dir.display())))?;
@@ -711,6 +812,8 @@ pub async fn run(
                 packer_scanner_pty: sims.packer_scanner.path().to_path_buf(),
                 data_dir: root.clone(),
                 printed_dir: printed_dir.clone(),
+                display_screen: display_screen.clone(),
+                register_scanner_pty: sims.register_scanner.path().to_path_buf(),
                 central_url: central.url(),
                 temporary: temporary && !opts.keep,
             });

@@ -21,5 +21,7 @@ pub mod node;
 pub mod pin;
 pub mod store;
 pub mod sync_glue;
+pub mod till;
+pub mod till_display;
 
 pub use error::{Error, Result};

@@ -61,23 +61,31 @@ pub async fn open_store(cfg: &Config) -> Result<Store> {
 
 /// Build the application state for a config and an open store; `serve` adds the running services.
 pub fn app_state(cfg: &Config, store: Store) -> Shared {
+    let events = crate::events::EventBus::default();
+    let registers: Arc<HashMap<_, _>> = Arc::new(
+        cfg.registers()
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect(),
+    );
     Shared {
         site_id: Arc::from(cfg.site_id()),
+        till: crate::till::Till::without_terminals(
+            store.clone(),
+            cfg.site_id().to_string(),
+            events.clone(),
+            registers.clone(),
+        ),
         store,
         config_keys: config_keys(cfg),
         started: Instant::now(),
         metrics: Arc::new(Metrics::new()),
         central_configured: cfg.central.is_some(),
         openapi_json: Arc::new(api::openapi_json()),
-        events: crate::events::EventBus::default(),
+        events,
         devices: crate::devices::DeviceManager::default(),
         sync: None,
-        registers: Arc::new(
-            cfg.registers()
-                .into_iter()
-                .map(|r| (r.id.clone(), r))
-                .collect(),
-        ),
+        registers,
     }
 }
 
@@ -107,7 +115,29 @@ pub async fn serve(
     state
         .devices
         .attach_floor(crate::floor::Floor::from_config(&cfg, state.store.clone()));
+    state.till = crate::till::Till::start(crate::till::TillParts {
+        store: state.store.clone(),
+        site: cfg.site_id().to_string(),
+        events: state.events.clone(),
+        registers: state.registers.clone(),
+        devices: state
+            .devices
+            .entries()
+            .map(|e| {
+                (
+                    e.config.id.clone(),
+                    e.config.station.clone(),
+                    e.device.clone(),
+                )
+            })
+            .collect(),
+        sync: state.sync.as_ref().map(|s| s.handle.subscribe()),
+        print_wake: state.devices.print_wake(),
+        shutdown: wms_hardware::CancellationToken::new(),
+    });
+    state.devices.attach_till(state.till.clone());
     let devices = state.devices.clone();
+    let till = state.till.clone();
     tracing::info!(site = cfg.site_id(), %addr, startup_ms = started.elapsed().as_millis() as u64, "wms-edge listening");
     on_listening(addr);
     let discovery_stop = wms_hardware::CancellationToken::new();
@@ -127,6 +157,7 @@ pub async fn serve(
     if let Some(d) = discovery {
         d.shutdown().await;
     }
+    till.shutdown().await;
     devices.shutdown().await;
     crate::sync_glue::stop(sync).await;
     served?;

@@ -110,3 +110,51 @@ fn scan_parse_exits_0_for_a_good_scan_and_2_for_a_bad_check_digit() {
     assert_eq!(code, 2, "{v}");
     assert_eq!(v["ok"], false);
 }
+
+/// A register with a customer display on a serial port passes; the display on MQTT (it only
+/// takes a byte stream) or with a printer's profile fails on its line.
+#[test]
+fn a_customer_display_is_checked_like_any_device() {
+    let register = r#"[site]
+id = "st-14"
+timezone = "UTC"
+data_dir = "/tmp/wms-edge-cli-test"
+
+[[stations]]
+id = "pos-1"
+kind = "pos"
+tenant_id = "acme"
+location = "STORE"
+currency = "USD"
+
+[[devices]]
+id = "disp-1"
+kind = "customer_display"
+profile = "epson-dm-d110"
+station = "pos-1"
+transport = { serial = { path = "/dev/wms/display-pos-1" } }
+"#;
+    let (code, stdout, stderr) = check(register);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(stdout.contains("1 devices"), "{stdout}");
+    let (code, _, stderr) = check(&register.replace("epson-dm-d110", "escpos-80mm"));
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr.trim_end(),
+        "edge.toml:16: device \"disp-1\": profile \"escpos-80mm\" is for a receipt_printer, not a customer_display"
+    );
+    let mqtt = format!(
+        "{}\n[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n",
+        register.replace(
+            "{ serial = { path = \"/dev/wms/display-pos-1\" } }",
+            "{ mqtt = {} }"
+        )
+    );
+    let (code, _, stderr) = check(&mqtt);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("edge.toml:18: ")
+            && stderr.contains("mqtt transport is for scanners and scales only"),
+        "{stderr}"
+    );
+}

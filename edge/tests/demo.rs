@@ -23,12 +23,13 @@ impl Drop for Demo {
     }
 }
 
-/// Reads lines from `rx` until both the URL and the key have been printed.
-fn banner(rx: &mpsc::Receiver<String>) -> (String, String, String) {
+/// Reads lines from `rx` until the URL, the key, the scanner's pty and the customer display's
+/// screen file have been printed.
+fn banner(rx: &mpsc::Receiver<String>) -> (String, String, String, String) {
     let end = Instant::now() + DEADLINE;
-    let (mut url, mut key, mut pty) = (None, None, None);
+    let (mut url, mut key, mut pty, mut display) = (None, None, None, None);
     let mut seen = Vec::new();
-    while url.is_none() || key.is_none() || pty.is_none() {
+    while url.is_none() || key.is_none() || pty.is_none() || display.is_none() {
         let left = end.saturating_duration_since(Instant::now());
         let line = match rx.recv_timeout(left) {
             Ok(l) => l,
@@ -41,6 +42,8 @@ fn banner(rx: &mpsc::Receiver<String>) -> (String, String, String) {
             key = Some(v.trim().to_string());
         } else if let Some(v) = t.strip_prefix("scanner pty:") {
             pty = Some(v.trim().to_string());
+        } else if let Some(v) = t.strip_prefix("display:") {
+            display = v.split_whitespace().next().map(str::to_string);
         }
         seen.push(line);
     }
@@ -48,6 +51,7 @@ fn banner(rx: &mpsc::Receiver<String>) -> (String, String, String) {
         url.unwrap_or_default(),
         key.unwrap_or_default(),
         pty.unwrap_or_default(),
+        display.unwrap_or_default(),
     )
 }
 
@@ -103,7 +107,7 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
             let _ = tx.send(line);
         }
     });
-    let (base, key, pty) = banner(&rx);
+    let (base, key, pty, display) = banner(&rx);
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     assert!(key.starts_with("wmse_"), "{key}");
     assert!(std::path::Path::new(&pty).exists(), "scanner pty {pty}");
@@ -112,12 +116,12 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
         .build()
         .expect("client");
 
-    // Healthy with the five simulated devices online.
-    let health = eventually("healthy with 6 devices online", || async {
+    // Healthy with the simulated devices online.
+    let health = eventually("healthy with 8 devices online", || async {
         let (s, h) = get(&http, &format!("{base}/health"), &key).await;
         if s == StatusCode::OK
             && h["status"] == "healthy"
-            && h["services"]["devices"] == json!({"online": 6, "offline": 0})
+            && h["services"]["devices"] == json!({"online": 8, "offline": 0})
         {
             Ok(h)
         } else {
@@ -129,13 +133,14 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
     let (s, devices) = get(&http, &format!("{base}/v1/devices"), &key).await;
     assert_eq!(s, StatusCode::OK, "{devices}");
     let list = devices["data"].as_array().cloned().unwrap_or_default();
-    assert_eq!(list.len(), 6, "{devices}");
+    assert_eq!(list.len(), 8, "{devices}");
     for kind in [
         "scanner",
         "scale",
         "label_printer",
         "receipt_printer",
         "payment_terminal",
+        "customer_display",
     ] {
         assert!(
             list.iter()
@@ -143,6 +148,14 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
             "no online {kind}: {devices}"
         );
     }
+    // The register's customer display greets, and the banner's file shows it.
+    eventually("the customer display's screen file greets", || async {
+        match std::fs::read_to_string(&display) {
+            Ok(screen) if screen.contains("WELCOME") => Ok(()),
+            other => Err(format!("{display}: {other:?}")),
+        }
+    })
+    .await;
 
     // The central's orders arrive allocated (one is held by the central).
     for id in wms_edge::demo::order_ids() {
@@ -293,6 +306,69 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
         }
     })
     .await;
+
+    // The banner's register walk: Cy opens the drawer, then sells by scans alone — a card sale
+    // on the simulated terminal and a cash sale; both receipts reach the receipt file.
+    let login: Value = http
+        .post(format!("{base}/v1/sessions"))
+        .json(&json!({"badge": "1003", "pin": "1234"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    let token = login["token"].as_str().expect("token").to_string();
+    let resp = http
+        .post(format!("{base}/v1/pos/registers/pos-1/sessions"))
+        .bearer_auth(&token)
+        .json(&json!({"opening_float": 10000}))
+        .send()
+        .await
+        .expect("open");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    for (device, data, _) in wms_edge::demo::REGISTER_WALK {
+        let resp = http
+            .post(format!("{base}/v1/scans"))
+            .bearer_auth(&key)
+            .json(&json!({"device_id": device, "data": data}))
+            .send()
+            .await
+            .expect("scan");
+        let v: Value = resp.json().await.expect("scan answer");
+        assert_eq!(v["feedback"], "good", "{device} {data}: {v}");
+        if *data == "CMD:CARD" {
+            // A person waits for the terminal before the next customer; so does the test.
+            eventually("the card sale completes", || async {
+                let (_, r) = get(&http, &format!("{base}/v1/pos/registers/pos-1"), &key).await;
+                if r["sale"].is_null() {
+                    Ok(())
+                } else {
+                    Err(format!("{r}"))
+                }
+            })
+            .await;
+        }
+    }
+    let (_, sales) = get(&http, &format!("{base}/v1/pos/sales?register=pos-1"), &key).await;
+    let sales = sales["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sales.len(), 2, "{sales:?}");
+    assert!(
+        sales.iter().all(|s| s["status"] == "completed"),
+        "{sales:?}"
+    );
+    let end = Instant::now() + DEADLINE;
+    let printed = loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("no receipts printed");
+        if line.starts_with("receipt printer simulator: 2 receipt(s) printed") {
+            break line;
+        }
+    };
+    let path = printed.rsplit("-> ").next().unwrap_or_default();
+    let receipts = std::fs::read_to_string(path).expect("receipts file");
+    assert!(receipts.contains("Auth A1B2C3"), "{receipts}");
+    assert!(receipts.contains("Cap"), "{receipts}");
 
     // SIGTERM: a clean exit 0.
     let pid = demo.0.id().to_string();

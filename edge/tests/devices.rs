@@ -1,6 +1,9 @@
 //! The device manager end to end: a real node with simulated devices on real pseudo-terminals
 //! and loopback TCP, driven and observed through HTTP and the event stream only.
 
+mod common;
+
+use common::events::Events;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -200,18 +203,7 @@ impl Node {
 
     /// Subscribes to `/v1/events`; the subscription exists once this returns.
     async fn events(&self, types: &str) -> Events {
-        let resp = self
-            .http
-            .get(format!("{}/v1/events?types={types}", self.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .expect("events");
-        assert_eq!(resp.status(), StatusCode::OK);
-        Events {
-            resp,
-            buf: String::new(),
-        }
+        common::events::subscribe(&self.http, &self.base, ADMIN, types).await
     }
 }
 
@@ -221,42 +213,6 @@ async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     while !f() {
         assert!(Instant::now() < end, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-struct Events {
-    resp: reqwest::Response,
-    buf: String,
-}
-
-impl Events {
-    /// The next event as `(event line, data)`, within the deadline.
-    async fn next(&mut self) -> (String, Value) {
-        let end = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if let Some(i) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..i + 2).collect();
-                let mut kind = String::new();
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        kind = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim());
-                    }
-                }
-                if kind.is_empty() {
-                    continue; // keep-alive comment
-                }
-                return (kind, serde_json::from_str(&data).expect("event json"));
-            }
-            let chunk = tokio::time::timeout_at(end, self.resp.chunk())
-                .await
-                .expect("timed out waiting for an event")
-                .expect("event stream")
-                .expect("stream ended");
-            self.buf.push_str(&String::from_utf8_lossy(&chunk));
-        }
     }
 }
 

@@ -228,7 +228,8 @@ async fn a_cash_sale_completes_once_with_receipt_stock_audit_and_outbox() {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     let regs = node.ok(Method::GET, "/v1/pos/registers", ADMIN, None).await;
-    assert_eq!(regs[0]["state"], "closed");
+    assert_eq!(regs["data"][0]["state"], "closed");
+    assert_eq!(regs["pagination"]["has_more"], false);
 
     // No session, no sale.
     let (s, v) = node
@@ -577,8 +578,8 @@ async fn price_check_search_and_line_edits() {
             None,
         )
         .await;
-    assert_eq!(hits.as_array().map(Vec::len), Some(1), "{hits}");
-    assert_eq!(hits[0]["sku"], "TEE");
+    assert_eq!(hits["data"].as_array().map(Vec::len), Some(1), "{hits}");
+    assert_eq!(hits["data"][0]["sku"], "TEE");
 
     node.ok(
         Method::POST,
@@ -650,7 +651,11 @@ async fn price_check_search_and_line_edits() {
             None,
         )
         .await;
-    assert_eq!(found[0]["id"].as_str(), Some(cid.as_str()), "{found}");
+    assert_eq!(
+        found["data"][0]["id"].as_str(),
+        Some(cid.as_str()),
+        "{found}"
+    );
     let v = node
         .ok(
             Method::PUT,

@@ -26,6 +26,8 @@ pub enum DeviceKind {
     ReceiptPrinter,
     /// Semi-integrated card payment terminal.
     PaymentTerminal,
+    /// The customer's second screen at a register: a 2-line pole display.
+    CustomerDisplay,
 }
 
 impl DeviceKind {
@@ -37,6 +39,7 @@ impl DeviceKind {
             DeviceKind::LabelPrinter => "label_printer",
             DeviceKind::ReceiptPrinter => "receipt_printer",
             DeviceKind::PaymentTerminal => "payment_terminal",
+            DeviceKind::CustomerDisplay => "customer_display",
         }
     }
 }
@@ -62,6 +65,8 @@ pub enum ProtocolKind {
     Escpos,
     /// nexo Sale-to-POI messages as JSON, one object per line over TCP.
     NexoJson,
+    /// Epson DM-D customer display commands (`ESC @`, `FF`, `US $ x y`, text in a code page).
+    EscposDisplay,
 }
 
 impl ProtocolKind {
@@ -75,6 +80,7 @@ impl ProtocolKind {
             DeviceKind::LabelPrinter => matches!(self, Zpl),
             DeviceKind::ReceiptPrinter => matches!(self, Escpos),
             DeviceKind::PaymentTerminal => matches!(self, NexoJson),
+            DeviceKind::CustomerDisplay => matches!(self, EscposDisplay),
         }
     }
 }
@@ -133,6 +139,18 @@ pub enum Encoding {
     Cp1252,
     /// ISO-8859-1.
     Latin1,
+}
+
+/// The character table a customer display writes text in; each has the number `ESC t n`
+/// selects it by (see `protocol::display`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CodePage {
+    /// PC437 (USA, standard Europe): page 0, the power-on default of Epson displays.
+    #[default]
+    Pc437,
+    /// Windows-1252 (Western European): page 16.
+    Wpc1252,
 }
 
 /// Transport defaults a config entry may override.
@@ -259,6 +277,16 @@ pub struct PaymentSpec {
     pub recovery_timeout_ms: u64,
 }
 
+/// Customer display options.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplaySpec {
+    /// Characters per line (the display has two lines).
+    pub columns: usize,
+    /// The character table text is written in (selected with `ESC t` on every connect).
+    pub code_page: CodePage,
+}
+
 /// One firmware profile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -303,6 +331,9 @@ pub struct Profile {
     /// Payment options (payment terminals only).
     #[serde(default)]
     pub payment: Option<PaymentSpec>,
+    /// Display geometry and code page (customer displays only).
+    #[serde(default)]
+    pub display: Option<DisplaySpec>,
     /// Known model quirks, for operators and for reviewers of the driver.
     #[serde(default)]
     pub quirks: Vec<String>,
@@ -398,6 +429,16 @@ impl Profile {
             return fail(
                 "a [payment] section is required for payment terminals and only for them".into(),
             );
+        }
+        if (self.kind == DeviceKind::CustomerDisplay) != self.display.is_some() {
+            return fail(
+                "a [display] section is required for customer displays and only for them".into(),
+            );
+        }
+        if let Some(d) = &self.display {
+            if !(8..=40).contains(&d.columns) {
+                return fail(format!("display.columns {} must be 8..=40", d.columns));
+            }
         }
         if let Some(p) = &self.printer {
             if ![152, 180, 203, 300, 600].contains(&p.dpi) {
@@ -530,4 +571,5 @@ pub const GENERIC: &[&str] = &[
     "escpos-80mm",
     "escpos-58mm",
     "nexo-terminal",
+    "escpos-display-2x20",
 ];

@@ -58,6 +58,12 @@ pub enum KindStatus {
         /// A dialogue is running.
         busy: bool,
     },
+    /// Customer display.
+    CustomerDisplay {
+        /// The two lines last written to the display (what the customer sees while it is
+        /// online); null before the first write.
+        shown: Option<[String; 2]>,
+    },
 }
 
 impl KindStatus {
@@ -72,6 +78,7 @@ impl KindStatus {
                 KindStatus::Printer(PrinterStatus::default())
             }
             DeviceKind::PaymentTerminal => KindStatus::PaymentTerminal { busy: false },
+            DeviceKind::CustomerDisplay => KindStatus::CustomerDisplay { shown: None },
         }
     }
 }

@@ -185,3 +185,149 @@ async fn a_service_id_chosen_before_sending_is_the_one_the_terminal_answers_abou
         "asked once, charged once"
     );
 }
+
+/// The terminal behaviours the till must survive beyond a plain approval: part of the amount
+/// authorised, an answer given only to a status query, a card still being read for several
+/// queries, an approval that arrives after the status query said NotFound, and a terminal busy
+/// with a dialogue from elsewhere.
+#[tokio::test]
+async fn partial_silent_in_progress_late_and_busy_answers() {
+    let t = PaymentTerminal::new();
+    let state = t.state();
+    let sim = TcpSim::start(t).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _s) = ctx(dir.path());
+    let mut cfg = tcp(
+        "pos-term-3",
+        DeviceKind::PaymentTerminal,
+        "nexo-terminal",
+        sim.port(),
+    );
+    cfg.response_timeout_ms = Some(300);
+    cfg.recovery_timeout_ms = Some(10_000);
+    cfg.poll_interval_ms = Some(50);
+    let dev = wms_hardware::spawn(&cfg, &ctx).unwrap();
+    let mut st = dev.status();
+    wait_state(&mut st, DeviceState::Online).await;
+    let p = term(&dev);
+    let mut late = p.late_answers();
+    let push = |m: TerminalMode| state.lock().unwrap().modes.push_back(m);
+
+    // Partial: half authorised, flagged.
+    push(TerminalMode::Partial);
+    let out = p.pay(sale("P-1")).await.unwrap();
+    let PaymentOutcome::Approved(r) = &out else {
+        panic!("{out:?}")
+    };
+    assert!(r.partial);
+    assert_eq!(r.authorized_amount.unwrap().to_string(), "5.49");
+    assert_eq!(r.entry_mode.as_deref(), Some("Contactless"));
+
+    // Silent: no answer to the request; the status query after the response timeout finds it.
+    push(TerminalMode::Silent);
+    let out = p.pay(sale("P-2")).await.unwrap();
+    assert!(
+        matches!(&out, PaymentOutcome::Approved(r) if r.recovered),
+        "{out:?}"
+    );
+
+    // In progress for three queries, then approved: asked again until it is known.
+    push(TerminalMode::InProgress(3));
+    let queries = state.lock().unwrap().status_requests;
+    let out = p.pay(sale("P-3")).await.unwrap();
+    assert!(
+        matches!(&out, PaymentOutcome::Approved(r) if r.recovered),
+        "{out:?}"
+    );
+    assert!(state.lock().unwrap().status_requests >= queries + 4);
+
+    // NotFound, then the approval arrives late, ahead of the next payment's answer: the next
+    // payment gets its own answer and the late one is reported apart.
+    push(TerminalMode::LateApproval);
+    let out = p.pay(sale("P-4")).await.unwrap();
+    let PaymentOutcome::NotProcessed { service_id: gone } = out else {
+        panic!("{out:?}")
+    };
+    push(TerminalMode::Decline);
+    let out = p.pay(sale("P-5")).await.unwrap();
+    assert!(matches!(out, PaymentOutcome::Declined { .. }), "{out:?}");
+    let l = tokio::time::timeout(DEADLINE, late.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.service_id, gone);
+    assert!(
+        matches!(&l.outcome, PaymentOutcome::Approved(r) if r.sale_transaction_id.as_deref() == Some("P-4")),
+        "{l:?}"
+    );
+    assert!(!format!("{l:?}").contains(TEST_PAN));
+
+    // Busy: refused by the terminal, nothing charged.
+    push(TerminalMode::Busy);
+    let charges = state.lock().unwrap().charges.len();
+    let out = p.pay(sale("P-6")).await.unwrap();
+    assert!(
+        matches!(out, PaymentOutcome::Declined { ref error_condition, .. } if error_condition.as_deref() == Some("Busy")),
+        "{out:?}"
+    );
+    assert_eq!(state.lock().unwrap().charges.len(), charges);
+    ctx.shutdown.cancel();
+    dev.join().await;
+}
+
+/// A reversal sent under a ServiceID chosen beforehand can be asked about later; partial
+/// reversals of one charge add up to at most what was charged.
+#[tokio::test]
+async fn partial_reversals_under_chosen_service_ids_and_their_status() {
+    let t = PaymentTerminal::new();
+    let state = t.state();
+    let sim = TcpSim::start(t).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _s) = ctx(dir.path());
+    let cfg = tcp(
+        "pos-term-4",
+        DeviceKind::PaymentTerminal,
+        "nexo-terminal",
+        sim.port(),
+    );
+    let dev = wms_hardware::spawn(&cfg, &ctx).unwrap();
+    let mut st = dev.status();
+    wait_state(&mut st, DeviceState::Online).await;
+    let p = term(&dev);
+    let PaymentOutcome::Approved(r) = p.pay(sale("R-1")).await.unwrap() else {
+        panic!("approved")
+    };
+    let orig = TransactionId {
+        transaction_id: r.terminal_transaction_id.clone().unwrap(),
+        time_stamp: r.terminal_time_stamp.clone().unwrap(),
+    };
+    let d = |s: &str| Decimal::parse(s).unwrap();
+    let a = p
+        .reverse(orig.clone(), Some(d("4.00")), Some("REV0000001".into()))
+        .await
+        .unwrap();
+    assert!(a.accepted);
+    assert_eq!(a.service_id, "REV0000001");
+    let again = p.reversal_status("REV0000001").await.unwrap();
+    assert!(again.accepted, "{again:?}");
+    // 4.00 + 6.99 = 10.99: the rest fits; anything more does not.
+    assert!(
+        p.reverse(orig.clone(), Some(d("6.99")), None)
+            .await
+            .unwrap()
+            .accepted
+    );
+    let over = p
+        .reverse(orig.clone(), Some(d("0.01")), None)
+        .await
+        .unwrap();
+    assert!(!over.accepted);
+    assert_eq!(
+        state.lock().unwrap().reversed_cents(&orig.transaction_id),
+        1099
+    );
+    let unknown = p.reversal_status("NEVERSENT0").await.unwrap();
+    assert_eq!(unknown.error_condition.as_deref(), Some("NotFound"));
+    ctx.shutdown.cancel();
+    dev.join().await;
+}

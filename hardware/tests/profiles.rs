@@ -1,6 +1,7 @@
 //! Every firmware profile file parses, validates, and is named here.
 
 use wms_hardware::profiles::{self, DeviceKind, ProtocolKind};
+use wms_hardware::protocol::display::CodePage;
 
 /// Every file in `firmware-profiles/`, by name, with the kind and protocol it must declare.
 /// Adding a file without adding it here fails `every_file_is_listed`.
@@ -9,6 +10,11 @@ const EXPECTED: &[(&str, DeviceKind, ProtocolKind)] = &[
         "avery-weigh-tronix-7820",
         DeviceKind::Scale,
         ProtocolKind::NciGeneral,
+    ),
+    (
+        "epson-dm-d110",
+        DeviceKind::CustomerDisplay,
+        ProtocolKind::EscposDisplay,
     ),
     (
         "epson-tm-m30",
@@ -29,6 +35,11 @@ const EXPECTED: &[(&str, DeviceKind, ProtocolKind)] = &[
         "escpos-80mm",
         DeviceKind::ReceiptPrinter,
         ProtocolKind::Escpos,
+    ),
+    (
+        "escpos-display-2x20",
+        DeviceKind::CustomerDisplay,
+        ProtocolKind::EscposDisplay,
     ),
     (
         "generic-serial-scanner",
@@ -162,6 +173,7 @@ fn at_least_a_dozen_models_across_kinds() {
         DeviceKind::Scale,
         DeviceKind::LabelPrinter,
         DeviceKind::ReceiptPrinter,
+        DeviceKind::CustomerDisplay,
     ] {
         assert!(
             models.iter().any(|p| p.kind == kind),
@@ -191,6 +203,16 @@ fn known_facts_of_some_models() {
     );
     let s = profiles::get("mettler-toledo-sics").unwrap();
     assert_eq!(s.framing.terminator, profiles::Terminator::Crlf);
+    for name in ["escpos-display-2x20", "epson-dm-d110"] {
+        let p = profiles::get(name).unwrap();
+        let d = p.display.as_ref().unwrap();
+        assert_eq!((d.columns, d.code_page), (20, CodePage::Pc437), "{name}");
+    }
+    let t = &profiles::get("epson-dm-d110").unwrap().transport;
+    assert_eq!(
+        (t.baud, t.data_bits, t.parity, t.stop_bits),
+        (9600, 8, profiles::Parity::None, 1)
+    );
     assert_eq!(
         profiles::get("escpos-58mm")
             .unwrap()
@@ -221,4 +243,20 @@ fn invalid_profiles_are_rejected() {
     // Geometry must fit the media.
     let wide = good.replace("print_width_dots = 576", "print_width_dots = 5760");
     assert!(profiles::Profile::from_toml("escpos-80mm", &wide).is_err());
+    // A display needs its [display] section, of a sane width and a known code page.
+    let display = profiles::embedded_files()
+        .iter()
+        .find(|(n, _)| *n == "escpos-display-2x20")
+        .unwrap()
+        .1;
+    assert!(profiles::Profile::from_toml("escpos-display-2x20", display).is_ok());
+    let (head, _) = display.split_once("[display]").unwrap();
+    assert!(profiles::Profile::from_toml("escpos-display-2x20", head).is_err());
+    let narrow = display.replace("columns = 20", "columns = 2");
+    assert!(profiles::Profile::from_toml("escpos-display-2x20", &narrow).is_err());
+    let page = display.replace("code_page = \"pc437\"", "code_page = \"utf8\"");
+    assert!(profiles::Profile::from_toml("escpos-display-2x20", &page).is_err());
+    // A printer's profile may not carry a display section.
+    let both = format!("{good}\n[display]\ncolumns = 20\ncode_page = \"pc437\"\n");
+    assert!(profiles::Profile::from_toml("escpos-80mm", &both).is_err());
 }

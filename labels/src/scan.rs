@@ -162,7 +162,8 @@ pub struct Content {
 /// A site code from the scan grammar (`LOC:A-03-2`, `CMD:DONE`, `QTY:3` …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteCode {
-    /// The prefix without the colon, upper case: `EMP`, `LOC`, `TOTE`, `ORD`, `CMD`, `PIN`, `QTY`.
+    /// The prefix without the colon, upper case: `EMP`, `LOC`, `TOTE`, `ORD`, `CMD`, `PIN`, `QTY`,
+    /// and at a register `CPN` (a coupon) and `CUST` (a customer's loyalty card).
     pub prefix: &'static str,
     /// The text after the colon (`CMD` verbs upper-cased).
     pub value: String,
@@ -170,7 +171,8 @@ pub struct SiteCode {
 
 /// The verbs `CMD:` accepts.
 pub const COMMAND_VERBS: &[&str] = &[
-    "DONE", "SHORT", "SKIP", "REPRINT", "WEIGH", "CANCEL", "LOGOUT",
+    "DONE", "SHORT", "SKIP", "REPRINT", "WEIGH", "CANCEL", "LOGOUT", "CASH", "CARD", "PRICE",
+    "VOID",
 ];
 
 /// The outcome of interpreting one scan.
@@ -787,6 +789,8 @@ fn site_code(scan: &mut Scan, payload: &[u8]) -> Option<SiteCode> {
         b"CMD" => ("CMD", Kind::Control),
         b"PIN" => ("PIN", Kind::Control),
         b"QTY" => ("QTY", Kind::Control),
+        b"CPN" => ("CPN", Kind::Control),
+        b"CUST" => ("CUST", Kind::Control),
         _ => return None,
     };
     scan.kind = kind;
@@ -904,6 +908,19 @@ mod tests {
         assert!(scan(b"QTY:12").ok());
         assert!(!scan(b"QTY:0").ok());
         assert!(!scan(b"LOC:").ok());
+        let s = scan(b"CPN:SPRING10");
+        assert_eq!(
+            (
+                s.kind,
+                s.code.as_ref().map(|c| (c.prefix, c.value.as_str()))
+            ),
+            (Kind::Control, Some(("CPN", "SPRING10")))
+        );
+        let s = scan(b"CUST:L-0042");
+        assert_eq!(s.code.map(|c| c.prefix), Some("CUST"));
+        for verb in ["CASH", "CARD", "PRICE", "VOID"] {
+            assert!(scan(format!("CMD:{verb}").as_bytes()).ok(), "{verb}");
+        }
     }
 
     #[test]

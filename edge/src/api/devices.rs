@@ -26,7 +26,8 @@ use crate::error::Error;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeviceView {
     pub id: String,
-    /// `scanner`, `scale`, `label_printer`, `receipt_printer` or `payment_terminal`.
+    /// `scanner`, `scale`, `label_printer`, `receipt_printer`, `payment_terminal` or
+    /// `customer_display`.
     pub kind: String,
     /// Firmware profile in use (the kind's generic one when the entry names none).
     pub profile: String,
@@ -40,7 +41,8 @@ pub struct DeviceView {
     pub last_error: Option<String>,
     /// Kind-specific: printers `paper_out`, `head_open`, `paused`, `ribbon_out`, `cover_open`,
     /// `paper_near_end` (null when the device cannot tell); scales `last_stable_weight`
-    /// (`{value, unit}`); scanners `last_scan_at`.
+    /// (`{value, unit}`); scanners `last_scan_at`; customer displays `shown` (the two lines
+    /// last written to the display, null before the first).
     #[schema(value_type = Object)]
     pub status: Value,
 }

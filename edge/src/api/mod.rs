@@ -74,6 +74,8 @@ pub struct Shared {
     pub sync: Option<Arc<crate::sync_glue::SyncLink>>,
     /// The site's registers (`pos` stations) by id.
     pub registers: Arc<HashMap<String, crate::config::RegisterConfig>>,
+    /// Card payments at the registers' terminals.
+    pub till: crate::till::Till,
 }
 
 #[derive(OpenApi)]
@@ -150,6 +152,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pos::set_customer))
         .routes(routes!(pos::create_payment))
         .routes(routes!(pos::get_payment))
+        .routes(routes!(pos::abort_payment))
         .routes(routes!(pos::price_check))
         .routes(routes!(pos::search_products))
         .routes(routes!(pos::search_customers, pos::create_customer))

@@ -87,6 +87,16 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
             "ID kind {kind} exhausted: no serials left until the central grants a block"
         ));
     }
+    // Card payments taken offline and still not at the central after `offline_card_hours`: the
+    // acquirer may refuse them soon, and the merchant carries that risk.
+    match st.till.offline_overdue().await {
+        Ok(0) => {}
+        Ok(n) => reasons.push(format!(
+            "{n} card payment(s) taken offline are overdue: the central has not received them"
+        )),
+        Err(_) if !db_ok => {}
+        Err(e) => tracing::warn!(error = %e, "offline card check failed"),
+    }
     Json(Health {
         status: if reasons.is_empty() {
             "healthy"
@@ -104,6 +114,43 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
             devices: DeviceCounts { online, offline },
         },
     })
+}
+
+/// The registers' offline card exposure, keeping `# EOF` last.
+fn append_till_metrics(out: &mut String, count: i64, total: i64, overdue: i64) {
+    use std::fmt::Write as _;
+    let had_eof = match out.trim_end().strip_suffix("# EOF").map(str::len) {
+        Some(n) => {
+            out.truncate(n);
+            true
+        }
+        None => false,
+    };
+    for (name, help, v) in [
+        (
+            "wms_pos_offline_cards",
+            "Card payments taken while the central was unreachable and not yet acknowledged by it",
+            count,
+        ),
+        (
+            "wms_pos_offline_card_value",
+            "Their value in minor units of the registers' currency",
+            total,
+        ),
+        (
+            "wms_pos_offline_cards_overdue",
+            "Stored offline card payments older than the register's offline_card_hours",
+            overdue,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}.\n# TYPE {name} gauge\n{name} {v}"
+        );
+    }
+    if had_eof {
+        out.push_str("# EOF\n");
+    }
 }
 
 fn sync_state(st: &AppState) -> String {
@@ -124,6 +171,11 @@ pub async fn metrics(caller: Caller, State(st): State<AppState>) -> ApiResult<im
     };
     super::sync::append_metrics(&st, &ids, &mut text);
     st.devices.append_metrics(&mut text);
+    if !st.registers.is_empty() {
+        let (count, total, _) = st.till.offline_exposure(None).await?;
+        let overdue = st.till.offline_overdue().await?;
+        append_till_metrics(&mut text, count, total, overdue);
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

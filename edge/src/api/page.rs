@@ -56,6 +56,31 @@ pub fn encode<K: Serialize>(key: &K) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
 }
 
+/// A whole list as one page (lists that are small by nature: a site's registers, tax rates).
+pub fn whole<T>(rows: Vec<T>) -> Page<T> {
+    Page {
+        data: rows,
+        pagination: Pagination {
+            next_cursor: None,
+            has_more: false,
+        },
+    }
+}
+
+/// The first `limit` of `limit + 1` fetched matches of a search: `has_more` says the query
+/// matched more and should be narrowed (a search has no cursor).
+pub fn first_matches<T>(mut rows: Vec<T>, limit: usize) -> Page<T> {
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    Page {
+        data: rows,
+        pagination: Pagination {
+            next_cursor: None,
+            has_more,
+        },
+    }
+}
+
 /// Build a page from `limit + 1` fetched rows.
 pub fn build<T, K: Serialize>(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> K) -> Page<T> {
     let has_more = rows.len() > limit;

@@ -14,10 +14,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{parse_json, Body, P, Q};
+use super::page::{self, Page};
 use super::sessions::{approver, Approval};
 use super::AppState;
 use crate::config::RegisterConfig;
-use crate::domain::pos::pricing::{self, Cart, CartLine, DiscountValue};
+use crate::domain::pos::pricing::DiscountValue;
 use crate::domain::pos::Percent;
 use crate::domain::role::Role;
 use crate::domain::time;
@@ -32,8 +33,12 @@ use crate::store::workflow::pos::registers::{self, PosSession};
 use crate::store::workflow::pos::sales::{self, CartChange};
 use crate::store::workflow::pos::{self as pos_store, Payment, Sale, SaleFilter};
 use crate::store::{Ctx, Origin};
+use crate::till::{changed_line, publish_payment, publish_sale, publish_sale_line};
 
 // ---- shapes -------------------------------------------------------------------------------------
+
+/// Most matches a product or customer search answers with (`has_more` says there were more).
+const SEARCH_LIMIT: usize = 50;
 
 fn money(amount: i64, currency: &str) -> Money {
     Money {
@@ -338,12 +343,8 @@ async fn register_of_sale(
     register(st, &register_id)
 }
 
-fn publish_sale(st: &AppState, s: &Sale) {
-    st.events.publish(
-        "pos.sale",
-        json!({"sale_id": s.id, "register_id": s.register_id, "status": s.status,
-               "tenant_id": s.tenant_id, "totals": SaleOut::from(s).totals}),
-    );
+fn publish_sale_of(st: &AppState, s: &Sale) {
+    publish_sale(&st.events, s);
 }
 
 // ---- registers and sessions ---------------------------------------------------------------------
@@ -359,6 +360,7 @@ async fn register_out(st: &AppState, reg: RegisterConfig) -> ApiResult<RegisterO
             ))
         })
         .await?;
+    let offline = st.till.offline_exposure(Some(reg.id.clone())).await?;
     let devices: Vec<super::devices::DeviceView> =
         st.devices.entries().map(super::devices::view).collect();
     let of_kind = |kind: &str| {
@@ -381,9 +383,9 @@ async fn register_out(st: &AppState, reg: RegisterConfig) -> ApiResult<RegisterO
             customer_display: of_kind("customer_display"),
         },
         offline_cards: OfflineCards {
-            count: 0,
-            total: money(0, &reg.currency),
-            oldest_at: None,
+            count: offline.0,
+            total: money(offline.1, &reg.currency),
+            oldest_at: offline.2,
         },
         id: reg.id,
         tenant_id: reg.tenant_id,
@@ -394,11 +396,11 @@ async fn register_out(st: &AppState, reg: RegisterConfig) -> ApiResult<RegisterO
 
 /// The site's registers the caller may see.
 #[utoipa::path(get, path = "/v1/pos/registers", tag = "pos", security(("bearer" = [])),
-    responses((status = 200, body = Vec<RegisterOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<RegisterOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_registers(
     caller: Caller,
     State(st): State<AppState>,
-) -> ApiResult<Json<Vec<RegisterOut>>> {
+) -> ApiResult<Json<Page<RegisterOut>>> {
     caller.require(Role::Cashier)?;
     let mut regs: Vec<RegisterConfig> = st
         .registers
@@ -411,7 +413,7 @@ pub async fn list_registers(
     for r in regs {
         out.push(register_out(&st, r).await?);
     }
-    Ok(Json(out))
+    Ok(Json(page::whole(out)))
 }
 
 /// One register: its session, open sale and devices.
@@ -506,7 +508,7 @@ pub async fn create_sale(
         sales::create_sale(cx, &reg, &user, input.customer_id.as_deref())
     })
     .await?;
-    publish_sale(&st, &sale);
+    publish_sale_of(&st, &sale);
     Ok((StatusCode::CREATED, Json(SaleOut::from(&sale))))
 }
 
@@ -520,39 +522,44 @@ pub struct SalesQuery {
     pub receipt_no: Option<String>,
     pub customer: Option<String>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
+    /// From `pagination.next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Sales, newest first.
 #[utoipa::path(get, path = "/v1/pos/sales", tag = "pos", security(("bearer" = [])),
     params(SalesQuery),
-    responses((status = 200, body = Vec<SaleOut>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<SaleOut>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_sales(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<SalesQuery>,
-) -> ApiResult<Json<Vec<SaleOut>>> {
+) -> ApiResult<Json<Page<SaleOut>>> {
     caller.require(Role::Cashier)?;
-    let limit = super::page::limit(q.limit)?;
+    let limit = page::limit(q.limit)?;
+    let after: Option<(String, String)> = page::decode(q.cursor.as_deref())?;
     let filter = SaleFilter {
         register: q.register,
         session: q.session,
         status: q.status,
         receipt_no: q.receipt_no,
         customer: q.customer,
-        limit,
+        tenant: caller.tenant().map(str::to_string),
+        after,
+        limit: limit + 1,
     };
     let found = st
         .store
         .read(move |c| pos_store::list_sales(c, &filter))
         .await?;
-    Ok(Json(
-        found
-            .iter()
-            .filter(|s| caller.tenant().is_none_or(|t| t == s.tenant_id))
-            .map(SaleOut::from)
-            .collect(),
-    ))
+    let page = page::build(found, limit, |s| (s.created_at.clone(), s.id.clone()));
+    Ok(Json(Page {
+        data: page.data.iter().map(SaleOut::from).collect(),
+        pagination: page.pagination,
+    }))
 }
 
 /// One sale.
@@ -591,11 +598,13 @@ async fn change(
             _ => None,
         },
     };
-    let sale = write(st, caller.origin(), move |cx| {
-        sales::change_cart(cx, &reg, &sale_id, change, approved_by.as_deref())
+    let (before, sale) = write(st, caller.origin(), move |cx| {
+        let before = pos_store::sale(cx.conn, &sale_id)?;
+        let after = sales::change_cart(cx, &reg, &sale_id, change, approved_by.as_deref())?;
+        Ok((before, after))
     })
     .await?;
-    publish_sale(st, &sale);
+    publish_sale_line(&st.events, &sale, changed_line(&before, &sale));
     Ok(Json(SaleOut::from(&sale)))
 }
 
@@ -780,8 +789,13 @@ pub struct PaymentResult {
 /// same payment and never charges twice; the same key with another body is 409.
 #[utoipa::path(post, path = "/v1/pos/sales/{id}/payments", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = String, Header)), request_body = PaymentIn,
-    responses((status = 201, body = PaymentResult), (status = 200, body = PaymentResult),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "cash taken", body = PaymentResult),
+              (status = 202, description = "card payment sent to the terminal: pending", body = PaymentResult),
+              (status = 200, description = "a retry: the payment the first request made", body = PaymentResult),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody),
+              (status = 503, description = "the register's terminal is offline", body = ErrorBody)))]
 pub async fn create_payment(
     caller: Caller,
     State(st): State<AppState>,
@@ -823,16 +837,34 @@ pub async fn create_payment(
     };
     let done = match input.method.as_str() {
         "cash" => {
-            write(&st, caller.origin(), move |cx| {
+            let done = write(&st, caller.origin(), move |cx| {
                 payments::pay_cash(cx, &reg, &id, &req)
             })
-            .await?
+            .await?;
+            if done.created {
+                if !done.sale.is_open() {
+                    st.devices.prints_queued();
+                }
+                publish_payment(&st.events, &done.payment, &done.sale);
+                publish_sale(&st.events, &done.sale);
+            }
+            done
         }
-        "card" | "gift_card" | "store_credit" => {
+        "card" => {
+            if input.code.is_some() {
+                return Err(ApiError::unprocessable(
+                    "code",
+                    "is for gift cards: a card payment is read at the terminal",
+                ));
+            }
+            // Published by the till (pending now, the outcome later).
+            st.till.pay_card(caller.origin(), &reg, &id, req).await?
+        }
+        "gift_card" | "store_credit" => {
             return Err(ApiError::unprocessable(
                 "method",
                 format!(
-                    "{} payments are not available on this node yet; take cash",
+                    "{} payments are not available on this node yet; take cash or card",
                     input.method
                 ),
             ))
@@ -844,22 +876,13 @@ pub async fn create_payment(
             ))
         }
     };
-    if !done.sale.is_open() {
-        st.devices.prints_queued();
-    }
     let currency = done.sale.currency.clone();
-    st.events.publish(
-        "pos.payment",
-        json!({"payment_id": done.payment.id, "sale_id": done.sale.id,
-               "register_id": done.sale.register_id, "tenant_id": done.sale.tenant_id,
-               "method": done.payment.method, "state": done.payment.state,
-               "amount": money(done.payment.amount, &currency)}),
-    );
-    publish_sale(&st, &done.sale);
-    let status = if done.created {
-        StatusCode::CREATED
-    } else {
+    let status = if !done.created {
         StatusCode::OK
+    } else if done.payment.state == "pending" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
     };
     Ok((
         status,
@@ -870,17 +893,50 @@ pub async fn create_payment(
     ))
 }
 
-/// One payment.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PaymentQuery {
+    /// Long poll: wait up to this many seconds (0-30) for a pending payment to become final.
+    #[param(minimum = 0, maximum = 30)]
+    pub wait: Option<u64>,
+}
+
+/// One payment; with `?wait=` a pending card payment is followed until it is final (at most
+/// 30 s). A payment that is already final is answered at once.
 #[utoipa::path(get, path = "/v1/pos/payments/{id}", tag = "pos", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = PaymentOut), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path), PaymentQuery),
+    responses((status = 200, body = PaymentOut), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 pub async fn get_payment(
     caller: Caller,
     State(st): State<AppState>,
     P(id): P<String>,
+    Q(q): Q<PaymentQuery>,
 ) -> ApiResult<Json<PaymentOut>> {
     caller.require(Role::Cashier)?;
-    let pid = id.clone();
+    if q.wait.is_some_and(|w| w > 30) {
+        return Err(ApiError::unprocessable("wait", "must be 0 to 30 seconds"));
+    }
+    let (p, tenant, currency) = payment_with_sale(&st, &id).await?;
+    caller.check_tenant(&tenant)?;
+    let p = match q.wait {
+        Some(w) if w > 0 && p.state == "pending" => st
+            .till
+            .wait_final(&id, std::time::Duration::from_secs(w))
+            .await?
+            .unwrap_or(p),
+        _ => p,
+    };
+    Ok(Json(payment_out(&p, &currency)))
+}
+
+async fn payment_with_sale(
+    st: &AppState,
+    id: &str,
+) -> std::result::Result<(Payment, String, String), ApiError> {
+    let pid = id.to_string();
     let found = st
         .store
         .read(move |c| {
@@ -891,10 +947,27 @@ pub async fn get_payment(
             Ok(Some((p, s.tenant_id, s.currency)))
         })
         .await?;
-    let (p, tenant, currency) =
-        found.ok_or_else(|| ApiError::not_found(format!("payment {id} not found")))?;
-    caller.check_tenant(&tenant)?;
-    Ok(Json(payment_out(&p, &currency)))
+    found.ok_or_else(|| ApiError::not_found(format!("payment {id} not found")))
+}
+
+/// Abort a pending card payment: the node asks the terminal to cancel it. The terminal's answer
+/// decides; an approval that wins the race stays approved (void the sale to reverse it).
+#[utoipa::path(post, path = "/v1/pos/payments/{id}/abort", tag = "pos", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 202, body = PaymentOut), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn abort_payment(
+    caller: Caller,
+    State(st): State<AppState>,
+    P(id): P<String>,
+) -> ApiResult<(StatusCode, Json<PaymentOut>)> {
+    let (p, _, currency) = payment_with_sale(&st, &id).await?;
+    let sale_id = p.sale_id.clone();
+    let reg = register_of_sale(&st, &sale_id).await?;
+    cashier(&caller, &reg)?;
+    let p = st.till.abort(caller.origin(), &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(payment_out(&p, &currency))))
 }
 
 // ---- price check and search ---------------------------------------------------------------------
@@ -939,42 +1012,19 @@ pub async fn price_check(
     let reg = register(&st, &required(q.register, "register")?)?;
     reader(&caller, &reg)?;
     let code = required(q.code, "code")?;
-    let out = st
+    let currency = reg.currency.clone();
+    let p = st
         .store
-        .read(move |c| {
-            let sku = sales::sku_for_code(c, &reg, code.trim())?;
-            let catalog = prices::catalog_for(c, &reg.tenant_id, &[&sku], &time::now())?;
-            let cart = Cart {
-                lines: vec![CartLine {
-                    line_id: "L1".into(),
-                    sku: sku.clone(),
-                    qty: 1,
-                }],
-                ..Cart::default()
-            };
-            let priced = pricing::price(&sales::register_rules(&reg), &cart, &catalog)
-                .map_err(|e| crate::error::Error::validation("code", e))?;
-            let line = &priced.lines[0];
-            let promotions = catalog
-                .promotions
-                .iter()
-                .filter(|p| line.discounts.iter().any(|d| d.id == p.id))
-                .map(|p| p.name.clone())
-                .collect();
-            let available =
-                crate::store::stock::ledger::position(c, &reg.tenant_id, &sku, &reg.location, "")?
-                    .on_hand;
-            Ok(PriceCheck {
-                sku,
-                name: line.name.clone(),
-                unit_price: money(line.unit_price, &reg.currency),
-                promotions,
-                tax_code: line.tax_code.clone(),
-                available,
-            })
-        })
+        .read(move |c| sales::price_check(c, &reg, code.trim(), &time::now()))
         .await?;
-    Ok(Json(out))
+    Ok(Json(PriceCheck {
+        sku: p.sku,
+        name: p.name,
+        unit_price: money(p.unit_price, &currency),
+        promotions: p.promotions,
+        tax_code: p.tax_code,
+        available: p.available,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -998,12 +1048,14 @@ pub struct ProductHit {
 /// The register tenant's products whose name, SKU or barcode matches `q` (at most 50).
 #[utoipa::path(get, path = "/v1/pos/products", tag = "pos", security(("bearer" = [])),
     params(ProductSearch),
-    responses((status = 200, body = Vec<ProductHit>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<ProductHit>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 pub async fn search_products(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<ProductSearch>,
-) -> ApiResult<Json<Vec<ProductHit>>> {
+) -> ApiResult<Json<Page<ProductHit>>> {
     caller.require(Role::Cashier)?;
     let reg = register(&st, &required(q.register, "register")?)?;
     reader(&caller, &reg)?;
@@ -1013,9 +1065,9 @@ pub async fn search_products(
     }
     let hits = st
         .store
-        .read(move |c| prices::search(c, &reg.tenant_id, &needle, 50))
+        .read(move |c| prices::search(c, &reg.tenant_id, &needle, SEARCH_LIMIT + 1))
         .await?;
-    Ok(Json(
+    Ok(Json(page::first_matches(
         hits.into_iter()
             .map(|p| ProductHit {
                 unit_price: p.price.map(|a| money(a, &p.currency)),
@@ -1024,7 +1076,8 @@ pub async fn search_products(
                 barcodes: p.barcodes,
             })
             .collect(),
-    ))
+        SEARCH_LIMIT,
+    )))
 }
 
 // ---- customers ----------------------------------------------------------------------------------
@@ -1041,12 +1094,13 @@ pub struct CustomerQuery {
 /// Customers by phone, email, loyalty id or name (at most 50).
 #[utoipa::path(get, path = "/v1/pos/customers", tag = "pos", security(("bearer" = [])),
     params(CustomerQuery),
-    responses((status = 200, body = Vec<Customer>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<Customer>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn search_customers(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<CustomerQuery>,
-) -> ApiResult<Json<Vec<Customer>>> {
+) -> ApiResult<Json<Page<Customer>>> {
     caller.require(Role::Cashier)?;
     let tenant = caller.tenant_filter(q.tenant_id)?;
     let needle = required(q.q, "q")?.trim().to_string();
@@ -1056,11 +1110,12 @@ pub async fn search_customers(
             "must be at most 128 characters",
         ));
     }
-    Ok(Json(
+    Ok(Json(page::first_matches(
         st.store
-            .read(move |c| customers::search(c, tenant.as_deref(), &needle, 50))
+            .read(move |c| customers::search(c, tenant.as_deref(), &needle, SEARCH_LIMIT + 1))
             .await?,
-    ))
+        SEARCH_LIMIT,
+    )))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, P, Q};
+use super::page::{self, Page};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::time;
@@ -26,13 +27,13 @@ pub struct TaxRateIn {
 
 /// The tax rates in force at this site.
 #[utoipa::path(get, path = "/v1/tax-rates", tag = "catalog", security(("bearer" = [])),
-    responses((status = 200, body = Vec<TaxRateRow>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page<TaxRateRow>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_tax_rates(
     caller: Caller,
     State(st): State<AppState>,
-) -> ApiResult<Json<Vec<TaxRateRow>>> {
+) -> ApiResult<Json<Page<TaxRateRow>>> {
     caller.require(Role::Cashier)?;
-    Ok(Json(st.store.read(prices::tax_rates).await?))
+    Ok(Json(page::whole(st.store.read(prices::tax_rates).await?)))
 }
 
 /// Create or replace a tax rate.
@@ -76,22 +77,23 @@ pub struct PromotionQuery {
 /// A tenant's promotions and coupons.
 #[utoipa::path(get, path = "/v1/promotions", tag = "catalog", params(PromotionQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = Vec<PromotionRow>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page<PromotionRow>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_promotions(
     caller: Caller,
     State(st): State<AppState>,
     Q(q): Q<PromotionQuery>,
-) -> ApiResult<Json<Vec<PromotionRow>>> {
+) -> ApiResult<Json<Page<PromotionRow>>> {
     caller.require(Role::Supervisor)?;
     let tenant = q
         .tenant_id
         .ok_or_else(|| ApiError::unprocessable("tenant_id", "is required"))?;
     caller.check_tenant(&tenant)?;
-    Ok(Json(
+    Ok(Json(page::whole(
         st.store
             .read(move |c| prices::promotions(c, &tenant))
             .await?,
-    ))
+    )))
 }
 
 /// Create or replace a promotion (`code` null: automatic; else a coupon).

@@ -47,6 +47,10 @@ pub struct RegisterConfig {
     /// The register's receipt printer (a `receipt_printer` device with `station` = this id); the
     /// cash drawer hangs on its kick connector.
     pub receipt_printer: Option<String>,
+    /// The site's IANA time zone: receipts and reports show local time.
+    pub timezone: String,
+    /// A cashier logged in at the register's scanner is logged out after this long without a scan.
+    pub idle_timeout_s: u32,
 }
 
 /// Receipt printers print 42–48 columns; a longer line would wrap mid-word.
@@ -79,6 +83,8 @@ impl RegisterConfig {
             receipt_header: p.receipt_header.map(|l| l.into_inner()).unwrap_or_default(),
             receipt_footer: p.receipt_footer.map(|l| l.into_inner()).unwrap_or_default(),
             receipt_printer: None,
+            timezone: "UTC".into(),
+            idle_timeout_s: s.idle_timeout_s.unwrap_or(900),
         })
     }
 }

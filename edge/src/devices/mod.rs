@@ -50,6 +50,8 @@ struct Inner {
     entries: BTreeMap<String, Entry>,
     /// Set once the store is open; without it every scan is answered parse-only.
     floor: std::sync::OnceLock<Floor>,
+    /// The registers' card payments, for scans at a register.
+    till: std::sync::OnceLock<crate::till::Till>,
     events: EventBus,
     shutdown: CancellationToken,
     mqtt: Option<MqttHub>,
@@ -105,6 +107,7 @@ impl Inner {
             tasks: Mutex::new(Vec::new()),
             discovered,
             floor: std::sync::OnceLock::new(),
+            till: std::sync::OnceLock::new(),
             print_wake: Arc::default(),
             weighing: Default::default(),
         }

@@ -2,7 +2,10 @@
 //! endpoints, `/health` and the metrics, and the watcher that turns a device's state changes
 //! into `device.state` events.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
+use wms_hardware::device::DisplayHandle;
 use wms_hardware::{Device, DeviceState, DeviceStatus};
 
 use crate::discovery::Candidates;
@@ -31,6 +34,17 @@ impl DeviceManager {
 
     pub fn get(&self, id: &str) -> Option<&Entry> {
         self.inner.entries.get(id)
+    }
+
+    /// Each station's customer display (the first one naming it): a register's second screen.
+    pub fn customer_displays(&self) -> BTreeMap<String, DisplayHandle> {
+        let mut out = BTreeMap::new();
+        for e in self.entries() {
+            if let (Device::CustomerDisplay(h), Some(station)) = (&e.device, &e.config.station) {
+                out.entry(station.clone()).or_insert_with(|| h.clone());
+            }
+        }
+        out
     }
 
     /// Printers found on the network (never added to the config by the node itself).

@@ -127,17 +127,62 @@ impl DeviceManager {
         })
     }
 
-    /// The station workflow's answer to a scan, when the device's station runs one.
+    /// The station workflow's answer to a scan, when the device's station runs one (a floor
+    /// workflow, or a register's till).
     async fn station_answer(
         &self,
         parsed: &wms_labels::scan::Scan,
         scan: &Scan,
     ) -> Option<ScanOutcome> {
+        if let Some(answer) = self.register_answer(parsed, scan).await {
+            return Some(answer);
+        }
         let floor = self.inner.floor.get()?;
         let config = floor.stations.get(scan.station.as_deref()?)?;
         let input = crate::domain::station::StationInput::Scan(parsed.clone());
         self.station_input(config, input, scan.received_at, &scan.device_id)
             .await
+    }
+
+    /// A scan at a register's scanner: the till answers it; a card payment it starts reports its
+    /// outcome to the same scanner later, and on `/v1/events`.
+    async fn register_answer(
+        &self,
+        parsed: &wms_labels::scan::Scan,
+        scan: &Scan,
+    ) -> Option<ScanOutcome> {
+        let till = self.inner.till.get()?;
+        let station = scan.station.as_deref()?;
+        if !till.is_register(station) {
+            return None;
+        }
+        let mgr = self.clone();
+        let device_id = scan.device_id.clone();
+        let st = station.to_string();
+        let followup: crate::till::Followup = Box::new(move |ok, prompt| {
+            tokio::spawn(async move {
+                let outcome = ScanOutcome {
+                    result: if ok { "accepted" } else { "rejected" },
+                    feedback: if ok { "good" } else { "bad" },
+                    prompt,
+                    context: json!({"station": st, "kind": "pos"}),
+                };
+                mgr.answer_scanner(&device_id, &outcome).await;
+                mgr.inner.events.publish(
+                    "station",
+                    json!({"station": st, "device_id": device_id, "input": "card_outcome",
+                           "result": outcome.result, "feedback": outcome.feedback,
+                           "prompt": outcome.prompt}),
+                );
+            });
+        });
+        let r = till.scan(station, &scan.device_id, parsed, followup).await;
+        Some(ScanOutcome {
+            result: if r.good { "accepted" } else { "rejected" },
+            feedback: if r.good { "good" } else { "bad" },
+            prompt: r.prompt,
+            context: r.context,
+        })
     }
 
     /// Reads the station's scale in the background (a scale that takes seconds to settle must
@@ -446,10 +491,12 @@ impl DeviceManager {
                 },
             };
             // A scan no workflow runs is only interpreted: answered here, without the extra hop.
-            let runs_workflow = self.inner.floor.get().is_some_and(|f| {
-                scan.station
-                    .as_deref()
-                    .is_some_and(|st| f.stations.contains_key(st))
+            let runs_workflow = scan.station.as_deref().is_some_and(|st| {
+                self.inner
+                    .floor
+                    .get()
+                    .is_some_and(|f| f.stations.contains_key(st))
+                    || self.inner.till.get().is_some_and(|t| t.is_register(st))
             });
             let lane = match (&scan.station, runs_workflow) {
                 (Some(station), true) => station.clone(),

@@ -46,8 +46,21 @@ impl DeviceManager {
             mqtt: mqtt.clone(),
         };
         let mut entries = BTreeMap::new();
+        let registers = cfg.registers();
         for d in &cfg.devices {
-            let hw = d.to_hardware();
+            let mut hw = d.to_hardware();
+            // A register's terminal is asked for the status of a payment after the register's
+            // `terminal_timeout_s` unless the device sets its own response timeout.
+            if hw.kind == wms_hardware::profiles::DeviceKind::PaymentTerminal
+                && hw.response_timeout_ms.is_none()
+            {
+                if let Some(r) = registers
+                    .iter()
+                    .find(|r| hw.station.as_deref() == Some(r.id.as_str()))
+                {
+                    hw.response_timeout_ms = Some(r.terminal_timeout_s.saturating_mul(1000));
+                }
+            }
             let profile = hw.resolve_profile()?.name.clone();
             let device = match wms_hardware::spawn(&hw, &ctx) {
                 Ok(dev) => dev,
@@ -112,10 +125,32 @@ impl DeviceManager {
         }
     }
 
+    /// The registers' till, for scans at a register (set once).
+    pub fn attach_till(&self, till: crate::till::Till) {
+        let _ = self.inner.till.set(till);
+    }
+
+    /// Rung whenever something outside a station step queued print jobs.
+    pub fn print_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.print_wake.clone()
+    }
+
     /// Let scans at the floor's stations run their workflow, and start the print dispatcher
-    /// (set once; later calls are ignored).
+    /// and the registers' customer displays (set once; later calls are ignored).
     pub fn attach_floor(&self, floor: Floor) {
+        let store = floor.store.clone();
         if self.inner.floor.set(floor).is_ok() {
+            let displays = self.customer_displays();
+            // Subscribed here, before the task reads the open sales, so no sale event falls
+            // between the two.
+            let till = (!displays.is_empty()).then(|| {
+                tokio::spawn(crate::till_display::drive(
+                    displays,
+                    store,
+                    self.inner.events.subscribe(),
+                    self.inner.shutdown.clone(),
+                ))
+            });
             let prints = tokio::spawn(self.clone().dispatch_prints());
             let idle = tokio::spawn(self.clone().expire_idle_sessions());
             let cutoffs = self
@@ -127,6 +162,7 @@ impl DeviceManager {
                 t.push(prints);
                 t.push(idle);
                 t.extend(cutoffs);
+                t.extend(till);
             }
         }
     }

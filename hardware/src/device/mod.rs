@@ -1,9 +1,10 @@
 //! Device tasks. Each configured device runs as one supervised tokio task that owns its
 //! transport, reconnects with capped exponential backoff, publishes a [`DeviceStatus`] through
 //! a `watch` channel and talks to the rest of the node only through bounded channels. The
-//! handle types ([`ScannerHandle`], [`ScaleHandle`], [`PrinterHandle`], [`PaymentHandle`]) are
-//! cheap to clone and safe to share between HTTP handlers.
+//! handle types ([`ScannerHandle`], [`ScaleHandle`], [`PrinterHandle`], [`PaymentHandle`],
+//! [`DisplayHandle`]) are cheap to clone and safe to share between HTTP handlers.
 
+mod display;
 mod payment;
 mod printer;
 mod scale;
@@ -20,8 +21,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::link::Feedback;
+pub use display::DisplayHandle;
 pub use payment::{
-    fresh_service_id, PaymentHandle, PaymentOutcome, PaymentReceipt, PaymentRequest, RefundOutcome,
+    fresh_service_id, LateAnswer, PaymentHandle, PaymentOutcome, PaymentReceipt, PaymentRequest,
+    RefundOutcome,
 };
 pub use printer::{PrinterHandle, HOLD_AFTER_SEND_ENV};
 pub use scale::ScaleHandle;
@@ -108,6 +111,7 @@ impl DeviceConfig {
                 DeviceKind::LabelPrinter => "zebra-zpl-203",
                 DeviceKind::ReceiptPrinter => "escpos-80mm",
                 DeviceKind::PaymentTerminal => "nexo-terminal",
+                DeviceKind::CustomerDisplay => "escpos-display-2x20",
             },
         };
         let p = profiles::get(name)?;
@@ -233,6 +237,8 @@ pub enum Device {
     ReceiptPrinter(PrinterHandle),
     /// Payment terminal.
     PaymentTerminal(PaymentHandle),
+    /// Customer display.
+    CustomerDisplay(DisplayHandle),
 }
 
 impl Device {
@@ -242,6 +248,7 @@ impl Device {
             Device::Scale(h) => &h.common,
             Device::LabelPrinter(h) | Device::ReceiptPrinter(h) => &h.common,
             Device::PaymentTerminal(h) => &h.common,
+            Device::CustomerDisplay(h) => &h.common,
         }
     }
 
@@ -380,6 +387,18 @@ pub fn spawn(cfg: &DeviceConfig, ctx: &DeviceContext) -> Result<Device> {
                 span,
             );
             (Device::PaymentTerminal(h), t)
+        }
+        (DeviceKind::CustomerDisplay, Some(ep)) => {
+            let (h, t) = display::start(
+                profile,
+                timings,
+                ep,
+                ctx.clone(),
+                status_tx,
+                common.clone(),
+                span,
+            );
+            (Device::CustomerDisplay(h), t)
         }
         (kind, None) => {
             return Err(Error::Config(format!(

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, warn, Instrument, Span};
@@ -58,6 +58,8 @@ pub struct PaymentReceipt {
     pub masked_pan: Option<String>,
     /// Card brand.
     pub brand: Option<String>,
+    /// How the card was read (`Contactless`, `ICC`, …).
+    pub entry_mode: Option<String>,
     /// Approval code (absent on offline approvals).
     pub approval_code: Option<String>,
     /// Authorised amount (may be less than requested when `partial`).
@@ -111,15 +113,28 @@ pub struct RefundOutcome {
     pub terminal_transaction_id: Option<String>,
 }
 
+/// A payment answer for a dialogue that is no longer running (the terminal answered after the
+/// node gave up asking, or for another till's request): the caller decides whether money nobody
+/// wants must be reversed. Never applied to whatever payment runs now.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LateAnswer {
+    /// The ServiceID the terminal answered.
+    pub service_id: String,
+    /// What it said.
+    pub outcome: PaymentOutcome,
+}
+
 enum Cmd {
     Pay(PaymentRequest, oneshot::Sender<Result<PaymentOutcome>>),
     Refund(
         TransactionId,
         Option<Decimal>,
+        Option<String>,
         oneshot::Sender<Result<RefundOutcome>>,
     ),
     Abort(oneshot::Sender<Result<()>>),
     Status(String, oneshot::Sender<Result<PaymentOutcome>>),
+    ReversalStatus(String, oneshot::Sender<Result<RefundOutcome>>),
 }
 
 /// Handle of a payment terminal.
@@ -127,6 +142,7 @@ enum Cmd {
 pub struct PaymentHandle {
     pub(crate) common: Common,
     cmd: mpsc::Sender<Cmd>,
+    late: broadcast::Sender<LateAnswer>,
 }
 
 impl PaymentHandle {
@@ -153,9 +169,32 @@ impl PaymentHandle {
         original: TransactionId,
         amount: Option<Decimal>,
     ) -> Result<RefundOutcome> {
+        self.reverse(original, amount, None).await
+    }
+
+    /// [`PaymentHandle::refund`] under a ServiceID the caller chose and stored before sending, so
+    /// a restarted node can ask the terminal about that very reversal
+    /// ([`PaymentHandle::reversal_status`]) instead of sending a second one.
+    pub async fn reverse(
+        &self,
+        original: TransactionId,
+        amount: Option<Decimal>,
+        service_id: Option<String>,
+    ) -> Result<RefundOutcome> {
         let (tx, rx) = oneshot::channel();
         self.cmd
-            .send(Cmd::Refund(original, amount, tx))
+            .send(Cmd::Refund(original, amount, service_id, tx))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Outcome of an earlier reversal by its ServiceID. `accepted: false` with error condition
+    /// `NotFound` means the terminal never processed it: sending it again is safe.
+    pub async fn reversal_status(&self, service_id: &str) -> Result<RefundOutcome> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Cmd::ReversalStatus(service_id.to_string(), tx))
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)?
@@ -169,6 +208,12 @@ impl PaymentHandle {
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Payment answers that arrive for no running dialogue. Subscribe before paying so none is
+    /// missed.
+    pub fn late_answers(&self) -> broadcast::Receiver<LateAnswer> {
+        self.late.subscribe()
     }
 
     /// Outcome of an earlier payment by its ServiceID (after a restart, or after `Unknown`).
@@ -195,6 +240,7 @@ pub(crate) fn start(
     span: Span,
 ) -> (PaymentHandle, Option<JoinHandle<()>>) {
     let (tx, rx) = mpsc::channel(8);
+    let (late, _) = broadcast::channel(16);
     let version = profile
         .payment
         .as_ref()
@@ -209,9 +255,17 @@ pub(crate) fn start(
         max_line: profile.framing.max_line,
         conn: None,
         inflight: None,
+        late: late.clone(),
     };
     let handle = tokio::spawn(task.run(ctx, rx).instrument(span));
-    (PaymentHandle { common, cmd: tx }, Some(handle))
+    (
+        PaymentHandle {
+            common,
+            cmd: tx,
+            late,
+        },
+        Some(handle),
+    )
 }
 
 /// Unique per terminal within 48 h: 6 base-36 digits of seconds + 4 of a counter.
@@ -274,6 +328,7 @@ struct Task {
     max_line: usize,
     conn: Option<Conn>,
     inflight: Option<Inflight>,
+    late: broadcast::Sender<LateAnswer>,
 }
 
 async fn read_line(conn: &mut Option<Conn>, max: usize) -> Result<Vec<u8>> {
@@ -452,7 +507,7 @@ impl Task {
                 self.start_dialogue("Payment", sid, Reply::Pay(reply), &msg)
                     .await;
             }
-            Cmd::Refund(original, amount, reply) => {
+            Cmd::Refund(original, amount, chosen, reply) => {
                 if self.inflight.is_some() {
                     let _ = reply.send(Err(Error::Busy));
                     return;
@@ -461,7 +516,7 @@ impl Task {
                     let _ = reply.send(Err(Error::Offline("terminal unreachable".into())));
                     return;
                 }
-                let sid = new_service_id();
+                let sid = chosen.unwrap_or_else(new_service_id);
                 let msg = SaleToPoiRequest {
                     header: self.header("Reversal", &sid),
                     reversal: Some(nexo::ReversalRequest {
@@ -503,25 +558,38 @@ impl Task {
                 };
                 let _ = reply.send(self.send(&msg).await);
             }
-            Cmd::Status(target, reply) => {
-                if self.inflight.is_some() {
-                    let _ = reply.send(Err(Error::Busy));
-                    return;
-                }
-                let now = Instant::now();
-                self.inflight = Some(Inflight {
-                    category: "Payment",
-                    service_id: target,
-                    reply: Reply::Pay(reply),
-                    phase: Phase::Recovering {
-                        next_query_at: now,
-                        query: None,
-                        give_up_at: now + self.t.status_timeout * 4,
-                    },
-                });
-                self.set_busy(true);
+            Cmd::Status(target, reply) => self.recover("Payment", target, Reply::Pay(reply)),
+            Cmd::ReversalStatus(target, reply) => {
+                self.recover("Reversal", target, Reply::Refund(reply))
             }
         }
+    }
+
+    /// Asks the terminal about an earlier dialogue (after a restart, or after `Unknown`).
+    fn recover(&mut self, category: &'static str, target: String, reply: Reply) {
+        if self.inflight.is_some() {
+            match reply {
+                Reply::Pay(r) => {
+                    let _ = r.send(Err(Error::Busy));
+                }
+                Reply::Refund(r) => {
+                    let _ = r.send(Err(Error::Busy));
+                }
+            }
+            return;
+        }
+        let now = Instant::now();
+        self.inflight = Some(Inflight {
+            category,
+            service_id: target,
+            reply,
+            phase: Phase::Recovering {
+                next_query_at: now,
+                query: None,
+                give_up_at: now + self.t.status_timeout * 4,
+            },
+        });
+        self.set_busy(true);
     }
 
     async fn start_dialogue(
@@ -618,7 +686,7 @@ impl Task {
         };
         let sid = resp.header.service_id.clone().unwrap_or_default();
         let Some(f) = &mut self.inflight else {
-            info!(service_id = %sid, "late response with no dialogue running ignored");
+            self.late_answer(&sid, &resp);
             return;
         };
         if sid == f.service_id {
@@ -687,7 +755,22 @@ impl Task {
             *next_query_at = Instant::now() + self.t.poll_interval.min(Duration::from_secs(1));
             return;
         }
-        info!(service_id = %sid, "response for another dialogue ignored");
+        self.late_answer(&sid, &resp);
+    }
+
+    /// A payment response for no running dialogue goes to whoever listens for late answers;
+    /// anything else unmatched is dropped.
+    fn late_answer(&self, sid: &str, resp: &SaleToPoiResponse) {
+        match &resp.payment {
+            Some(p) => {
+                info!(service_id = %sid, result = %p.response.result, "late payment response");
+                let _ = self.late.send(LateAnswer {
+                    service_id: sid.to_string(),
+                    outcome: payment_outcome(sid.to_string(), p, false),
+                });
+            }
+            None => info!(service_id = %sid, "response for no running dialogue ignored"),
+        }
     }
 }
 
@@ -704,6 +787,43 @@ fn resolve_unknown(f: Inflight, sid: String) {
     }
 }
 
+/// What a payment response says, with only card-safe fields.
+fn payment_outcome(sid: String, p: &nexo::PaymentResponse, recovered: bool) -> PaymentOutcome {
+    let result = p.response.result.as_str();
+    if result != "Success" && result != "Partial" {
+        return PaymentOutcome::Declined {
+            service_id: sid,
+            error_condition: p.response.error_condition.clone(),
+        };
+    }
+    let pr = p.payment_result.as_ref();
+    let card = pr
+        .and_then(|x| x.instrument.as_ref())
+        .and_then(|i| i.card_data.as_ref());
+    let amounts = pr.and_then(|x| x.amounts.as_ref());
+    let poi = p.poi_data.as_ref().map(|d| &d.poi_transaction_id);
+    PaymentOutcome::Approved(PaymentReceipt {
+        service_id: sid,
+        sale_transaction_id: p
+            .sale_data
+            .as_ref()
+            .map(|s| s.sale_transaction_id.transaction_id.clone()),
+        terminal_transaction_id: poi.map(|t| t.transaction_id.clone()),
+        terminal_time_stamp: poi.map(|t| t.time_stamp.clone()),
+        masked_pan: card.and_then(|c| c.masked_pan.clone()),
+        brand: card.and_then(|c| c.payment_brand.clone()),
+        entry_mode: card.and_then(|c| c.entry_mode.clone()),
+        approval_code: pr
+            .and_then(|x| x.acquirer.as_ref())
+            .and_then(|a| a.approval_code.clone()),
+        authorized_amount: amounts.and_then(|a| a.authorized_amount).map(|a| a.0),
+        currency: amounts.and_then(|a| a.currency.clone()),
+        partial: result == "Partial",
+        offline: pr.and_then(|x| x.online) == Some(false),
+        recovered,
+    })
+}
+
 fn finish(f: Inflight, resp: &SaleToPoiResponse, recovered: bool) {
     let sid = f.service_id;
     match f.reply {
@@ -714,40 +834,8 @@ fn finish(f: Inflight, resp: &SaleToPoiResponse, recovered: bool) {
                 )));
                 return;
             };
-            let result = p.response.result.as_str();
-            info!(service_id = %sid, result, recovered, "payment finished");
-            let out = if result == "Success" || result == "Partial" {
-                let pr = p.payment_result.as_ref();
-                let card = pr
-                    .and_then(|x| x.instrument.as_ref())
-                    .and_then(|i| i.card_data.as_ref());
-                let amounts = pr.and_then(|x| x.amounts.as_ref());
-                let poi = p.poi_data.as_ref().map(|d| &d.poi_transaction_id);
-                PaymentOutcome::Approved(PaymentReceipt {
-                    service_id: sid,
-                    sale_transaction_id: p
-                        .sale_data
-                        .as_ref()
-                        .map(|s| s.sale_transaction_id.transaction_id.clone()),
-                    terminal_transaction_id: poi.map(|t| t.transaction_id.clone()),
-                    terminal_time_stamp: poi.map(|t| t.time_stamp.clone()),
-                    masked_pan: card.and_then(|c| c.masked_pan.clone()),
-                    brand: card.and_then(|c| c.payment_brand.clone()),
-                    approval_code: pr
-                        .and_then(|x| x.acquirer.as_ref())
-                        .and_then(|a| a.approval_code.clone()),
-                    authorized_amount: amounts.and_then(|a| a.authorized_amount).map(|a| a.0),
-                    currency: amounts.and_then(|a| a.currency.clone()),
-                    partial: result == "Partial",
-                    offline: pr.and_then(|x| x.online) == Some(false),
-                    recovered,
-                })
-            } else {
-                PaymentOutcome::Declined {
-                    service_id: sid,
-                    error_condition: p.response.error_condition.clone(),
-                }
-            };
+            info!(service_id = %sid, result = %p.response.result, recovered, "payment finished");
+            let out = payment_outcome(sid, p, recovered);
             let _ = r.send(Ok(out));
         }
         Reply::Refund(r) => {

@@ -1,6 +1,7 @@
 //! Pure protocol code: bytes in, typed values out (and back). No I/O, no clocks except where a
 //! caller passes an `Instant`, so every parser is property-tested and fuzzed.
 
+pub mod display;
 pub mod escpos;
 pub mod nci;
 pub mod nexo;

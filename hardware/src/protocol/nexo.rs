@@ -210,6 +210,40 @@ pub struct CardData {
         skip_serializing_if = "Option::is_none"
     )]
     pub payment_brand: Option<String>,
+    /// How the card was read; nexo sends a list (`["Contactless"]`), the first is kept.
+    #[serde(
+        rename = "EntryMode",
+        default,
+        deserialize_with = "first_mode",
+        serialize_with = "mode_list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entry_mode: Option<String>,
+}
+
+fn first_mode<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Mode {
+        One(String),
+        Many(Vec<String>),
+    }
+    let m: Option<Mode> = Option::deserialize(d)?;
+    let mode = match m {
+        None => None,
+        Some(Mode::One(s)) => Some(s),
+        Some(Mode::Many(v)) => v.into_iter().next(),
+    };
+    // A short word from a fixed vocabulary; anything longer or with digits is not an entry mode
+    // and is not kept.
+    Ok(mode.filter(|s| s.len() <= 20 && s.chars().all(|c| c.is_ascii_alphabetic())))
+}
+
+fn mode_list<S: Serializer>(m: &Option<String>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match m {
+        Some(m) => [m].serialize(s),
+        None => s.serialize_none(),
+    }
 }
 
 fn masked<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {

@@ -634,10 +634,39 @@ impl Behavior for EscPosPrinter {
                 }
                 (0x10 | 0x1B | 0x1D, None) => break,
                 // Other commands are skipped with their parameters, so the text stays readable.
+                // A barcode (GS k m n d1…dn, or NUL-terminated for m < 65) and a 2-D code
+                // (GS ( k pL pH …) carry data that is not printed text.
+                (0x1D, Some(b'k')) => {
+                    let Some(&m) = b.get(i + 2) else { break };
+                    let len = if m >= 65 {
+                        match b.get(i + 3) {
+                            Some(&n) => 4 + usize::from(n),
+                            None => break,
+                        }
+                    } else {
+                        match b[i + 3..].iter().position(|&x| x == 0) {
+                            Some(p) => 4 + p,
+                            None => break,
+                        }
+                    };
+                    if b.len() < i + len {
+                        break;
+                    }
+                    i += len;
+                }
+                (0x1D, Some(b'(')) => {
+                    let (Some(&pl), Some(&ph)) = (b.get(i + 3), b.get(i + 4)) else {
+                        break;
+                    };
+                    let len = 5 + usize::from(pl) + 256 * usize::from(ph);
+                    if b.len() < i + len {
+                        break;
+                    }
+                    i += len;
+                }
                 (0x1B | 0x1D, Some(cmd)) => {
                     let len = match cmd {
                         b'@' => 2,
-                        b'k' => 4,
                         b'a' | b'E' | b'!' | b'd' | b'M' | b'-' | b't' | b'h' | b'w' | b'H' => 3,
                         _ => 2,
                     };
@@ -705,5 +734,27 @@ mod tests {
         // Firmware without the query stays silent.
         lock(&state).no_odometer = true;
         assert_eq!(odometer(&mut p), None);
+    }
+
+    #[test]
+    fn a_receipt_printer_keeps_text_not_barcode_or_qr_data() {
+        let mut p = EscPosPrinter::new();
+        let mut out = Vec::new();
+        let mut bytes = b"Receipt 42\n".to_vec();
+        // CODE128 (function B: m = 73, n = 6) and a QR store-data block (GS ( k pL pH ...).
+        bytes.extend_from_slice(&[0x1D, b'k', 73, 6]);
+        bytes.extend_from_slice(b"{C\x2a\x2b\x2c\x2d");
+        bytes.extend_from_slice(&[0x1D, b'(', b'k', 9, 0, 49, 80, 48]);
+        bytes.extend_from_slice(b"HIDDEN");
+        // A NUL-terminated barcode (function A, m = 4: CODE39).
+        bytes.extend_from_slice(&[0x1D, b'k', 4]);
+        bytes.extend_from_slice(b"ALSOHIDDEN\0");
+        bytes.extend_from_slice(b"Thank you\n");
+        // Fed in two pieces cut inside a barcode: the parser waits for the rest.
+        let (a, b) = bytes.split_at(15);
+        p.on_input(a, &mut out);
+        p.on_input(b, &mut out);
+        let printed = lock(&p.state).printed.clone();
+        assert_eq!(printed, "Receipt 42\nThank you\n");
     }
 }

@@ -4,6 +4,7 @@
 //! [`PtySim`] or [`TcpSim`] that can also "unplug" and "replug" the device.
 
 mod behaviors;
+mod display;
 mod payment;
 
 use std::os::fd::OwnedFd;
@@ -19,6 +20,7 @@ pub use behaviors::{
     ContinuousScale, EscPosPrinter, EscPosState, NciScale, ScaleState, SicsScale, Toledo8217Scale,
     ZplPrinter, ZplState,
 };
+pub use display::{CustomerDisplay, DisplayState, HISTORY};
 pub use payment::{PaymentTerminal, TerminalMode, TerminalState, TEST_PAN};
 
 use crate::error::{Error, Result};

@@ -1,7 +1,9 @@
 //! Payment-terminal simulator: nexo-style JSON lines. Modes per payment: approve, decline,
-//! time out (wait for the card until aborted) and lose the response (approve, then drop the
-//! connection without answering). Its responses carry extra card fields (a full test PAN and
-//! track data) that a correct client must drop.
+//! approve part, wait for the card until aborted, lose the response (approve, then drop the
+//! connection), stay silent (approve, answer only a status query), stay in progress for a number
+//! of status queries, answer late (NotFound to the status query, the approval only later) and
+//! busy. Its responses carry extra card fields (a full test PAN and track data) that a correct
+//! client must drop.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +32,23 @@ pub enum TerminalMode {
     Timeout,
     /// Approve, but drop the connection instead of answering.
     LoseResponse,
+    /// Authorise only half of the requested amount (rounded down to the cent).
+    Partial,
+    /// Approve, but never answer the request itself; a status query gets the repeated response.
+    Silent,
+    /// The card is being read (PIN entry…): this many status queries answer `InProgress`, then
+    /// the payment is approved and the next query returns it. The request itself is never
+    /// answered.
+    InProgress(u32),
+    /// Answer the status query with `NotFound`, then approve anyway and send that approval just
+    /// before the answer to the next request — a response for an attempt the node already gave
+    /// up.
+    LateApproval,
+    /// Refuse with `Busy` (a dialogue from elsewhere is running).
+    Busy,
+    /// The request never reaches the card reader: nothing is charged or answered, and a status
+    /// query answers `NotFound`.
+    Ignore,
 }
 
 /// One charge the terminal made.
@@ -56,9 +75,69 @@ pub struct TerminalState {
     pub payment_requests: u32,
     /// Status requests received.
     pub status_requests: u32,
+    /// Abort requests received.
+    pub abort_requests: u32,
+    /// Accepted reversals: (terminal transaction id, cents).
+    pub reversed: Vec<(String, i64)>,
+    /// Refuse this many coming reversals (`NotAllowed`), as a terminal whose acquirer refuses.
+    pub refuse_reversals: u32,
     done: HashMap<String, SaleToPoiResponse>,
     in_progress: Option<(MessageHeader, String)>,
+    /// `InProgress(n)` payments: ServiceID → (queries left, the approval to give after).
+    slow: HashMap<String, (u32, SaleToPoiResponse)>,
+    /// A `LateApproval` payment's response, sent before the next answer.
+    late: Option<SaleToPoiResponse>,
+    /// ServiceIDs a status query must not find (their approval is still to come, late).
+    hidden: Vec<String>,
     seq: u32,
+}
+
+impl TerminalState {
+    /// Cents given back on a terminal transaction by accepted reversals.
+    pub fn reversed_cents(&self, txn: &str) -> i64 {
+        self.reversed
+            .iter()
+            .filter(|(t, _)| t == txn)
+            .map(|(_, a)| *a)
+            .sum()
+    }
+
+    /// Charges minus reversals, per sale reference: what each sale's customer really paid.
+    pub fn net_charged(&self, sale: &str) -> Vec<&Charge> {
+        self.charges
+            .iter()
+            .filter(|c| {
+                c.sale_transaction_id == sale
+                    && !self.reversals.contains(&c.terminal_transaction_id)
+            })
+            .collect()
+    }
+
+    fn charge(&mut self, sale: &str, amount: Decimal) -> String {
+        self.seq += 1;
+        let txn = format!("T{:06}.PSP{:06}", self.seq, self.seq);
+        self.charges.push(Charge {
+            sale_transaction_id: sale.to_string(),
+            amount,
+            terminal_transaction_id: txn.clone(),
+        });
+        txn
+    }
+}
+
+/// An amount in cents (rounded down below the cent).
+fn cents(d: Decimal) -> i64 {
+    let scale = d.scale();
+    if scale <= 2 {
+        d.mantissa().saturating_mul(10i64.pow(2 - scale))
+    } else {
+        d.mantissa() / 10i64.pow((scale - 2).min(18))
+    }
+}
+
+/// Half of `amount`, rounded down to the cent.
+fn half(amount: Decimal) -> Decimal {
+    Decimal::new(cents(amount) / 2, 2).unwrap_or(amount)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -123,6 +202,7 @@ fn payment_response(
             card_data: Some(CardData {
                 masked_pan: Some("411111 **** 1111".into()),
                 payment_brand: Some("visa".into()),
+                entry_mode: Some("Contactless".into()),
             }),
         }),
         amounts: Some(AmountsResp {
@@ -195,36 +275,66 @@ impl Behavior for PaymentTerminal {
                     )));
                     continue;
                 }
+                if let Some(late) = st.late.take() {
+                    out.extend(with_leaks(&late));
+                }
                 let mode = st.modes.pop_front().unwrap_or(TerminalMode::Approve);
+                let ok = ResponseResult {
+                    result: "Success".into(),
+                    error_condition: None,
+                };
                 match mode {
-                    TerminalMode::Approve | TerminalMode::LoseResponse => {
-                        st.seq += 1;
-                        let txn = format!("T{:06}.PSP{:06}", st.seq, st.seq);
-                        st.charges.push(Charge {
-                            sale_transaction_id: sale.clone(),
-                            amount,
-                            terminal_transaction_id: txn.clone(),
-                        });
-                        let ok = ResponseResult {
-                            result: "Success".into(),
-                            error_condition: None,
-                        };
+                    TerminalMode::Approve | TerminalMode::LoseResponse | TerminalMode::Silent => {
+                        let txn = st.charge(&sale, amount);
                         let r = payment_response(hdr, &sale, ok, Some((&amount, &txn)));
                         st.done.insert(sid, r.clone());
-                        if mode == TerminalMode::LoseResponse {
-                            action = Action::Disconnect;
-                        } else {
-                            out.extend(with_leaks(&r));
+                        match mode {
+                            TerminalMode::LoseResponse => action = Action::Disconnect,
+                            TerminalMode::Silent => {}
+                            _ => out.extend(with_leaks(&r)),
                         }
+                    }
+                    TerminalMode::Partial => {
+                        let part = half(amount);
+                        let txn = st.charge(&sale, part);
+                        let partial = ResponseResult {
+                            result: "Partial".into(),
+                            error_condition: None,
+                        };
+                        let r = payment_response(hdr, &sale, partial, Some((&part, &txn)));
+                        st.done.insert(sid, r.clone());
+                        out.extend(with_leaks(&r));
+                    }
+                    TerminalMode::InProgress(n) => {
+                        let txn = st.charge(&sale, amount);
+                        let r = payment_response(hdr, &sale, ok, Some((&amount, &txn)));
+                        st.slow.insert(sid, (n, r));
+                    }
+                    TerminalMode::LateApproval => {
+                        let txn = st.charge(&sale, amount);
+                        let r = payment_response(hdr, &sale, ok, Some((&amount, &txn)));
+                        st.done.insert(sid.clone(), r.clone());
+                        st.hidden.push(sid);
+                        st.late = Some(r);
                     }
                     TerminalMode::Decline => {
                         let r = payment_response(hdr, &sale, failure("Refusal"), None);
                         st.done.insert(sid, r.clone());
                         out.extend(with_leaks(&r));
                     }
+                    TerminalMode::Busy => {
+                        out.extend(with_leaks(&payment_response(
+                            hdr,
+                            &sale,
+                            failure("Busy"),
+                            None,
+                        )));
+                    }
                     TerminalMode::Timeout => st.in_progress = Some((hdr, sale)),
+                    TerminalMode::Ignore => {}
                 }
             } else if let Some(a) = &req.abort {
+                st.abort_requests += 1;
                 let target = a.message_reference.service_id.clone();
                 let matches = st
                     .in_progress
@@ -240,7 +350,27 @@ impl Behavior for PaymentTerminal {
             } else if let Some(s) = &req.status {
                 st.status_requests += 1;
                 let target = &s.message_reference.service_id;
-                let resp = if let Some(done) = st.done.get(target) {
+                if let Some((left, r)) = st.slow.remove(target) {
+                    if left == 0 {
+                        st.done.insert(target.clone(), r);
+                    } else {
+                        st.slow.insert(target.clone(), (left - 1, r));
+                    }
+                }
+                let hidden = st.hidden.contains(target);
+                let slow = st.slow.contains_key(target);
+                let resp = if hidden {
+                    st.hidden.retain(|h| h != target);
+                    TransactionStatusResponse {
+                        response: failure("NotFound"),
+                        repeated: None,
+                    }
+                } else if slow {
+                    TransactionStatusResponse {
+                        response: failure("InProgress"),
+                        repeated: None,
+                    }
+                } else if let Some(done) = st.done.get(target) {
                     TransactionStatusResponse {
                         response: ResponseResult {
                             result: "Success".into(),
@@ -278,9 +408,29 @@ impl Behavior for PaymentTerminal {
                 out.extend(with_leaks(&r));
             } else if let Some(rv) = &req.reversal {
                 let txn = rv.original.poi_transaction_id.transaction_id.clone();
-                let known = st.charges.iter().any(|c| c.terminal_transaction_id == txn)
-                    && !st.reversals.contains(&txn);
-                let response = if known {
+                // Full or partial (ReversedAmount), several partial ones, never more than charged.
+                let charged = st
+                    .charges
+                    .iter()
+                    .find(|c| c.terminal_transaction_id == txn)
+                    .map(|c| cents(c.amount));
+                let done: i64 = st
+                    .reversed
+                    .iter()
+                    .filter(|(t, _)| *t == txn)
+                    .map(|(_, a)| *a)
+                    .sum();
+                let asked = rv
+                    .reversed_amount
+                    .map(|a| cents(a.0))
+                    .or(charged.map(|c| c - done));
+                let fits = matches!((charged, asked), (Some(c), Some(a)) if a > 0 && done + a <= c);
+                let refuse = st.refuse_reversals > 0;
+                if refuse {
+                    st.refuse_reversals -= 1;
+                }
+                let response = if fits && !refuse {
+                    st.reversed.push((txn.clone(), asked.unwrap_or(0)));
                     st.reversals.push(txn.clone());
                     ResponseResult {
                         result: "Success".into(),
@@ -308,5 +458,19 @@ impl Behavior for PaymentTerminal {
             }
         }
         action
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_rounds_down_to_the_cent() {
+        let d = |s: &str| Decimal::parse(s).expect("decimal");
+        assert_eq!(half(d("10.99")), d("5.49"));
+        assert_eq!(half(d("10")), d("5.00"));
+        assert_eq!(half(d("0.015")), d("0.00"));
+        assert_eq!(half(d("7.5")), d("3.75"));
     }
 }

@@ -40,6 +40,9 @@ pub struct Card {
     pub brand: String,
     pub masked_pan: String,
     pub auth_code: String,
+    /// Taken while the central (or the card network) was unreachable: the receipt says so, as
+    /// the customer's card may still be declined later.
+    pub offline: bool,
 }
 
 /// One payment.
@@ -259,6 +262,9 @@ pub fn receipt(r: &Receipt, paper: Paper) -> Result<Vec<u8>> {
                 );
                 if !card.auth_code.is_empty() {
                     e.line(&format!("  Auth {}", card.auth_code));
+                }
+                if card.offline {
+                    e.line("  OFFLINE");
                 }
             }
             None => {

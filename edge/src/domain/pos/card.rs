@@ -204,6 +204,33 @@ fn answer_to(a: &Attempt, answer: &TerminalAnswer) -> (Attempt, CardEffect) {
     }
 }
 
+/// A masked PAN safe to keep and print: at most the first six and last four digits. Anything
+/// that shows more (a terminal that sent the full number where a masked one belongs) keeps only
+/// its last four digits.
+pub fn safe_masked_pan(s: &str) -> String {
+    let digits: Vec<char> = s.chars().filter(char::is_ascii_digit).collect();
+    let shape_ok = s.len() <= 32
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '*' | 'X' | 'x' | '.' | ' ' | '-'));
+    if digits.len() <= 10 && shape_ok {
+        return s.to_string();
+    }
+    let last4: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+    format!("**** {last4}")
+}
+
+/// An exact decimal amount from the terminal (`mantissa × 10^-scale` in major units) as minor
+/// units of `currency`, rounded down: the node never counts more than the terminal authorised.
+pub fn minor_from_decimal(mantissa: i64, scale: u32, currency: &str) -> Option<i64> {
+    let digits = super::minor_digits(currency);
+    if scale <= digits {
+        mantissa.checked_mul(10i64.checked_pow(digits - scale)?)
+    } else {
+        let div = 10i64.checked_pow(scale - digits)?;
+        Some(mantissa.div_euclid(div))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +298,24 @@ mod tests {
                 amount: 700
             }
         );
+    }
+
+    #[test]
+    fn masked_pans_never_show_more_than_bin_and_last_four() {
+        assert_eq!(safe_masked_pan("411111 **** 1111"), "411111 **** 1111");
+        assert_eq!(safe_masked_pan("**** 1111"), "**** 1111");
+        assert_eq!(safe_masked_pan("4111111111111111"), "**** 1111");
+        assert_eq!(safe_masked_pan("4111 1111 1111 1111"), "**** 1111");
+        assert_eq!(safe_masked_pan("411111******1111;=2912"), "**** 2912");
+    }
+
+    #[test]
+    fn terminal_amounts_become_minor_units_rounded_down() {
+        assert_eq!(minor_from_decimal(1099, 2, "USD"), Some(1099));
+        assert_eq!(minor_from_decimal(10, 0, "USD"), Some(1000));
+        assert_eq!(minor_from_decimal(10999, 3, "USD"), Some(1099));
+        assert_eq!(minor_from_decimal(1500, 2, "JPY"), Some(15));
+        assert_eq!(minor_from_decimal(5, 0, "KWD"), Some(5000));
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub(super) fn complete(cx: &Ctx<'_>, reg: &RegisterConfig, s: Sale) -> Result<Sa
         })
         .collect();
     let b = &s.balance;
-    outbox::append(
+    let seq = outbox::append(
         cx.conn,
         cx.site,
         NewEvent {
@@ -125,6 +125,10 @@ pub(super) fn complete(cx: &Ctx<'_>, reg: &RegisterConfig, s: Sale) -> Result<Sa
             }),
         },
     )?;
+    // Offline card payments stay "stored" until the central has this event (`card`).
+    cx.conn
+        .prepare_cached("UPDATE pos_sales SET completed_seq = ?2 WHERE id = ?1")?
+        .execute(params![s.id, seq as i64])?;
     audit::record(
         cx.conn,
         cx.origin,

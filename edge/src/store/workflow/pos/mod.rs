@@ -6,6 +6,7 @@
 //! discounts, customer group) and `priced` (what pricing made of it). Every cart change re-prices
 //! from the cart, so lines and totals can never drift from the rules.
 
+pub mod card;
 mod complete;
 pub mod customers;
 pub mod payments;
@@ -202,6 +203,10 @@ pub struct SaleFilter {
     pub status: Option<String>,
     pub receipt_no: Option<String>,
     pub customer: Option<String>,
+    /// Only this tenant's sales (a tenant-limited caller).
+    pub tenant: Option<String>,
+    /// After this `(created_at, id)`, in the newest-first order.
+    pub after: Option<(String, String)>,
     pub limit: usize,
 }
 
@@ -210,7 +215,8 @@ pub fn list_sales(conn: &Connection, f: &SaleFilter) -> Result<Vec<Sale>> {
         "SELECT id FROM pos_sales
          WHERE (?1 IS NULL OR register_id = ?1) AND (?2 IS NULL OR session_id = ?2)
            AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR receipt_no = ?4)
-           AND (?5 IS NULL OR customer_id = ?5)
+           AND (?5 IS NULL OR customer_id = ?5) AND (?7 IS NULL OR tenant_id = ?7)
+           AND (?8 IS NULL OR created_at < ?8 OR (created_at = ?8 AND id < ?9))
          ORDER BY created_at DESC, id DESC LIMIT ?6",
     )?;
     let ids: Vec<String> = st
@@ -221,7 +227,10 @@ pub fn list_sales(conn: &Connection, f: &SaleFilter) -> Result<Vec<Sale>> {
                 f.status,
                 f.receipt_no,
                 f.customer,
-                f.limit.clamp(1, 500) as i64
+                f.limit.clamp(1, 500) as i64,
+                f.tenant,
+                f.after.as_ref().map(|a| a.0.as_str()),
+                f.after.as_ref().map(|a| a.1.as_str()),
             ],
             |r| r.get(0),
         )?

@@ -64,7 +64,11 @@ pub fn receipt_of(s: &Sale, reg: &RegisterConfig, cashier_name: &str) -> docs::R
         header: reg.receipt_header.clone(),
         cashier: cashier_name.to_string(),
         register: reg.id.clone(),
-        timestamp: s.completed_at.clone().unwrap_or_default(),
+        timestamp: s
+            .completed_at
+            .as_deref()
+            .map(|t| local_time(t, &reg.timezone))
+            .unwrap_or_default(),
         currency: s.currency.clone(),
         lines: s
             .priced
@@ -101,6 +105,7 @@ pub fn receipt_of(s: &Sale, reg: &RegisterConfig, cashier_name: &str) -> docs::R
                     brand: c["brand"].as_str().unwrap_or_default().to_string(),
                     masked_pan: c["masked_pan"].as_str().unwrap_or_default().to_string(),
                     auth_code: c["approval_code"].as_str().unwrap_or_default().to_string(),
+                    offline: p.offline || c["terminal_offline"].as_bool() == Some(true),
                 }),
             })
             .collect(),
@@ -108,6 +113,18 @@ pub fn receipt_of(s: &Sale, reg: &RegisterConfig, cashier_name: &str) -> docs::R
         footer: reg.receipt_footer.clone(),
         barcode: None,
         open_drawer: Some(cash_taken),
+    }
+}
+
+/// An RFC 3339 instant as the store's wall clock shows it (`2026-12-07 09:41`); the instant as
+/// given when the zone or the time cannot be read.
+pub fn local_time(at: &str, timezone: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(at) else {
+        return at.to_string();
+    };
+    match timezone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
     }
 }
 
@@ -138,4 +155,22 @@ pub fn queue_drawer_kick(cx: &Ctx<'_>, reg: &RegisterConfig, why: &str) -> Resul
     e.kick_drawer();
     queue_print(cx, printer, "drawer", why, &e.finish())?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_time;
+
+    #[test]
+    fn receipts_show_the_stores_wall_clock() {
+        assert_eq!(
+            local_time("2026-12-07T14:41:05.120Z", "America/New_York"),
+            "2026-12-07 09:41"
+        );
+        assert_eq!(
+            local_time("2026-07-01T00:30:00Z", "Europe/Berlin"),
+            "2026-07-01 02:30"
+        );
+        assert_eq!(local_time("not a time", "UTC"), "not a time");
+    }
 }

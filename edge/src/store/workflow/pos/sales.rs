@@ -169,6 +169,61 @@ pub fn sku_for_code(
     Err(Error::validation("code", format!("Unknown barcode {code}")))
 }
 
+/// What a price check tells the cashier: one unit's price now, its promotions, and stock here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceLookup {
+    pub sku: String,
+    pub name: String,
+    pub unit_price: i64,
+    /// Names of the automatic promotions a single unit gets now.
+    pub promotions: Vec<String>,
+    pub tax_code: Option<String>,
+    /// On hand at the register's location.
+    pub available: i64,
+}
+
+/// A price check without a sale: the product a scanned code names, priced as one unit.
+pub fn price_check(
+    conn: &rusqlite::Connection,
+    reg: &RegisterConfig,
+    code: &str,
+    now: &str,
+) -> Result<PriceLookup> {
+    let sku = sku_for_code(conn, reg, code)?;
+    let catalog = prices::catalog_for(conn, &reg.tenant_id, &[&sku], now)?;
+    let cart = Cart {
+        lines: vec![CartLine {
+            line_id: "L1".into(),
+            sku: sku.clone(),
+            qty: 1,
+        }],
+        ..Cart::default()
+    };
+    let priced = pricing::price(&register_rules(reg), &cart, &catalog)
+        .map_err(|e| Error::validation("code", e))?;
+    let line = priced
+        .lines
+        .first()
+        .ok_or_else(|| Error::Internal(format!("price check of {sku}: no line")))?;
+    let promotions = catalog
+        .promotions
+        .iter()
+        .filter(|p| line.discounts.iter().any(|d| d.id == p.id))
+        .map(|p| p.name.clone())
+        .collect();
+    let available =
+        crate::store::stock::ledger::position(conn, &reg.tenant_id, &sku, &reg.location, "")?
+            .on_hand;
+    Ok(PriceLookup {
+        name: line.name.clone(),
+        unit_price: line.unit_price,
+        tax_code: line.tax_code.clone(),
+        sku,
+        promotions,
+        available,
+    })
+}
+
 fn next_id(prefix: &str, ids: impl Iterator<Item = String>) -> String {
     let n = ids
         .filter_map(|i| i.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok()))
@@ -330,6 +385,50 @@ pub fn change_cart(
         &format!("sale:{sale_id}"),
         &json!({"total": {"old": current.priced.totals.total, "new": priced.totals.total},
                 "approved_by": approved_by}),
+    )?;
+    sale(cx.conn, sale_id)
+}
+
+/// Voids an open sale that has taken no money (`CMD:CANCEL`, a cashier's own decision): its
+/// lines are dropped, nothing moves in stock and nothing goes upstream (no money changed hands);
+/// audited. A sale with an approved or pending tender needs a supervisor's void instead.
+pub fn void_unpaid(
+    cx: &Ctx<'_>,
+    reg: &RegisterConfig,
+    sale_id: &str,
+    reason: &str,
+) -> Result<Sale> {
+    let current = sale(cx.conn, sale_id)?;
+    if current.register_id != reg.id {
+        return Err(Error::not_found(format!(
+            "sale {sale_id} not found on register {}",
+            reg.id
+        )));
+    }
+    if !current.is_open() {
+        return Err(Error::conflict(format!(
+            "sale {sale_id} is {}",
+            current.status
+        )));
+    }
+    if current.has_payments() {
+        return Err(Error::conflict(format!(
+            "sale {sale_id} has taken money: a supervisor voids it"
+        )));
+    }
+    cx.conn
+        .prepare_cached(
+            "UPDATE pos_sales SET status = 'voided', updated_at = ?2 WHERE id = ?1 AND status = 'open'",
+        )?
+        .execute(params![sale_id, cx.now])?;
+    audit::record(
+        cx.conn,
+        cx.origin,
+        cx.now,
+        "pos.sale_voided",
+        &format!("sale:{sale_id}"),
+        &json!({"status": {"old": "open", "new": "voided"}, "reason": reason,
+                "total": current.priced.totals.total}),
     )?;
     sale(cx.conn, sale_id)
 }
