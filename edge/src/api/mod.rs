@@ -14,6 +14,7 @@ pub mod pos;
 pub mod pos_drawer;
 pub mod pos_returns;
 pub mod prices;
+pub mod putbacks;
 pub mod sessions;
 pub mod sync;
 
@@ -122,6 +123,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::hold_order))
         .routes(routes!(orders::release_order))
         .routes(routes!(orders::cancel_order))
+        .routes(routes!(putbacks::list_putbacks))
         .routes(routes!(inventory::list_inventory))
         .routes(routes!(inventory::create_adjustment))
         .routes(routes!(inventory::create_count))
