@@ -329,7 +329,8 @@ impl BalanceClient {
     }
 
     /// Gives redemption `redemption_id` back to the card (a void or refund). 404 `not_found`:
-    /// the central never applied that id, and refuses it if it arrives later.
+    /// the central never applied that id (the reference simulator then refuses a late redemption
+    /// with it; resolving an undecided redemption by resending it first does not depend on that).
     pub async fn reverse_gift_card_redemption(
         &self,
         code: &str,
