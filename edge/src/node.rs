@@ -132,6 +132,7 @@ pub async fn serve(
             })
             .collect(),
         sync: state.sync.as_ref().map(|s| s.handle.subscribe()),
+        central: crate::sync_glue::credentials(&cfg),
         print_wake: state.devices.print_wake(),
         shutdown: wms_hardware::CancellationToken::new(),
     });

@@ -27,15 +27,21 @@ pub struct SyncLink {
     pub webhook_secret: Option<Vec<u8>>,
 }
 
-/// The client configuration for a `[central]` section (`None` without one).
-pub fn sync_config(cfg: &Config) -> Option<SyncConfig> {
+/// The central's address and keys of a `[central]` section (`None` without one).
+pub fn credentials(cfg: &Config) -> Option<Credentials> {
     let c = cfg.central.as_ref()?;
-    let mut sc = SyncConfig::new(Credentials {
+    Some(Credentials {
         central_url: c.url.get_ref().clone(),
         site_id: cfg.site_id().to_string(),
         api_key: c.api_key.clone(),
         signing_secret: c.signing_secret.as_bytes().to_vec(),
-    });
+    })
+}
+
+/// The client configuration for a `[central]` section (`None` without one).
+pub fn sync_config(cfg: &Config) -> Option<SyncConfig> {
+    let c = cfg.central.as_ref()?;
+    let mut sc = SyncConfig::new(credentials(cfg)?);
     if let Some(ms) = c.retry_base_ms {
         sc.timings.backoff_base = Duration::from_millis(ms.max(1));
     }

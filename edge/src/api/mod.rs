@@ -11,6 +11,7 @@ pub mod ops;
 pub mod orders;
 pub mod page;
 pub mod pos;
+pub mod pos_balances;
 pub mod pos_drawer;
 pub mod pos_returns;
 pub mod prices;
@@ -145,6 +146,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pos::get_register))
         .routes(routes!(pos::open_session))
         .routes(routes!(pos_drawer::get_session))
+        .routes(routes!(pos_balances::gift_card))
+        .routes(routes!(pos_balances::store_credit))
         .routes(routes!(pos_drawer::cash_movement))
         .routes(routes!(pos_drawer::close_session))
         .routes(routes!(pos_drawer::sales_report))

@@ -27,6 +27,7 @@ use crate::store::base::catalog::Money;
 use crate::store::base::customers::{self, Customer};
 use crate::store::base::keys::sha256_hex;
 use crate::store::base::prices;
+use crate::store::workflow::pos::balances::BalanceSource;
 use crate::store::workflow::pos::customers::{self as pos_customers, NewCustomer};
 use crate::store::workflow::pos::payments::{self, TenderRequest};
 use crate::store::workflow::pos::registers::{self, PosSession};
@@ -184,8 +185,13 @@ pub struct PaymentOut {
     pub state: String,
     pub tendered: Option<Money>,
     pub change: Money,
+    /// Card payments: brand, masked_pan (at most first 6 / last 4), entry_mode,
+    /// approval_code, terminal_txn_id, offline.
     #[schema(value_type = Option<Object>)]
     pub card: Option<serde_json::Value>,
+    /// Gift card and store credit payments: masked_code or customer_id, balance_after.
+    #[schema(value_type = Option<Object>)]
+    pub balance: Option<serde_json::Value>,
     pub error: Option<String>,
 }
 
@@ -198,9 +204,51 @@ pub(super) fn payment_out(p: &Payment, currency: &str) -> PaymentOut {
         state: p.state.clone(),
         tendered: p.tendered.map(|t| money(t, currency)),
         change: money(p.change, currency),
-        card: p.card.clone(),
+        card: (p.method == "card").then(|| {
+            pick(
+                p.card.as_ref(),
+                &[
+                    "brand",
+                    "masked_pan",
+                    "entry_mode",
+                    "approval_code",
+                    "terminal_txn_id",
+                ],
+                p.offline,
+            )
+        }),
+        balance: matches!(p.method.as_str(), "gift_card" | "store_credit").then(|| {
+            let mut b = pick(
+                p.card.as_ref(),
+                &["masked_code", "customer_id", "balance_after"],
+                false,
+            );
+            if let Some(m) = b.as_object_mut() {
+                m.remove("offline");
+                if let Some(a) = m.get("balance_after").and_then(serde_json::Value::as_i64) {
+                    m.insert("balance_after".into(), json!(money(a, currency)));
+                }
+            }
+            b
+        }),
         error: p.error.clone(),
     }
+}
+
+/// Only the named facts of a payment's stored card or balance JSON reach the API.
+fn pick(facts: Option<&serde_json::Value>, keys: &[&str], offline: bool) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for k in keys {
+        if let Some(v) = facts.and_then(|f| f.get(*k)) {
+            out.insert((*k).to_string(), v.clone());
+        }
+    }
+    let terminal_offline = facts
+        .and_then(|f| f.get("terminal_offline"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
+    out.insert("offline".into(), json!(offline || terminal_offline));
+    serde_json::Value::Object(out)
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -847,14 +895,32 @@ pub async fn create_payment(
             // Published by the till (pending now, the outcome later).
             st.till.pay_card(caller.origin(), &reg, &id, req).await?
         }
-        "gift_card" | "store_credit" => {
-            return Err(ApiError::unprocessable(
-                "method",
-                format!(
-                    "{} payments are not available on this node yet; take cash or card",
-                    input.method
-                ),
-            ))
+        "gift_card" => {
+            let code = input
+                .code
+                .clone()
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty() && c.len() <= 64)
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "code",
+                        "a gift card payment needs the card's code (1-64 characters)",
+                    )
+                })?;
+            st.till
+                .pay_balance(
+                    caller.origin(),
+                    &reg,
+                    &id,
+                    req,
+                    BalanceSource::GiftCard { code },
+                )
+                .await?
+        }
+        "store_credit" => {
+            st.till
+                .pay_balance(caller.origin(), &reg, &id, req, BalanceSource::StoreCredit)
+                .await?
         }
         other => {
             return Err(ApiError::unprocessable(
@@ -864,6 +930,14 @@ pub async fn create_payment(
         }
     };
     let currency = done.sale.currency.clone();
+    if done.created && done.payment.state == "declined" && done.payment.method != "card" {
+        // A balance the central refused: recorded, nothing spent, the reason for the cashier.
+        return Err(ApiError::from(crate::error::Error::conflict(format!(
+            "{} refused: {}",
+            done.payment.method.replace('_', " "),
+            done.payment.error.as_deref().unwrap_or("no reason given")
+        ))));
+    }
     let status = if !done.created {
         StatusCode::OK
     } else if done.payment.state == "pending" {

@@ -240,6 +240,7 @@ pub async fn refund_sale(
         reason: input.reason,
         approved_by,
         to: input.tender.into(),
+        customer_id: None,
     };
     let rf = st
         .till
@@ -304,6 +305,8 @@ pub struct ReturnBody {
     pub approval: Option<Approval>,
     #[serde(default)]
     pub tender: ReturnTender,
+    /// Whose store credit receives it (required with `tender: store_credit`).
+    pub customer_id: Option<String>,
 }
 
 /// A return without a receipt (always a supervisor's approval).
@@ -339,6 +342,9 @@ pub async fn create_return(
     if lines.is_empty() {
         return Err(ApiError::unprocessable("lines", "name at least one line"));
     }
+    if matches!(input.tender, ReturnTender::StoreCredit) {
+        st.till.balance_ready()?;
+    }
     let r = RefundIn {
         lines: Vec::new(),
         reason: input.reason,
@@ -347,12 +353,17 @@ pub async fn create_return(
             ReturnTender::Cash => RefundTo::Cash,
             ReturnTender::StoreCredit => RefundTo::StoreCredit,
         },
+        customer_id: input.customer_id,
     };
     let reg2 = reg.clone();
     let rf = write(&st, caller.origin(), move |cx| {
         refund::begin_return(cx, &reg2, &who, &lines, &r)
     })
     .await?;
+    let rf = st
+        .till
+        .give_back_refund(caller.origin(), &reg, &rf.id)
+        .await?;
     st.devices.prints_queued();
     publish_refund(&st, &rf);
     Ok((StatusCode::CREATED, Json(RefundOut::from(&rf))))

@@ -15,6 +15,7 @@
 //! reports for an attempt that already ended without it is reversed at the terminal and audited.
 //! Reversals owed are rows too, so a crash between "owed" and "sent" reverses at the next start.
 
+mod balances;
 mod returns;
 mod scans;
 
@@ -69,6 +70,8 @@ struct Inner {
     /// By register id.
     terminals: HashMap<String, Terminal>,
     sync: Option<watch::Receiver<SyncStatus>>,
+    /// The central's balance calls (gift cards, store credit); `None` without a `[central]`.
+    balances: Option<wms_sync::BalanceClient>,
     /// Rung when a settled payment queued a receipt.
     print_wake: Arc<Notify>,
     shutdown: CancellationToken,
@@ -98,6 +101,8 @@ pub struct TillParts {
     /// Every started device, by id (the till takes the registers' payment terminals).
     pub devices: Vec<(String, Option<String>, Device)>,
     pub sync: Option<watch::Receiver<SyncStatus>>,
+    /// The central's address and keys, for gift cards and store credit.
+    pub central: Option<wms_sync::Credentials>,
     pub print_wake: Arc<Notify>,
     pub shutdown: CancellationToken,
 }
@@ -135,6 +140,7 @@ impl Till {
             registers,
             devices: Vec::new(),
             sync: None,
+            central: None,
             print_wake: Arc::default(),
             shutdown: CancellationToken::new(),
         })
@@ -158,6 +164,18 @@ impl Till {
                 );
             }
         }
+        let balances = parts.central.and_then(|c| {
+            match wms_sync::CentralClient::new(c) {
+                Ok(client) => Some(wms_sync::BalanceClient::new(
+                    client,
+                    wms_sync::BalancePolicy::default(),
+                )),
+                Err(e) => {
+                    tracing::error!(error = %e, "gift cards and store credit are off: the central's client");
+                    None
+                }
+            }
+        });
         let till = Till {
             inner: Arc::new(Inner {
                 store: parts.store,
@@ -166,6 +184,7 @@ impl Till {
                 registers: parts.registers,
                 terminals,
                 sync: parts.sync,
+                balances,
                 print_wake: parts.print_wake,
                 shutdown: parts.shutdown,
                 driving: Mutex::default(),
@@ -183,7 +202,7 @@ impl Till {
             let reg = register.clone();
             till.spawn(async move { me.late_answers(reg, rx).await }.instrument(span));
         }
-        if !till.inner.terminals.is_empty() {
+        if !till.inner.terminals.is_empty() || till.inner.balances.is_some() {
             let me = till.clone();
             till.spawn(async move { me.resume().await });
         }
@@ -409,6 +428,8 @@ impl Till {
             self.reverse(r);
         }
         self.resume_reversals().await;
+        self.resume_balances().await;
+        self.resume_give_backs().await;
     }
 
     /// One task drives one attempt until the terminal has said what happened to it.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use wms_hardware::protocol::nexo::TransactionId;
 
+use super::balances::GiveBack;
 use super::{decimal_of, publish_sale, till_origin, Till};
 use crate::config::RegisterConfig;
 use crate::domain::pos::format_minor;
@@ -47,6 +48,49 @@ impl Till {
             }
             VoidStep::Reverse(owed) => owed,
         };
+        // Balances first: the central gives each back under an id made from the payment, so
+        // asking again never gives twice.
+        let s = self.sale(sale_id).await?;
+        for p in void::balances_to_give_back(&s) {
+            let facts = p.card.clone().unwrap_or_default();
+            let code = facts
+                .get("code")
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            let customer = facts
+                .get("customer_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            let give_id = format!("void-{}", p.id);
+            let given = self
+                .give_back(&GiveBack {
+                    method: &p.method,
+                    code: code.as_deref(),
+                    customer: customer.as_deref(),
+                    redemption_id: &p.id,
+                    give_id: &give_id,
+                    amount: p.amount,
+                    currency: &s.currency,
+                    sale_id: Some(&s.id),
+                })
+                .await;
+            match given {
+                Ok(after) => {
+                    let pid = p.id.clone();
+                    self.write(origin.clone(), move |cx| {
+                        void::mark_given_back(cx, &pid, after)
+                    })
+                    .await?;
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    let id = sale_id.to_string();
+                    self.write(origin, move |cx| void::void_refused(cx, &id, &why))
+                        .await?;
+                    return Err(e);
+                }
+            }
+        }
         let outcomes = self.reverse_all(owed).await?;
         self.after_reversals(origin, reg, sale_id, outcomes).await
     }
@@ -91,6 +135,11 @@ impl Till {
         cashier: &str,
         r: RefundIn,
     ) -> Result<Refund> {
+        if r.to == crate::domain::pos::refund::RefundTo::StoreCredit {
+            // Store credit is the central's: offline it would become cash behind the
+            // customer's back, so it is refused before anything changes.
+            self.balance_ready()?;
+        }
         let reg2 = reg.clone();
         let id = sale_id.to_string();
         let who = cashier.to_string();
@@ -113,6 +162,7 @@ impl Till {
             }
             RefundStep::Reverse(rf, owed) => (rf, owed),
         };
+        self.give_back_balances(origin.clone(), &rf.id).await?;
         let answered = match self.reverse_all(owed).await {
             Ok(a) => a,
             Err(e) => return Err(e),
@@ -139,6 +189,118 @@ impl Till {
             })?;
         self.inner.print_wake.notify_one();
         Ok(rf)
+    }
+
+    /// Gives back the refund's gift card and store credit shares at the central; a refusal is paid
+    /// in cash. Undecided: the refund stays pending and the till keeps asking with the same ids.
+    async fn give_back_balances(&self, origin: Origin, refund_id: &str) -> Result<()> {
+        let rid = refund_id.to_string();
+        let owed = self
+            .inner
+            .store
+            .read(move |c| refund::balance_give_backs(c, Some(&rid)))
+            .await?;
+        for g in owed {
+            match self.give_back_one(&g).await {
+                Some(answer) => {
+                    let tid = g.tender_id.clone();
+                    self.write(origin.clone(), move |cx| {
+                        refund::balance_answered(cx, &tid, answer)
+                    })
+                    .await?;
+                }
+                None => {
+                    let me = self.clone();
+                    self.spawn(async move { me.give_back_until_decided(g).await });
+                    return Err(Error::DeviceUnavailable(format!(
+                        "the central did not answer; refund {refund_id} completes when it does"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One give-back; `None` while the central's answer is unknown.
+    async fn give_back_one(
+        &self,
+        g: &refund::BalanceGiveBack,
+    ) -> Option<std::result::Result<i64, String>> {
+        let r = self
+            .give_back(&GiveBack {
+                method: &g.method,
+                code: g.code.as_deref(),
+                customer: g.customer_id.as_deref(),
+                redemption_id: g.payment_id.as_deref().unwrap_or_default(),
+                give_id: &g.tender_id,
+                amount: g.amount,
+                currency: &g.currency,
+                sale_id: g.sale_id.as_deref(),
+            })
+            .await;
+        match r {
+            Ok(after) => Some(Ok(after)),
+            Err(Error::DeviceUnavailable(_)) => None,
+            Err(e) => Some(Err(e.to_string())),
+        }
+    }
+
+    async fn give_back_until_decided(self, g: refund::BalanceGiveBack) {
+        let mut every = Duration::from_secs(1);
+        loop {
+            if let Some(answer) = self.give_back_one(&g).await {
+                let tid = g.tender_id.clone();
+                let origin = till_origin(&g.register_id);
+                if let Err(e) = self
+                    .write(origin, move |cx| refund::balance_answered(cx, &tid, answer))
+                    .await
+                {
+                    tracing::error!(error = %e, "recording a balance give-back");
+                    return;
+                }
+                self.complete("refund-of", &g.refund_id, &g.register_id)
+                    .await;
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = self.inner.shutdown.cancelled() => return,
+            }
+            every = (every * 2).min(super::STATUS_EVERY_MAX);
+        }
+    }
+
+    /// A return to store credit (or any refund created outside the card path): gives the
+    /// balances back and completes it.
+    pub async fn give_back_refund(
+        &self,
+        origin: Origin,
+        reg: &RegisterConfig,
+        refund_id: &str,
+    ) -> Result<Refund> {
+        self.give_back_balances(origin.clone(), refund_id).await?;
+        self.finish_refund(origin, reg, refund_id, Vec::new()).await
+    }
+
+    /// At start-up: refund shares the central had not answered are asked again.
+    pub(super) async fn resume_give_backs(&self) {
+        if self.inner.balances.is_none() {
+            return;
+        }
+        match self
+            .inner
+            .store
+            .read(|c| refund::balance_give_backs(c, None))
+            .await
+        {
+            Ok(list) => {
+                for g in list {
+                    let me = self.clone();
+                    self.spawn(async move { me.give_back_until_decided(g).await });
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reading pending give-backs"),
+        }
     }
 
     /// Sends every reversal and waits (up to [`ANSWER_WITHIN`]) for all their answers. Still
@@ -196,10 +358,21 @@ impl Till {
             return;
         };
         let origin = till_origin(register);
-        let res = if purpose == "void" {
-            self.complete_void_if_answered(origin, &reg, ref_id).await
-        } else {
-            self.complete_refund_if_answered(origin, &reg, ref_id).await
+        let res = match purpose {
+            "void" => self.complete_void_if_answered(origin, &reg, ref_id).await,
+            // `ref_id` is the refund itself.
+            "refund-of" => {
+                let r = reg.clone();
+                let id = ref_id.to_string();
+                self.write(origin, move |cx| refund::settle_answered(cx, &r, &id))
+                    .await
+                    .map(|done| {
+                        if done.is_some() {
+                            self.inner.print_wake.notify_one();
+                        }
+                    })
+            }
+            _ => self.complete_refund_if_answered(origin, &reg, ref_id).await,
         };
         if let Err(e) = res {
             tracing::warn!(error = %e, "completing after a card reversal");

@@ -290,10 +290,11 @@ struct Inner {
 struct SimState {
     inner: Mutex<Inner>,
     db: db::Db,
-    /// Mirrors of the database's high-water mark and applied count, updated after each commit,
-    /// so tests can poll them without a database round trip.
-    acked_through: AtomicU64,
-    applied: AtomicU64,
+    /// Mirrors of the database's high-water mark and applied count, updated on the database
+    /// thread right after each commit (so a push whose client gave up mid-request still counts),
+    /// for tests to poll without a database round trip.
+    acked_through: Arc<AtomicU64>,
+    applied: Arc<AtomicU64>,
     /// The highest committed change id; long polls wait on it.
     changes_tx: watch::Sender<u64>,
     request_ids: AtomicU64,
@@ -377,8 +378,8 @@ impl CentralSim {
                 record_pushes: true,
             }),
             db,
-            acked_through: AtomicU64::new(loaded.acked_through),
-            applied: AtomicU64::new(loaded.applied),
+            acked_through: Arc::new(AtomicU64::new(loaded.acked_through)),
+            applied: Arc::new(AtomicU64::new(loaded.applied)),
             changes_tx,
             request_ids: AtomicU64::new(1),
         });
@@ -1069,9 +1070,15 @@ async fn apply_batch(
     }
     let reject = state.lock().cfg.reject_skus.clone();
     let ids: Vec<String> = parsed.iter().map(|p| p.id.clone()).collect();
+    let (acked, applied) = (state.acked_through.clone(), state.applied.clone());
     let outcome = state
         .db
-        .call(move |c| db::apply_batch(c, &parsed, &reject))
+        .call(move |c| {
+            let o = db::apply_batch(c, &parsed, &reject)?;
+            acked.fetch_max(o.acked_through, Ordering::AcqRel);
+            applied.fetch_add(o.applied, Ordering::AcqRel);
+            Ok(o)
+        })
         .await
         .map_err(|e| {
             warn!(error = %e, "simulator could not apply a batch");
@@ -1082,10 +1089,6 @@ async fn apply_batch(
                 "database failure",
             )
         })?;
-    state
-        .acked_through
-        .fetch_max(outcome.acked_through, Ordering::AcqRel);
-    state.applied.fetch_add(outcome.applied, Ordering::AcqRel);
     {
         let mut g = state.lock();
         for s in &outcome.statuses {

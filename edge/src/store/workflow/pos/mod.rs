@@ -6,6 +6,7 @@
 //! discounts, customer group) and `priced` (what pricing made of it). Every cart change re-prices
 //! from the cart, so lines and totals can never drift from the rules.
 
+pub mod balances;
 pub mod card;
 pub mod cash;
 mod complete;

@@ -99,14 +99,18 @@ pub fn receipt_of(s: &Sale, reg: &RegisterConfig, cashier_name: &str) -> docs::R
         total: m(s.priced.totals.total + rounding),
         tenders: paid
             .map(|p| docs::Tender {
-                kind: p.method.clone(),
+                kind: tender_label(p),
                 amount: m(p.amount + p.change),
-                card: p.card.as_ref().map(|c| docs::Card {
-                    brand: c["brand"].as_str().unwrap_or_default().to_string(),
-                    masked_pan: c["masked_pan"].as_str().unwrap_or_default().to_string(),
-                    auth_code: c["approval_code"].as_str().unwrap_or_default().to_string(),
-                    offline: p.offline || c["terminal_offline"].as_bool() == Some(true),
-                }),
+                card: p
+                    .card
+                    .as_ref()
+                    .filter(|_| p.method == "card")
+                    .map(|c| docs::Card {
+                        brand: c["brand"].as_str().unwrap_or_default().to_string(),
+                        masked_pan: c["masked_pan"].as_str().unwrap_or_default().to_string(),
+                        auth_code: c["approval_code"].as_str().unwrap_or_default().to_string(),
+                        offline: p.offline || c["terminal_offline"].as_bool() == Some(true),
+                    }),
             })
             .collect(),
         change: (s.balance.change > 0).then(|| m(s.balance.change)),
@@ -115,6 +119,18 @@ pub fn receipt_of(s: &Sale, reg: &RegisterConfig, cashier_name: &str) -> docs::R
         open_drawer: Some(cash_taken),
         title: None,
         gift: false,
+    }
+}
+
+/// How a tender reads on a receipt: "Cash", "Gift card **** 2000", "Store credit".
+fn tender_label(p: &super::Payment) -> String {
+    match p.method.as_str() {
+        "gift_card" => match p.card.as_ref().and_then(|c| c["masked_code"].as_str()) {
+            Some(code) => format!("Gift card {code}"),
+            None => "Gift card".into(),
+        },
+        "store_credit" => "Store credit".into(),
+        other => other.to_string(),
     }
 }
 
@@ -241,7 +257,7 @@ pub fn queue_refund_receipt(
         tenders: paid
             .iter()
             .map(|t| docs::Tender {
-                kind: t.method.clone(),
+                kind: t.method.replace('_', " "),
                 amount: m(t.amount),
                 card: None,
             })

@@ -50,6 +50,8 @@ pub struct RefundIn {
     pub reason: String,
     pub approved_by: Option<String>,
     pub to: RefundTo,
+    /// Whose store credit receives it, when not the sale's customer (a return without a receipt).
+    pub customer_id: Option<String>,
 }
 
 /// A refund's line as recorded.
@@ -236,8 +238,8 @@ fn insert_head(
     cx.conn
         .prepare_cached(
             "INSERT INTO pos_refunds(id, sale_id, register_id, session_id, tenant_id, currency,
-                cashier, amount, tax, reason, approved_by, refund_to, state, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13)",
+                cashier, amount, tax, reason, approved_by, refund_to, state, created_at, customer_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13, ?14)",
         )?
         .execute(params![
             id,
@@ -252,7 +254,8 @@ fn insert_head(
             r.reason.trim(),
             r.approved_by,
             to,
-            cx.now
+            cx.now,
+            r.customer_id
         ])?;
     Ok(id)
 }
@@ -294,12 +297,6 @@ fn insert_tender(
 fn check_common(reg: &RegisterConfig, r: &RefundIn, cx: &Ctx<'_>) -> Result<String> {
     if r.reason.trim().is_empty() {
         return Err(Error::validation("reason", "a refund needs a reason"));
-    }
-    if r.to == RefundTo::StoreCredit {
-        return Err(Error::validation(
-            "tender",
-            "store credit is not available on this node yet: refund to the original tenders or cash",
-        ));
     }
     let session = open_session_of(cx.conn, &reg.id)?.ok_or_else(|| {
         Error::conflict(format!(
@@ -418,6 +415,7 @@ pub fn begin_refund(
         });
     }
     let mut owed = Vec::new();
+    let mut balances_owed = false;
     for part in allocate(amount, &paid, r.to) {
         match (part.method.as_str(), &part.payment_id) {
             ("card", Some(pid)) => {
@@ -436,9 +434,57 @@ pub fn begin_refund(
             ("cash", _) => {
                 insert_tender(cx, &id, "cash", None, part.amount, "approved", None)?;
             }
+            ("gift_card", Some(pid)) => {
+                // The central gives a redemption back whole; any other share is paid in cash.
+                let p = s
+                    .payments
+                    .iter()
+                    .find(|p| &p.id == pid)
+                    .ok_or_else(|| Error::Internal(format!("payment {pid} vanished")))?;
+                if part.amount == p.amount && refunded_to(cx.conn, pid)? == 0 {
+                    insert_tender(
+                        cx,
+                        &id,
+                        "gift_card",
+                        Some(pid),
+                        part.amount,
+                        "pending",
+                        None,
+                    )?;
+                    balances_owed = true;
+                } else {
+                    insert_tender(
+                        cx,
+                        &id,
+                        "cash",
+                        None,
+                        part.amount,
+                        "approved",
+                        Some("a gift card takes back only its whole redemption: paid in cash"),
+                    )?;
+                }
+            }
+            ("store_credit", pid) => {
+                if pid.is_none() && s.customer_id.is_none() {
+                    return Err(Error::validation(
+                        "tender",
+                        "store credit needs a customer on the sale",
+                    ));
+                }
+                insert_tender(
+                    cx,
+                    &id,
+                    "store_credit",
+                    pid.as_deref(),
+                    part.amount,
+                    "pending",
+                    None,
+                )?;
+                balances_owed = true;
+            }
             (other, _) => {
                 return Err(Error::conflict(format!(
-                    "a {other} payment cannot be refunded on this node yet: refund it in cash"
+                    "a {other} payment cannot be refunded on this node: refund it in cash"
                 )))
             }
         }
@@ -452,7 +498,7 @@ pub fn begin_refund(
         &json!({"refund": id, "amount": amount, "lines": lines.len(),
                 "approved_by": r.approved_by, "reason": r.reason.trim()}),
     )?;
-    if owed.is_empty() {
+    if owed.is_empty() && !balances_owed {
         return Ok(RefundStep::Done(finish_refund(cx, reg, &id)?));
     }
     Ok(RefundStep::Reverse(refund(cx.conn, &id)?, owed))
@@ -524,8 +570,20 @@ pub fn begin_return(
     for l in &lines {
         insert_line(cx, &id, l)?;
     }
+    let to_credit = r.to == RefundTo::StoreCredit;
+    if to_credit && r.customer_id.is_none() {
+        return Err(Error::validation(
+            "customer_id",
+            "a return to store credit names the customer",
+        ));
+    }
     if amount > 0 {
-        insert_tender(cx, &id, "cash", None, amount, "approved", None)?;
+        let (method, state) = if to_credit {
+            ("store_credit", "pending")
+        } else {
+            ("cash", "approved")
+        };
+        insert_tender(cx, &id, method, None, amount, state, None)?;
     }
     audit::record(
         cx.conn,
@@ -536,6 +594,9 @@ pub fn begin_return(
         &json!({"refund": id, "amount": amount, "approved_by": r.approved_by,
                 "reason": r.reason.trim()}),
     )?;
+    if to_credit && amount > 0 {
+        return refund(cx.conn, &id);
+    }
     finish_refund(cx, reg, &id)
 }
 
@@ -567,6 +628,92 @@ pub fn card_answered(cx: &Ctx<'_>, reversal: &reversals::Reversal) -> Result<()>
             reversal.amount,
             "approved",
             Some("the terminal refused the card refund; paid in cash"),
+        )?;
+    }
+    Ok(())
+}
+
+/// A refund's money still to be given back to a gift card or store credit: `(tender id,
+/// method, gift card code, customer, redemption id, amount, currency, sale id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceGiveBack {
+    pub tender_id: String,
+    pub refund_id: String,
+    pub method: String,
+    pub code: Option<String>,
+    pub customer_id: Option<String>,
+    /// The original payment's id (the gift card's redemption id).
+    pub payment_id: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub sale_id: Option<String>,
+    pub register_id: String,
+}
+
+/// Pending gift card and store credit tenders (of one refund, or all).
+pub fn balance_give_backs(
+    conn: &Connection,
+    refund_id: Option<&str>,
+) -> Result<Vec<BalanceGiveBack>> {
+    let mut st = conn.prepare_cached(
+        "SELECT t.id, t.refund_id, t.method, json_extract(p.card, '$.code'),
+                coalesce(json_extract(p.card, '$.customer_id'), s.customer_id, r.customer_id),
+                t.payment_id, t.amount, r.currency, r.sale_id, r.register_id
+           FROM pos_refund_tenders t JOIN pos_refunds r ON r.id = t.refund_id
+           LEFT JOIN pos_payments p ON p.id = t.payment_id
+           LEFT JOIN pos_sales s ON s.id = r.sale_id
+          WHERE t.state = 'pending' AND t.method IN ('gift_card', 'store_credit')
+            AND (?1 IS NULL OR t.refund_id = ?1)
+          ORDER BY t.created_at",
+    )?;
+    let rows = st.query_map([refund_id], |r| {
+        Ok(BalanceGiveBack {
+            tender_id: r.get(0)?,
+            refund_id: r.get(1)?,
+            method: r.get(2)?,
+            code: r.get(3)?,
+            customer_id: r.get(4)?,
+            payment_id: r.get(5)?,
+            amount: r.get(6)?,
+            currency: r.get(7)?,
+            sale_id: r.get(8)?,
+            register_id: r.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// What the central said about giving a refund's share back: `Ok(balance after)` approves the
+/// tender; a refusal pays that share in cash instead.
+pub fn balance_answered(
+    cx: &Ctx<'_>,
+    tender_id: &str,
+    answer: std::result::Result<i64, String>,
+) -> Result<()> {
+    let (state, detail) = match &answer {
+        Ok(after) => ("approved", format!("balance now {after}")),
+        Err(why) => ("refused", why.clone()),
+    };
+    let changed = cx
+        .conn
+        .prepare_cached(
+            "UPDATE pos_refund_tenders SET state = ?2, detail = ?3, updated_at = ?4
+              WHERE id = ?1 AND state = 'pending'",
+        )?
+        .execute(params![tender_id, state, detail, cx.now])?;
+    if changed == 1 && answer.is_err() {
+        let (refund_id, amount): (String, i64) = cx
+            .conn
+            .prepare_cached("SELECT refund_id, amount FROM pos_refund_tenders WHERE id = ?1")?
+            .query_row([tender_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        insert_tender(
+            cx,
+            &refund_id,
+            "cash",
+            None,
+            amount,
+            "approved",
+            Some("the central refused to give the balance back; paid in cash"),
         )?;
     }
     Ok(())

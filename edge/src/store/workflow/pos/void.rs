@@ -90,14 +90,6 @@ pub fn begin_void(
             "voiding a sale that has taken money needs a supervisor's approval".into(),
         ));
     }
-    if s.payments
-        .iter()
-        .any(|p| matches!(p.method.as_str(), "gift_card" | "store_credit") && p.state == "approved")
-    {
-        return Err(Error::conflict(
-            "this sale was paid with a gift card or store credit: refund it instead",
-        ));
-    }
     let earlier = reversals::for_ref(cx.conn, sale_id)?;
     if earlier.iter().any(|r| r.state == "pending") {
         return Err(Error::conflict(format!(
@@ -123,10 +115,53 @@ pub fn begin_void(
             }
         }
     }
-    if owed.is_empty() {
+    if owed.is_empty() && balances_to_give_back(&s).is_empty() {
         return finish_void(cx, reg, sale_id).map(|s| VoidStep::Done(Box::new(s)));
     }
     Ok(VoidStep::Reverse(owed))
+}
+
+/// Gift card and store credit payments of the sale whose balance has not been given back yet.
+pub fn balances_to_give_back(s: &Sale) -> Vec<super::Payment> {
+    s.payments
+        .iter()
+        .filter(|p| {
+            matches!(p.method.as_str(), "gift_card" | "store_credit")
+                && p.state == "approved"
+                && p.card.as_ref().and_then(|c| c.get("given_back")) != Some(&json!(true))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Records that the central gave a payment's balance back (for a void).
+pub fn mark_given_back(cx: &Ctx<'_>, payment_id: &str, balance_after: i64) -> Result<()> {
+    let p = super::get_payment(cx.conn, payment_id)?
+        .ok_or_else(|| Error::not_found(format!("payment {payment_id} not found")))?;
+    let mut facts = p
+        .card
+        .as_ref()
+        .and_then(|c| c.as_object().cloned())
+        .unwrap_or_default();
+    facts.insert("given_back".into(), json!(true));
+    facts.insert("balance_after".into(), json!(balance_after));
+    cx.conn
+        .prepare_cached("UPDATE pos_payments SET card = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![
+            payment_id,
+            serde_json::Value::Object(facts).to_string(),
+            cx.now
+        ])?;
+    audit::record(
+        cx.conn,
+        cx.origin,
+        cx.now,
+        "pos.balance_given_back",
+        &format!("sale:{}", p.sale_id),
+        &json!({"payment_id": p.id, "method": p.method, "amount": p.amount,
+                "balance_after": balance_after}),
+    )?;
+    Ok(())
 }
 
 /// Voids the sale once its card reversals were all accepted: status, stock back, upstream event,
@@ -150,7 +185,10 @@ pub fn finish_void(cx: &Ctx<'_>, reg: &RegisterConfig, sale_id: &str) -> Result<
                 .sum::<i64>()
                 < p.amount
     });
-    if owed.iter().any(|r| r.state == "pending") || unreversed {
+    if owed.iter().any(|r| r.state == "pending")
+        || unreversed
+        || !balances_to_give_back(&s).is_empty()
+    {
         return Err(Error::conflict(format!(
             "sale {sale_id}: a card payment is not reversed yet; the sale stays as it was"
         )));
