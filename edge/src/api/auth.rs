@@ -15,8 +15,8 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::{header, HeaderMap};
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 
 use super::error::{current_request_id, ApiError};
 use super::AppState;
@@ -303,7 +303,10 @@ mod tests {
         assert_ne!(t, csrf_token("token-b"));
         assert!(csrf_matches(&headers(&[(CSRF_HEADER, &t)]), "token-a"));
         assert!(!csrf_matches(&headers(&[(CSRF_HEADER, &t)]), "token-b"));
-        assert!(!csrf_matches(&headers(&[(CSRF_HEADER, &t[..31])]), "token-a"));
+        assert!(!csrf_matches(
+            &headers(&[(CSRF_HEADER, &t[..31])]),
+            "token-a"
+        ));
         assert!(!csrf_matches(&HeaderMap::new(), "token-a"));
     }
 }
