@@ -58,6 +58,7 @@ fn config(dir: &std::path::Path, listen: &str, sims: &Sims) -> String {
          [[api_keys]]\nname = \"admin\"\nrole = \"admin\"\nkey = \"{ADMIN}\"\n\
          [[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n\
          [[stations]]\nid = \"pack-1\"\nkind = \"pack\"\n\
+         [[stations]]\nid = \"count-1\"\nkind = \"count\"\nidle_timeout_s = 3\n\
          [[stations]]\nid = \"pos-1\"\nkind = \"pos\"\ntenant_id = \"acme\"\nlocation = \"STORE\"\ncurrency = \"USD\"\n\
          [stations.pos]\nreceipt_header = [\"Acme Store\"]\n\
          [[devices]]\nid = \"hh-pick\"\nkind = \"scanner\"\nstation = \"pick-1\"\ntransport = {{ http = {{}} }}\n\
