@@ -1,5 +1,6 @@
-//! The station workflows end to end: a real node with `http` scanners at a pick and a count
-//! station, driven through `POST /v1/scans` and checked in the ledger, the outbox and the orders.
+//! The station workflows end to end: a real node with `http` scanners at pick, count, receive and
+//! pack stations, driven through `POST /v1/scans` and checked in the ledger, the outbox and the
+//! orders.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -61,6 +62,10 @@ async fn boot(dir: tempfile::TempDir) -> Node {
     );
     toml.push_str(
         "[[devices]]\nid = \"handheld-2\"\nkind = \"scanner\"\nstation = \"count-1\"\ntransport = { http = {} }\n",
+    );
+    toml.push_str("[[stations]]\nid = \"pack-1\"\nkind = \"pack\"\n");
+    toml.push_str(
+        "[[devices]]\nid = \"handheld-5\"\nkind = \"scanner\"\nstation = \"pack-1\"\ntransport = { http = {} }\n",
     );
     let cfg = wms_edge::config::parse("test.toml", &toml).expect("config");
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -666,6 +671,272 @@ async fn a_cancelled_orders_picked_units_are_put_back_from_the_tote() {
     assert_eq!(
         node.int("SELECT count(*) FROM ledger WHERE reason = 'putaway' AND ref LIKE '%put_back%'"),
         4
+    );
+    node.shutdown().await;
+}
+
+/// A GS1-128 carton label read by a scanner without an AIM prefix arrives as a bare element
+/// string; the receive station reads it as GS1 and books its lot and expiry. A logistic unit's
+/// label (SSCC, content GTIN, count) books as many units as it says it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_gs1_carton_scan_at_receive_books_the_lot_and_expiry() {
+    let node = start().await;
+    node.ok(
+        Method::PUT,
+        "/v1/products/acme/SKU-3",
+        Some(json!({"name": "Vitamins", "barcodes": ["00012345600043"], "tracking": "lot_expiry"})),
+    )
+    .await;
+    node.ok(
+        Method::PUT,
+        "/v1/locations/RCV",
+        Some(json!({"zone": "R", "pick_sequence": 0, "kind": "receiving"})),
+    )
+    .await;
+    node.good("handheld-3", "EMP:B-100").await;
+    // No AIM id, GS after the lot, CR LF suffix and a space of keyboard-wedge padding.
+    let v = node
+        .good("handheld-3", " 01000123456000431726123110L9\u{1d}21S-1\r\n")
+        .await;
+    assert!(v["prompt"].as_str().unwrap_or("").contains("SKU-3"), "{v}");
+    // FNC1 placeholders (`^`) from a scanner that cannot send the GS byte.
+    node.good("handheld-3", "^0100012345600043^17261231^10L9")
+        .await;
+    // SSCC + content GTIN (02) + count (37) + lot + expiry: twelve units in one scan.
+    node.good(
+        "handheld-3",
+        "0010614141123456789702000123456000433712\u{1d}10L10\u{1d}17270630",
+    )
+    .await;
+    node.good("handheld-3", "CMD:DONE").await;
+    assert_eq!(
+        node.int(
+            "SELECT on_hand FROM stock WHERE sku = 'SKU-3' AND location = 'RCV' AND lot = 'L9'"
+        ),
+        2
+    );
+    assert_eq!(
+        node.int(
+            "SELECT on_hand FROM stock WHERE sku = 'SKU-3' AND location = 'RCV' AND lot = 'L10'"
+        ),
+        12
+    );
+    assert_eq!(
+        node.int("SELECT count(*) FROM lots WHERE sku = 'SKU-3' AND ((lot = 'L9' AND expiry = '2026-12-31') OR (lot = 'L10' AND expiry = '2027-06-30'))"),
+        2
+    );
+    node.shutdown().await;
+}
+
+/// At the pack bench a GS1 label with a wrong GTIN check digit is refused with the AI and the
+/// reason, and nothing changes; the right label verifies the unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_check_digit_at_pack_is_rejected_with_the_reason() {
+    let node = start().await;
+    node.ok(
+        Method::PUT,
+        "/v1/users/K-1",
+        Some(json!({"name": "Kim", "badge": "B-200", "roles": ["packer"]})),
+    )
+    .await;
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", "QTY:2").await;
+    node.good("handheld-1", ITEM).await;
+    node.good("handheld-1", "CMD:DONE").await;
+    assert_eq!(node.status("O-1").await, "picked");
+
+    node.good("handheld-5", "EMP:B-200").await;
+    node.good("handheld-5", "TOTE:T-1").await;
+    // 00012345600012 is right; ...13 has a wrong check digit.
+    for bad in [
+        "]C10100012345600013",
+        "0100012345600013",
+        "(01)00012345600013",
+    ] {
+        let v = node.bad("handheld-5", bad).await;
+        let prompt = v["prompt"].as_str().unwrap_or("");
+        assert!(
+            prompt.contains("AI 01: GTIN check digit should be 2"),
+            "{bad}: {v}"
+        );
+        assert_eq!(v["context"]["order"]["lines"][0]["verified"], 0, "{v}");
+    }
+    let v = node.good("handheld-5", "]C10100012345600012").await;
+    assert_eq!(v["context"]["order"]["lines"][0]["verified"], 1, "{v}");
+    node.shutdown().await;
+}
+
+/// A code the tenant's catalog knows verbatim wins over the GS1 reading: a SKU barcode of eight
+/// digits (no valid EAN-8 or UPC-E) and a SKU shaped like a GTIN element with a wrong check digit
+/// are counted as themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_sku_that_looks_like_digits_still_works() {
+    let node = start().await;
+    node.ok(
+        Method::PUT,
+        "/v1/products/acme/SKU-8",
+        Some(json!({"name": "Bolts", "barcodes": ["12345678"]})),
+    )
+    .await;
+    node.ok(
+        Method::PUT,
+        "/v1/products/acme/0109506000134353",
+        Some(json!({"name": "Nuts"})),
+    )
+    .await;
+    node.good("handheld-2", "EMP:B-100").await;
+    node.good("handheld-2", "LOC:A-02").await;
+    let v = node.good("handheld-2", "12345678").await;
+    assert!(v["prompt"].as_str().unwrap_or("").contains("SKU-8"), "{v}");
+    let v = node.good("handheld-2", "0109506000134353\r").await;
+    assert!(
+        v["prompt"]
+            .as_str()
+            .unwrap_or("")
+            .contains("0109506000134353"),
+        "{v}"
+    );
+    // Not in the catalog, the same shapes are refused with their reason.
+    let v = node.bad("handheld-2", "0109506000134363").await;
+    assert!(
+        v["prompt"]
+            .as_str()
+            .unwrap_or("")
+            .contains("AI 01: GTIN check digit"),
+        "{v}"
+    );
+    let v = node.bad("handheld-2", "87654321").await;
+    assert!(
+        v["prompt"].as_str().unwrap_or("").contains("check digit"),
+        "{v}"
+    );
+    node.shutdown().await;
+}
+
+/// `GET /v1/putbacks`: a cancelled order's picked units show up as a tote waiting for put-back,
+/// with the shelf they go back to and how long they have waited; pickers cannot read the list,
+/// and the tote leaves it once a pick station has put the units back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totes_waiting_for_put_back_are_listed_for_supervisors_with_their_age() {
+    let node = start().await;
+    let empty = node.ok(Method::GET, "/v1/putbacks", None).await;
+    assert_eq!(empty["data"], json!([]), "{empty}");
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", "QTY:2").await;
+    node.good("handheld-1", ITEM).await;
+    node.good("handheld-1", "CMD:DONE").await;
+    node.good("handheld-1", "CMD:LOGOUT").await;
+    let order = node
+        .ok(Method::POST, "/v1/orders/O-1/cancel", Some(json!({})))
+        .await;
+    let cancelled_at = order["timeline"]
+        .as_array()
+        .and_then(|t| t.last())
+        .map(|e| e["at"].clone())
+        .unwrap_or(Value::Null);
+
+    let list = node.ok(Method::GET, "/v1/putbacks", None).await;
+    let totes = list["data"].as_array().expect("list");
+    assert_eq!(totes.len(), 1, "{list}");
+    let tote = &totes[0];
+    assert_eq!(tote["tote"], "T-1");
+    assert_eq!(tote["units"], 2);
+    assert_eq!(tote["since"], cancelled_at, "{list}");
+    assert!(tote["age_s"].as_u64().is_some(), "{list}");
+    assert_eq!(
+        tote["items"],
+        json!([{"order_id": "O-1", "line_id": "1", "tenant_id": "acme", "sku": "SKU-1",
+                "lot": null, "qty": 2, "location": "A-01", "reason": "cancelled",
+                "since": cancelled_at}])
+    );
+    assert_eq!(list["pagination"]["has_more"], false);
+    let (status, _) = node.call(Method::GET, "/v1/putbacks", PICKER, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    node.good("handheld-1", "EMP:B-100").await;
+    node.good("handheld-1", "TOTE:T-1").await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", "QTY:2").await;
+    node.good("handheld-1", ITEM).await;
+    let list = node.ok(Method::GET, "/v1/putbacks", None).await;
+    assert_eq!(list["data"], json!([]), "{list}");
+    node.shutdown().await;
+}
+
+/// An order a short pick left in `exception` waits for stock like a backorder: the unit found is
+/// in the tote, and when stock of the sku is put away to a pick face the missing unit is reserved
+/// again, the order is `allocated`, and the next pick completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_in_exception_waiting_for_stock_is_reallocated_when_stock_arrives() {
+    let node = start().await;
+    node.ok(
+        Method::PUT,
+        "/v1/locations/RCV",
+        Some(json!({"zone": "R", "pick_sequence": 0, "kind": "receiving"})),
+    )
+    .await;
+    start_tote(&node).await;
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", ITEM).await; // one of two found
+    node.good("handheld-1", "CMD:SHORT").await;
+    node.good("handheld-1", "CMD:DONE").await;
+    node.good("handheld-1", "CMD:LOGOUT").await;
+    assert_eq!(node.status("O-1").await, "exception");
+    assert_eq!(
+        node.int("SELECT count(*) FROM reservations WHERE order_id = 'O-1'"),
+        0
+    );
+
+    // Stock in receiving is not for picking: the order keeps waiting.
+    node.good("handheld-3", "EMP:B-100").await;
+    node.good("handheld-3", "QTY:4").await;
+    node.good("handheld-3", ITEM).await;
+    node.good("handheld-3", "CMD:DONE").await;
+    assert_eq!(node.status("O-1").await, "exception");
+    // Put away to the pick face: the missing unit is reserved there.
+    node.good("handheld-3", "LOC:RCV").await;
+    node.good("handheld-3", "QTY:4").await;
+    node.good("handheld-3", ITEM).await;
+    node.good("handheld-3", "LOC:A-01").await;
+    assert_eq!(node.status("O-1").await, "allocated");
+    assert_eq!(
+        node.int("SELECT qty FROM reservations WHERE order_id = 'O-1' AND location = 'A-01'"),
+        1
+    );
+    let order = node.ok(Method::GET, "/v1/orders/O-1", None).await;
+    let last = order["timeline"]
+        .as_array()
+        .and_then(|t| t.last())
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        (last["from"].clone(), last["to"].clone()),
+        (json!("exception"), json!("allocated")),
+        "{order}"
+    );
+    assert_eq!(
+        node.int(
+            "SELECT count(*) FROM outbox WHERE type = 'order.status_changed'
+             AND json_extract(body, '$.data.from') = 'exception'
+             AND json_extract(body, '$.data.to') = 'allocated'"
+        ),
+        1
+    );
+
+    // The next pick takes the missing unit into another tote; the order is then picked.
+    node.good("handheld-1", "EMP:B-100").await;
+    let v = node.good("handheld-1", "TOTE:T-2").await;
+    assert_eq!(v["context"]["task"]["order_id"], "O-1", "{v}");
+    assert_eq!(v["context"]["task"]["qty"], 1, "{v}");
+    node.good("handheld-1", "LOC:A-01").await;
+    node.good("handheld-1", ITEM).await;
+    node.good("handheld-1", "CMD:DONE").await;
+    assert_eq!(node.status("O-1").await, "picked");
+    assert_eq!(
+        node.int("SELECT sum(qty) FROM tote_contents WHERE order_id = 'O-1'"),
+        2
     );
     node.shutdown().await;
 }

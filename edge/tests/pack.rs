@@ -1108,3 +1108,129 @@ async fn two_serial_scanners_pick_at_once_each_in_order_at_its_own_station() {
     site.central_matches_the_edge().await;
     site.shutdown().await;
 }
+
+const VIT: &str = "00012345600043";
+
+/// A GS1 label of one unit of vitamins of `lot` (expiry 2027-06-30), with an optional serial.
+fn vit(lot: &str, serial: Option<&str>) -> String {
+    let mut s = format!("]C101{VIT}17270630\u{1d}10{lot}");
+    if let Some(serial) = serial {
+        s.push_str(&format!("\u{1d}21{serial}"));
+    }
+    s
+}
+
+/// Lots per unit through a split shipment: four units of a lot-tracked product are picked from
+/// two lots; the packer scans two units of the second lot (one with its serial) into two cartons,
+/// and the supervisor approves shipping those. The shipment takes exactly those units — lot LB,
+/// not the first lot in lot order — `shipment.created` names the lot and the serial, and the
+/// first lot stays in the tote as the put-back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lots_packed_per_unit_ship_exactly_through_a_split_shipment() {
+    let site = start().await;
+    site.add_supervisor().await;
+    site.central.push_change(
+        "product.upsert",
+        json!({"tenant_id": "acme", "sku": "VIT", "name": "Vitamins", "barcodes": [VIT],
+               "weight": {"value": "0.100", "unit": "kg"}, "dimensions": null, "tracking": "lot_expiry",
+               "price": null, "price_tiers": [], "tax_code": null, "version": 1}),
+    );
+    until("the product arrives", || async {
+        site.call(Method::GET, "/v1/products/acme/VIT", ADMIN, None)
+            .await
+            .0
+            == StatusCode::OK
+    })
+    .await;
+    for lot in ["LA", "LB"] {
+        site.ok(
+            Method::POST,
+            "/v1/inventory/adjustments",
+            Some(
+                json!({"tenant_id": "acme", "sku": "VIT", "location": "A-01", "lot": lot,
+                        "delta": 2, "reason": "received"}),
+            ),
+        )
+        .await;
+    }
+    site.order_from_central("O-400", &[("VIT", 4)]).await;
+
+    // The picker takes both lots, scanning each task's lot.
+    site.good("gun-pick", "EMP:B-1").await;
+    let mut v = site.good("gun-pick", "TOTE:T-4").await;
+    let mut picked_lots = Vec::new();
+    while !v["context"]["task"].is_null() {
+        let lot = v["context"]["task"]["lot"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let qty = v["context"]["task"]["qty"].as_u64().unwrap_or(0);
+        site.good("gun-pick", "LOC:A-01").await;
+        site.good("gun-pick", &format!("QTY:{qty}")).await;
+        v = site.good("gun-pick", &vit(&lot, None)).await;
+        picked_lots.push(lot);
+    }
+    assert_eq!(picked_lots, ["LA", "LB"]);
+    site.good("gun-pick", "CMD:DONE").await;
+    site.good("gun-pick", "CMD:LOGOUT").await;
+    assert_eq!(site.status("O-400").await, "picked");
+
+    site.good("gun-pack", "EMP:B-2").await;
+    site.good("gun-pack", "TOTE:T-4").await;
+    let v = site.bad("gun-pack", &vit("LZ", None)).await;
+    assert!(
+        v["prompt"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Wrong lot: lot LZ"),
+        "{v}"
+    );
+    // Carton 1: one unit of LB (0.100 kg + 0.100 kg tare).
+    site.good("gun-pack", &vit("LB", None)).await;
+    site.place("0.200");
+    site.good("gun-pack", "CMD:DONE").await;
+    until("carton 1 is labelled", || async {
+        site.pack_step() == "labelled"
+    })
+    .await;
+    // Carton 2: the other unit of LB, with its serial.
+    site.good("gun-pack", &vit("LB", Some("SN-42"))).await;
+    site.good("gun-pack", "CMD:DONE").await;
+    until("carton 2 is labelled", || async {
+        site.pack_step() == "labelled" && site.labels_printed().len() == 2
+    })
+    .await;
+    let v = site.good("gun-pack", "CMD:DONE").await;
+    assert_eq!(v["context"]["stage"], "approve_partial", "{v}");
+    site.good("gun-pack", "EMP:B-9").await;
+    site.good("gun-pack", "PIN:482913").await;
+    assert_eq!(site.status("O-400").await, "partially_shipped");
+
+    let body = site.text("SELECT body FROM outbox WHERE type = 'shipment.created'");
+    let body: Value = serde_json::from_str(&body).expect("event json");
+    assert_eq!(
+        body["data"]["items"],
+        json!([{"sku": "VIT", "qty": 2, "lot": "LB", "serials": ["SN-42"]}]),
+        "{body}"
+    );
+    assert_eq!(body["data"]["packages"].as_array().map(Vec::len), Some(2));
+    let order = site.order("O-400").await;
+    assert_eq!(
+        order["shipments"][0]["items"], body["data"]["items"],
+        "{order}"
+    );
+    // What is left in the tote is lot LA, to go back to the shelf.
+    assert_eq!(
+        site.int("SELECT qty FROM tote_contents WHERE tote = 'T-4' AND lot = 'LA'"),
+        2
+    );
+    assert_eq!(
+        site.int("SELECT count(*) FROM tote_contents WHERE tote = 'T-4' AND lot = 'LB'"),
+        0
+    );
+    let stock = site.edge_stock();
+    assert_eq!(stock.get("stock:acme/VIT/TOTE:T-4/LA"), Some(&2));
+    assert_eq!(stock.get("stock:acme/VIT/TOTE:T-4/LB"), Some(&0));
+    site.central_matches_the_edge().await;
+    site.shutdown().await;
+}

@@ -1,10 +1,12 @@
 //! SIGKILL in the middle of packing: a real `wms-edge run` with a SICS scale on a pty, a ZPL
 //! printer on loopback TCP and the central simulator (all in this test process) is killed at a
-//! different point of the pack cycle in each of `WMS_KILL9_TRIALS` trials (default 4): after the
+//! different point of the pack cycle in each of `WMS_KILL9_TRIALS` trials (default 5): after the
 //! packer took the tote, mid-verification, right after the last item (while the scale is read and
-//! the label queued), and once the carton is labelled. Restarted, the station resumes where its
-//! last acknowledged scan left it; every order ships once, its label printed exactly once, and the
-//! central ends with every event once and the edge's stock.
+//! the label queued), once the carton is labelled, and between the label's bytes reaching the
+//! printer and the spool recording them (a crash-test hook holds the printer task there; the
+//! printer's odometer settles it). Restarted, the station resumes where its last acknowledged scan
+//! left it; every order ships once, its label printed exactly once, and the central ends with
+//! every event once and the edge's stock.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,8 +15,9 @@ use std::time::Duration;
 
 mod common;
 
-use common::{spawn, Edge};
+use common::{spawn, spawn_with_env, Edge};
 use serde_json::{json, Value};
+use wms_hardware::device::HOLD_AFTER_SEND_ENV;
 use wms_hardware::sim::{PtySim, SicsScale, TcpSim, ZplPrinter, ZplState};
 use wms_sync::central_sim::{CentralSim, SimConfig};
 
@@ -28,7 +31,7 @@ fn trials() -> usize {
     std::env::var("WMS_KILL9_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4)
+        .unwrap_or(5)
 }
 
 async fn until<F, Fut>(what: &str, mut cond: F)
@@ -110,6 +113,17 @@ fn write_config(dir: &Path, central: &str, scale: &str, printer_port: u16) -> st
          transport = {{ tcp = {{ host = \"127.0.0.1\", port = {printer_port} }} }}\n"
     );
     common::write_config(dir, SITE, KEY, &extra)
+}
+
+/// Jobs in a printer's spool whose bytes may have gone out without the spool recording it.
+fn jobs_in_doubt(spool: &Path) -> usize {
+    std::fs::read_dir(spool)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "sending"))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 /// Jobs in a printer's spool not yet sent.
@@ -275,10 +289,19 @@ async fn packing_resumes_after_sigkill_and_every_label_prints_once() {
         c.good("gun-pick", "CMD:DONE").await;
         c.good("gun-pick", "CMD:LOGOUT").await;
 
+        if trial % 5 == 4 {
+            // This trial's node holds its printer task right after a send.
+            kill(&mut edge);
+            edge = spawn_with_env(&config, &[(HOLD_AFTER_SEND_ENV, "1")]);
+            c = Client {
+                http: http.clone(),
+                base: edge.base.clone(),
+            };
+        }
         // Pack up to this trial's kill point.
         c.good("gun-pack", "EMP:B-2").await;
         c.good("gun-pack", &format!("TOTE:{tote}")).await;
-        match trial % 4 {
+        match trial % 5 {
             0 => {}
             1 => {
                 c.good("gun-pack", SHIRT).await;
@@ -288,16 +311,33 @@ async fn packing_resumes_after_sigkill_and_every_label_prints_once() {
                 c.good("gun-pack", SHIRT).await;
                 c.good("gun-pack", MUG).await; // the scale is being read now
             }
-            _ => {
+            3 => {
                 c.good("gun-pack", SHIRT).await;
                 c.good("gun-pack", SHIRT).await;
                 c.good("gun-pack", MUG).await;
                 until("packed", || async { c.status(&order).await == "packed" }).await;
-                // Killed once the spool has recorded the label as sent: a kill between the bytes
-                // reaching the printer and that record is the one window in which the spool
-                // prints a job again (see the hardware crate's spool).
+                // Killed once the spool has recorded the label as sent.
                 let spool = dir.path().join("data/spool/label-1");
                 until("the label is sent", || async { queued_jobs(&spool) == 0 }).await;
+            }
+            _ => {
+                c.good("gun-pack", SHIRT).await;
+                c.good("gun-pack", SHIRT).await;
+                c.good("gun-pack", MUG).await;
+                // Killed with the label's bytes at the printer and the spool not yet told.
+                let spool = dir.path().join("data/spool/label-1");
+                until("the label is sent, the spool not told", || async {
+                    let sent = labels
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .formats
+                        .iter()
+                        .any(|f| {
+                            f.contains("TRACKING #") && f.contains(&format!("^FDOrder {order}^FS"))
+                        });
+                    sent && jobs_in_doubt(&spool) == 1
+                })
+                .await;
             }
         }
         kill(&mut edge);

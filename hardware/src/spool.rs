@@ -3,6 +3,12 @@
 //! fsynced, so an acknowledged job survives power loss. Sending renames it `.sent`; the printer
 //! confirming a clean status turns it into a `printed/<job>` marker. A `.sent` job is never
 //! resent: a printer that faulted mid-job keeps the data buffered and prints it on recovery.
+//!
+//! Between handing the bytes over and the rename there is a window: a crash there leaves the job
+//! `.queued` although the printer may have it. So before the bytes go, a `<job>.sending` marker
+//! is made durable with the printer's odometer reading (or `-` when it has none); a queued job
+//! with a marker is *in doubt*, and the printer task settles it against the odometer before it
+//! sends anything else (see `device::printer`).
 
 use std::fs;
 use std::io::Write;
@@ -61,6 +67,8 @@ impl Spool {
         {
             let p = entry.path();
             if p.extension().is_some_and(|x| x == "tmp") {
+                // Half-written jobs and markers: a marker that never became durable means the
+                // bytes never went out.
                 let _ = fs::remove_file(&p);
             }
         }
@@ -159,11 +167,56 @@ impl Spool {
         Ok(self.list("queued")?.len() + self.list("sent")?.len())
     }
 
+    /// Records, durably and before the job's bytes go out, that they are about to, with the
+    /// printer's odometer reading then (`None` when the printer has no odometer).
+    pub fn mark_sending(&self, id: &str, odometer: Option<u64>) -> Result<()> {
+        if !valid_id(id) {
+            return Err(Error::Spool(format!("invalid job id {id:?}")));
+        }
+        let tmp = self.dir.join(format!("{id}.sending.tmp"));
+        let dst = self.dir.join(format!("{id}.sending"));
+        let text = odometer.map_or_else(|| "-".to_string(), |n| n.to_string());
+        let mut f = fs::File::create(&tmp).map_err(|e| spool_err("create", &tmp, e))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| spool_err("write", &tmp, e))?;
+        f.sync_all().map_err(|e| spool_err("fsync", &tmp, e))?;
+        drop(f);
+        fs::rename(&tmp, &dst).map_err(|e| spool_err("rename", &tmp, e))?;
+        self.sync_dir()
+    }
+
+    /// For a queued job whose bytes may already have gone out: `Some(reading)` with the odometer
+    /// reading taken before they did (`Some(None)` when the printer had none); `None` when the job
+    /// was never being sent.
+    pub fn in_doubt(&self, id: &str) -> Option<Option<u64>> {
+        if !valid_id(id) {
+            return None;
+        }
+        let text = fs::read_to_string(self.dir.join(format!("{id}.sending"))).ok()?;
+        Some(text.trim().parse().ok())
+    }
+
+    /// The job is not in doubt any more (it will be sent again from the start).
+    pub fn clear_doubt(&self, id: &str) -> Result<()> {
+        let marker = self.dir.join(format!("{id}.sending"));
+        match fs::remove_file(&marker) {
+            Ok(()) => self.sync_dir(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(spool_err("remove", &marker, e)),
+        }
+    }
+
     /// Records that the job's bytes went to the printer.
     pub fn mark_sent(&self, id: &str) -> Result<()> {
         let from = self.dir.join(format!("{id}.queued"));
         let to = self.dir.join(format!("{id}.sent"));
         fs::rename(&from, &to).map_err(|e| spool_err("rename", &from, e))?;
+        let marker = self.dir.join(format!("{id}.sending"));
+        if let Err(e) = fs::remove_file(&marker) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(spool_err("remove", &marker, e));
+            }
+        }
         self.sync_dir()
     }
 
@@ -220,6 +273,28 @@ mod tests {
         assert_eq!(s.state(&a), JobState::Printed);
         assert_eq!(s.pending().unwrap(), 1);
         assert_eq!(s.state("../etc"), JobState::Unknown);
+    }
+
+    #[test]
+    fn a_job_marked_sending_is_in_doubt_until_sent_or_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path()).unwrap();
+        let a = s.enqueue(b"^XA^XZ").unwrap();
+        assert_eq!(s.in_doubt(&a), None);
+        s.mark_sending(&a, Some(1234)).unwrap();
+        // Survives a restart, and the job is still the next to print.
+        let s = Spool::open(dir.path()).unwrap();
+        assert_eq!(s.in_doubt(&a), Some(Some(1234)));
+        assert_eq!(s.state(&a), JobState::Queued);
+        assert_eq!(s.next_queued().unwrap().map(|j| j.id), Some(a.clone()));
+        s.clear_doubt(&a).unwrap();
+        assert_eq!(s.in_doubt(&a), None);
+        s.mark_sending(&a, None).unwrap();
+        assert_eq!(s.in_doubt(&a), Some(None));
+        s.mark_sent(&a).unwrap();
+        assert_eq!(s.in_doubt(&a), None);
+        assert_eq!(s.state(&a), JobState::Sent);
+        assert!(s.mark_sending("../x", None).is_err());
     }
 
     #[test]

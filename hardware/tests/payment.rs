@@ -274,3 +274,60 @@ async fn partial_silent_in_progress_late_and_busy_answers() {
     ctx.shutdown.cancel();
     dev.join().await;
 }
+
+/// A reversal sent under a ServiceID chosen beforehand can be asked about later; partial
+/// reversals of one charge add up to at most what was charged.
+#[tokio::test]
+async fn partial_reversals_under_chosen_service_ids_and_their_status() {
+    let t = PaymentTerminal::new();
+    let state = t.state();
+    let sim = TcpSim::start(t).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _s) = ctx(dir.path());
+    let cfg = tcp(
+        "pos-term-4",
+        DeviceKind::PaymentTerminal,
+        "nexo-terminal",
+        sim.port(),
+    );
+    let dev = wms_hardware::spawn(&cfg, &ctx).unwrap();
+    let mut st = dev.status();
+    wait_state(&mut st, DeviceState::Online).await;
+    let p = term(&dev);
+    let PaymentOutcome::Approved(r) = p.pay(sale("R-1")).await.unwrap() else {
+        panic!("approved")
+    };
+    let orig = TransactionId {
+        transaction_id: r.terminal_transaction_id.clone().unwrap(),
+        time_stamp: r.terminal_time_stamp.clone().unwrap(),
+    };
+    let d = |s: &str| Decimal::parse(s).unwrap();
+    let a = p
+        .reverse(orig.clone(), Some(d("4.00")), Some("REV0000001".into()))
+        .await
+        .unwrap();
+    assert!(a.accepted);
+    assert_eq!(a.service_id, "REV0000001");
+    let again = p.reversal_status("REV0000001").await.unwrap();
+    assert!(again.accepted, "{again:?}");
+    // 4.00 + 6.99 = 10.99: the rest fits; anything more does not.
+    assert!(
+        p.reverse(orig.clone(), Some(d("6.99")), None)
+            .await
+            .unwrap()
+            .accepted
+    );
+    let over = p
+        .reverse(orig.clone(), Some(d("0.01")), None)
+        .await
+        .unwrap();
+    assert!(!over.accepted);
+    assert_eq!(
+        state.lock().unwrap().reversed_cents(&orig.transaction_id),
+        1099
+    );
+    let unknown = p.reversal_status("NEVERSENT0").await.unwrap();
+    assert_eq!(unknown.error_condition.as_deref(), Some("NotFound"));
+    ctx.shutdown.cancel();
+    dev.join().await;
+}

@@ -16,6 +16,24 @@ pub const SCANS: &[&str] = &[
     "]C1420941050\u{1d}00106141411234567897",
 ];
 
+/// The floor's mix: the scans above and the same kinds of labels as scanners without an AIM
+/// prefix send them (bare, FNC1 as GS or `^`, with a CR or Tab suffix), as printed text, and as
+/// GS1 Digital Link URIs with and without an AIM prefix.
+pub const MIXED: &[&str] = &[
+    "]C100106141411234567897",
+    "]C1010950110153000310ABC123\u{1d}17270331",
+    "]d2011231231231233310ABC123\u{1d}99TESTING",
+    "]C10109501101530003172703003103001234",
+    "]C1420941050\u{1d}00106141411234567897",
+    "0109506000134352172512311012AB\u{1d}21XYZ\r",
+    "\u{1d}00106141411234567897\t",
+    "^0109506000134352^10AB^3103001234",
+    "0010614141123456789702095060001343523712\u{1d}10LOT42\r\n",
+    "(01)09506000134352(17)251231(10)AB",
+    "https://id.gs1.org/01/09506000134352/10/ABC123/21/12345?17=251231",
+    "]Q1https://example.com/products/01/09506000134352/10/AB%2F1?3103=000500\r",
+];
+
 fn measure<F: FnMut() -> usize>(mut f: F, min_time: Duration) -> f64 {
     // Warm up, then run batches until the time budget is used.
     for _ in 0..1000 {
@@ -38,17 +56,21 @@ fn main() {
         .unwrap_or(3);
     let budget = Duration::from_secs(secs);
     let opts = Options::default();
-    let raw: Vec<&[u8]> = SCANS.iter().map(|s| s.as_bytes()).collect();
-    let mut i = 0usize;
-    let gs1_per_sec = measure(
-        || {
-            let s = scan::interpret_with(raw[i % raw.len()], &opts);
-            i += 1;
-            assert!(s.ok());
-            1
-        },
-        budget,
-    );
+    let interpret_all = |scans: &'static [&'static str]| {
+        let raw: Vec<&[u8]> = scans.iter().map(|s| s.as_bytes()).collect();
+        let mut i = 0usize;
+        measure(
+            || {
+                let s = scan::interpret_with(raw[i % raw.len()], &opts);
+                i += 1;
+                assert!(s.ok(), "{:?}: {:?}", s.data, s.errors);
+                1
+            },
+            budget,
+        )
+    };
+    let gs1_per_sec = interpret_all(SCANS);
+    let mixed_per_sec = interpret_all(MIXED);
     let data = samples::sample_data("shipping").expect("sample");
     let label: wms_labels::model::ShippingLabel =
         serde_json::from_value(data).expect("typed sample");
@@ -75,6 +97,6 @@ fn main() {
         budget,
     );
     println!(
-        "{{\"gs1_parses_per_sec\": {gs1_per_sec:.0}, \"shipping_labels_per_sec\": {labels_per_sec:.0}, \"shipping_labels_from_json_per_sec\": {cli_labels_per_sec:.0}}}"
+        "{{\"gs1_parses_per_sec\": {gs1_per_sec:.0}, \"gs1_mixed_parses_per_sec\": {mixed_per_sec:.0}, \"shipping_labels_per_sec\": {labels_per_sec:.0}, \"shipping_labels_from_json_per_sec\": {cli_labels_per_sec:.0}}}"
     );
 }

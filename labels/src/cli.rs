@@ -14,7 +14,7 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_REJECTED: i32 = 2;
 
 /// `wms-edge scan parse [--json] <raw>`: the scan's JSON object and the exit code (0 accepted,
-/// 2 rejected). Because a shell cannot easily pass control bytes, `<GS>`, `\x1D`/`\x1d`, `\r`,
+/// 2 invalid or rejected). Because a shell cannot easily pass control bytes, `<GS>`, `\x1D`/`\x1d`, `\r`,
 /// `\n` and `\t` in `raw` stand for those bytes.
 pub fn scan_parse(raw: &str) -> (Value, i32) {
     let bytes = unescape_cli(raw);
@@ -25,18 +25,24 @@ pub fn scan_parse(raw: &str) -> (Value, i32) {
 
 /// One-line human summary of a scan (for `scan parse` without `--json`).
 pub fn scan_summary(v: &Value) -> String {
-    let mut out = format!(
-        "{} {}",
-        if v["ok"] == Value::Bool(true) {
-            "ok"
-        } else {
-            "rejected"
-        },
-        v["kind"].as_str().unwrap_or("?")
-    );
+    let verdict = match v["status"].as_str() {
+        Some("accepted") => "ok",
+        Some(other) => other,
+        None => "?",
+    };
+    let mut out = format!("{verdict} {}", v["kind"].as_str().unwrap_or("?"));
+    if let Some(form) = v["form"].as_str() {
+        out.push_str(&format!(" ({form})"));
+    }
     for key in ["gtin", "sscc"] {
         if let Some(s) = v[key].as_str() {
             out.push_str(&format!(" {key}={s}"));
+        }
+    }
+    if let Some(gtin) = v["content"]["gtin"].as_str() {
+        out.push_str(&format!(" content={gtin}"));
+        if let Some(n) = v["content"]["count"].as_u64() {
+            out.push_str(&format!("×{n}"));
         }
     }
     if let Some(els) = v["elements"].as_array() {
@@ -184,7 +190,17 @@ mod tests {
         let (v, code) = scan_parse("]C1010950110153000310ABC\\x1D17270300\\r\\n");
         assert_eq!(code, 0, "{v}");
         assert_eq!(v["dates"]["17"], "2027-03-31");
-        assert!(scan_summary(&v).starts_with("ok gs1 gtin=09501101530003"));
+        assert!(
+            scan_summary(&v).starts_with("ok gs1 (aim) gtin=09501101530003"),
+            "{}",
+            scan_summary(&v)
+        );
+        let (v, code) = scan_parse("0109506000134353172512311012AB");
+        assert_eq!(code, 2);
+        assert_eq!(
+            scan_summary(&v),
+            "invalid gs1 (bare) (01)09506000134353 (17)251231 (10)12AB\n  error: AI 01: GTIN check digit should be 2"
+        );
     }
 
     #[test]

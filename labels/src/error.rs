@@ -3,9 +3,14 @@
 /// Everything that can go wrong in this crate; all variants carry a message an operator can act on.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// A GS1 element string, AI value or check digit is wrong.
+    /// A GS1 element string is malformed as a whole (empty, a non-AI where an AI must start).
     #[error("{0}")]
     Gs1(String),
+    /// One AI's value breaks its rules (check digit, date, length, character set), or the AI does
+    /// not exist or may not appear with the others: the AI is named so an operator knows which
+    /// part of the label is wrong.
+    #[error("AI {ai}: {reason}")]
+    Ai { ai: String, reason: String },
     /// A field of the label/receipt data is missing or invalid.
     #[error("{field}: {reason}")]
     Data { field: String, reason: String },
@@ -24,6 +29,13 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn ai(ai: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Ai {
+            ai: ai.into(),
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn data(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Data {
             field: field.into(),

@@ -1,9 +1,32 @@
 //! Interpretation of one scan exactly as the floor reads it: scanner framing and the AIM
-//! symbology identifier are removed, then the payload is classified (GS1 element string, GTIN,
-//! UPC-E, SSCC, the site's control codes of the scan grammar, or a code only the catalog knows).
+//! symbology identifier are removed, then the payload is classified (GS1 element string, GS1
+//! Digital Link, GTIN, UPC-E, SSCC, the site's control codes of the scan grammar, or a code only
+//! the catalog knows).
+//!
+//! **Three verdicts.** A scan is *accepted*; or *invalid*: it is a GS1 code (or a GTIN/SSCC) that
+//! breaks the GS1 General Specifications — a wrong check digit, an impossible date, a value too
+//! long or with a character its AI does not allow, an AI that does not exist or may not appear
+//! with the others — and each problem names its AI; or *rejected*: not a scan at all (empty, a
+//! lone `]`, an unknown AIM identifier, control bytes, a malformed site code).
+//!
+//! **Bare GS1 strings.** Many scanners send no AIM identifier, so a GS1-128 carton label arrives
+//! as `0109506000134352172512311012AB…`. Without an identifier a payload is read as GS1 when it
+//! starts with FNC1 (a GS byte or a placeholder such as `^` or `{GS}`), is in the human-readable
+//! form `(01)…(17)…`, or parses completely as an element string that carries a GS separator or a
+//! numeric GS1 key (GTIN, SSCC, GLN, GSIN, GRAI, ITIP, GSRN, GDTI, GCN). Once read as GS1, every
+//! rule applies and a breach makes it invalid. A string that starts with a numeric key in full
+//! (`01` + 14 digits …) is GS1 even when what follows does not parse: it is reported invalid, not
+//! unknown. Anything else (`10-PACK`, `TSHIRT-M`) is a code for the catalog. At a station a code
+//! the tenant's catalog knows, as a barcode or a SKU, wins over every GS1 reading.
+//!
+//! **Limits.** A missing GS after a variable-length value is found when the run-on value exceeds
+//! its AI's maximum length or swallows a GTIN or SSCC with a valid check digit; a run-on that
+//! still fits (lot `AB1` followed by `17251231` read as lot `AB117251231`) cannot be told from a
+//! lot that really is that, by this or any reader.
 
 use crate::check::{gs1_check_digit, gs1_check_digit_ok};
-use crate::gs1::{self, Element, Options, GS};
+use crate::error::Error;
+use crate::gs1::{self, ai, Element, Options, GS};
 use serde_json::{json, Map, Value};
 
 /// What a scan is, as reported by `scan parse` and on the scan event.
@@ -37,6 +60,103 @@ impl Kind {
             Kind::Unknown => "unknown",
         }
     }
+
+    /// Kinds whose rules are the GS1 General Specifications': a breach makes the scan invalid
+    /// (with a reason) rather than unreadable.
+    pub fn is_gs1_family(self) -> bool {
+        matches!(self, Kind::Gs1 | Kind::Gtin | Kind::Sscc | Kind::UpcE)
+    }
+}
+
+/// How a GS1 scan was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// After a GS1 AIM identifier (`]C1`, `]d2`, `]Q3`, `]e0` …).
+    Aim,
+    /// Without an AIM identifier: FNC1 first, or recognised by the bare-string rule.
+    Bare,
+    /// The human-readable form `(01)…(10)…`.
+    Bracketed,
+    /// A GS1 Digital Link URI.
+    DigitalLink,
+}
+
+impl Form {
+    /// The lower-case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::Aim => "aim",
+            Form::Bare => "bare",
+            Form::Bracketed => "bracketed",
+            Form::DigitalLink => "digital_link",
+        }
+    }
+}
+
+/// The verdict on a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Accepted,
+    /// A GS1 code (or GTIN, SSCC) that breaks the rules.
+    Invalid,
+    /// Not a readable scan.
+    Rejected,
+}
+
+impl Status {
+    /// The lower-case name used in JSON and by `scan parse`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Accepted => "accepted",
+            Status::Invalid => "invalid",
+            Status::Rejected => "rejected",
+        }
+    }
+}
+
+/// Why a scan is not accepted; `ai` names the Application Identifier when one is at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanError {
+    pub ai: Option<String>,
+    pub reason: String,
+}
+
+impl ScanError {
+    fn plain(reason: impl Into<String>) -> Self {
+        ScanError {
+            ai: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<Error> for ScanError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Ai { ai, reason } => ScanError {
+                ai: Some(ai),
+                reason,
+            },
+            other => ScanError::plain(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for ScanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.ai {
+            Some(ai) => write!(f, "AI {ai}: {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+/// The trade items a logistic unit's label says it contains: AI 02 (their GTIN) and AI 37 (how
+/// many).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    pub gtin: String,
+    pub count: Option<u32>,
 }
 
 /// A site code from the scan grammar (`LOC:A-03-2`, `CMD:DONE`, `QTY:3` …).
@@ -59,6 +179,8 @@ pub const COMMAND_VERBS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scan {
     pub kind: Kind,
+    /// For GS1 scans: how the element string was written.
+    pub form: Option<Form>,
     /// The AIM symbology identifier (`]C1`) when the scanner sent one.
     pub symbology: Option<String>,
     /// The payload without framing and AIM id (GS kept as the byte).
@@ -67,14 +189,19 @@ pub struct Scan {
     pub gtin: Option<String>,
     /// SSCC-18 for SSCC scans and GS1 strings carrying AI 00.
     pub sscc: Option<String>,
+    /// AI 02 and AI 37 of a logistic unit's label.
+    pub content: Option<Content>,
     pub elements: Vec<Element>,
     /// `(ai, ISO date)` for date AIs.
     pub dates: Vec<(String, String)>,
     /// `(ai, decimal)` for decimal AIs.
     pub decimals: Vec<(String, String)>,
     pub code: Option<SiteCode>,
-    /// Why the scan is rejected; empty when it is accepted.
+    /// Why the scan is not accepted, one line each (`AI 17: month 13 is not a month`); empty
+    /// when it is accepted.
     pub errors: Vec<String>,
+    /// The same problems with the AI at fault apart from the reason, in the same order.
+    pub problems: Vec<ScanError>,
 }
 
 impl Scan {
@@ -83,26 +210,71 @@ impl Scan {
         self.errors.is_empty()
     }
 
+    /// Accepted, invalid (a GS1-family code breaking its rules) or rejected.
+    pub fn status(&self) -> Status {
+        if self.ok() {
+            Status::Accepted
+        } else if self.kind.is_gs1_family() {
+            Status::Invalid
+        } else {
+            Status::Rejected
+        }
+    }
+
+    /// The first problem as one line (`AI 17: month 13 is not a month`), or `""`.
+    pub fn reason(&self) -> String {
+        self.errors
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
+    /// The value of the first element with this AI.
+    pub fn element(&self, ai: &str) -> Option<&str> {
+        self.elements
+            .iter()
+            .find(|e| e.ai == ai)
+            .map(|e| e.value.as_str())
+    }
+
     fn new(symbology: Option<String>, data: String) -> Self {
         Scan {
             kind: Kind::Unknown,
+            form: None,
             symbology,
             data,
             gtin: None,
             sscc: None,
+            content: None,
             elements: Vec::new(),
             dates: Vec::new(),
             decimals: Vec::new(),
             code: None,
             errors: Vec::new(),
+            problems: Vec::new(),
         }
+    }
+
+    fn problem(&mut self, e: impl Into<ScanError>) {
+        let e = e.into();
+        self.errors.push(e.to_string());
+        self.problems.push(e);
+    }
+
+    fn reject(&mut self, reason: impl Into<String>) {
+        self.problem(ScanError::plain(reason));
     }
 
     /// The JSON object of `wms-edge scan parse --json`.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
         m.insert("ok".into(), Value::Bool(self.ok()));
+        m.insert("status".into(), Value::from(self.status().as_str()));
         m.insert("kind".into(), Value::from(self.kind.as_str()));
+        m.insert(
+            "form".into(),
+            self.form.map_or(Value::Null, |f| Value::from(f.as_str())),
+        );
         m.insert(
             "symbology".into(),
             self.symbology
@@ -113,6 +285,13 @@ impl Scan {
         m.insert("data".into(), Value::from(self.data.clone()));
         m.insert("gtin".into(), opt(&self.gtin));
         m.insert("sscc".into(), opt(&self.sscc));
+        m.insert(
+            "content".into(),
+            match &self.content {
+                Some(c) => json!({"gtin": c.gtin, "count": c.count}),
+                None => Value::Null,
+            },
+        );
         m.insert(
             "elements".into(),
             Value::Array(
@@ -135,6 +314,16 @@ impl Scan {
             "errors".into(),
             Value::Array(self.errors.iter().cloned().map(Value::from).collect()),
         );
+        m.insert(
+            "invalid".into(),
+            Value::Array(
+                self.problems
+                    .iter()
+                    .filter(|_| self.status() == Status::Invalid)
+                    .map(|e| json!({"ai": e.ai, "reason": e.reason}))
+                    .collect(),
+            ),
+        );
         Value::Object(m)
     }
 }
@@ -151,16 +340,17 @@ fn pairs(p: &[(String, String)]) -> Value {
     )
 }
 
-/// Remove scanner framing: any trailing CR, LF and TAB (suffixes scanners are configured with).
+/// Remove scanner framing: leading spaces, Tabs and NUL padding, and trailing CR, LF, Tab, space
+/// and NUL (the suffixes keyboard-wedge and Tab-terminated scanners are configured with).
 pub fn strip_framing(raw: &[u8]) -> &[u8] {
-    let mut end = raw.len();
-    while end > 0 && matches!(raw[end - 1], b'\r' | b'\n' | b'\t') {
-        end -= 1;
-    }
-    &raw[..end]
+    let pad = |b: &u8| matches!(b, b'\r' | b'\n' | b'\t' | b' ' | 0);
+    let start = raw.iter().position(|b| !pad(b)).unwrap_or(raw.len());
+    let end = raw.iter().rposition(|b| !pad(b)).map_or(start, |i| i + 1);
+    &raw[start..end]
 }
 
-/// Split off an AIM symbology identifier `]cm` (`]C1`, `]d2`, `]E0` …) if present.
+/// Split off an AIM symbology identifier `]cm` (`]C1`, `]d2`, `]E0` …) if present. Lenient: any
+/// letter and modifier; [`interpret`] refuses identifiers no symbology uses.
 pub fn split_aim(data: &[u8]) -> (Option<&str>, &[u8]) {
     if data.len() >= 3
         && data[0] == b']'
@@ -175,12 +365,56 @@ pub fn split_aim(data: &[u8]) -> (Option<&str>, &[u8]) {
     }
 }
 
+/// Symbology code characters of ISO/IEC 15424 (`]C…` Code 128, `]d…` Data Matrix, `]Q…` QR …).
+const AIM_FLAGS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUXYZcdeghopz";
+
+/// The AIM identifier at the front of `data` (which starts with `]`), or why there is none.
+fn aim_of(data: &[u8]) -> Result<(&str, &[u8]), String> {
+    match data {
+        [b']'] => Err(
+            "a lone ']' is not a scan: the scanner sent an AIM prefix without its identifier — scan again"
+                .into(),
+        ),
+        [b']', _] => Err(
+            "incomplete AIM symbology identifier — check the scanner's prefix settings".into(),
+        ),
+        [b']', flag, modifier, rest @ ..]
+            if AIM_FLAGS.contains(flag)
+                && (modifier.is_ascii_digit() || modifier.is_ascii_uppercase()) =>
+        {
+            let id = std::str::from_utf8(&data[..3]).unwrap_or("");
+            Ok((id, rest))
+        }
+        _ => {
+            let shown: String = data
+                .iter()
+                .take(3)
+                .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+                .collect();
+            Err(format!(
+                "unknown AIM symbology identifier {shown} — check the scanner's prefix settings"
+            ))
+        }
+    }
+}
+
 /// AIM identifiers whose payload is a GS1 element string (FNC1 in first position).
 fn is_gs1_symbology(id: &str) -> bool {
     matches!(
         id,
-        "]C1" | "]e0" | "]e1" | "]e2" | "]d2" | "]Q3" | "]Q5" | "]J1"
+        "]C1" | "]e0" | "]e1" | "]e2" | "]e3" | "]d2" | "]Q3" | "]Q5" | "]J1" | "]z1"
     )
+}
+
+/// Numeric GS1 keys: a bare string that parses and carries one is read as GS1.
+const BARE_KEYS: &[&str] = &[
+    "00", "01", "02", "253", "255", "402", "410", "411", "412", "413", "414", "415", "416", "417",
+    "8003", "8006", "8017", "8018",
+];
+
+fn is_url(payload: &[u8]) -> bool {
+    let head = |p: &[u8]| payload.len() >= p.len() && payload[..p.len()].eq_ignore_ascii_case(p);
+    head(b"https://") || head(b"http://")
 }
 
 /// Interpret one scan with the current year for two-digit years.
@@ -191,42 +425,77 @@ pub fn interpret(raw: &[u8]) -> Scan {
 /// Interpret one scan; `opts` pins the reference year so results are reproducible.
 pub fn interpret_with(raw: &[u8], opts: &Options) -> Scan {
     let framed = strip_framing(raw);
-    let (aim, payload) = split_aim(framed);
+    if framed.is_empty() {
+        let mut scan = Scan::new(None, String::new());
+        scan.reject("empty scan — nothing was read, scan again");
+        return scan;
+    }
+    let (aim, payload) = if framed[0] == b']' {
+        match aim_of(framed) {
+            Ok((id, rest)) => (Some(id), rest),
+            Err(why) => {
+                let mut scan = Scan::new(None, String::from_utf8_lossy(framed).into_owned());
+                scan.reject(why);
+                return scan;
+            }
+        }
+    } else {
+        (None, framed)
+    };
     let mut scan = Scan::new(
         aim.map(str::to_string),
         String::from_utf8_lossy(payload).into_owned(),
     );
     if payload.is_empty() {
-        scan.errors.push("empty scan".into());
+        scan.reject(format!(
+            "empty scan after the AIM identifier {} — scan again",
+            aim.unwrap_or("")
+        ));
         return scan;
     }
     match aim {
         Some(id) if is_gs1_symbology(id) => {
-            gs1_from(&mut scan, gs1::parse_element_string(payload), opts);
-            return scan;
+            if is_url(payload) {
+                digital_link(&mut scan, payload, opts);
+            } else {
+                let normalized = gs1::normalize_separators(payload);
+                gs1_from(
+                    &mut scan,
+                    Form::Aim,
+                    gs1::parse_element_string(&normalized),
+                    opts,
+                );
+            }
         }
-        Some("]E0") | Some("]E3") | Some("]E4") | Some("]X0") => {
-            retail(&mut scan, payload, aim);
-            return scan;
-        }
-        _ => {}
+        Some("]E0") | Some("]E3") | Some("]E4") | Some("]X0") => retail(&mut scan, payload, aim),
+        _ => classify_plain(&mut scan, payload, opts),
     }
-    classify_plain(&mut scan, payload, opts);
     scan
 }
 
+fn starts_with_fnc1(payload: &[u8]) -> bool {
+    payload[0] == GS
+        || gs1::normalize_separators(&payload[..payload.len().min(6)]).first() == Some(&GS)
+}
+
 fn classify_plain(scan: &mut Scan, payload: &[u8], opts: &Options) {
-    if payload[0] == GS {
-        gs1_from(scan, gs1::parse_element_string(payload), opts);
+    if starts_with_fnc1(payload) {
+        let normalized = gs1::normalize_separators(payload);
+        gs1_from(
+            scan,
+            Form::Bare,
+            gs1::parse_element_string(&normalized),
+            opts,
+        );
         return;
     }
     if payload[0] == b'(' && payload.get(1).is_some_and(u8::is_ascii_digit) {
         match std::str::from_utf8(payload) {
-            Ok(text) => gs1_from(scan, gs1::parse_bracketed(text), opts),
+            Ok(text) => gs1_from(scan, Form::Bracketed, gs1::parse_bracketed(text), opts),
             Err(_) => {
                 scan.kind = Kind::Gs1;
-                scan.errors
-                    .push("bracketed element string is not valid UTF-8".into());
+                scan.form = Some(Form::Bracketed);
+                scan.reject("bracketed element string is not valid UTF-8");
             }
         }
         return;
@@ -235,16 +504,9 @@ fn classify_plain(scan: &mut Scan, payload: &[u8], opts: &Options) {
         scan.code = Some(code);
         return;
     }
-    let lower_start: Vec<u8> = payload.iter().take(8).map(u8::to_ascii_lowercase).collect();
-    if lower_start.starts_with(b"https://") || lower_start.starts_with(b"http://") {
-        if let Ok(text) = std::str::from_utf8(payload) {
-            if let Ok(els) = gs1::parse_digital_link(text) {
-                gs1_from(scan, Ok(els), opts);
-                return;
-            }
-        }
-        // A URL that is not a Digital Link is just an unknown code.
-        return unknown(scan, payload);
+    if is_url(payload) {
+        digital_link(scan, payload, opts);
+        return;
     }
     if payload.iter().all(u8::is_ascii_digit) {
         match payload.len() {
@@ -252,43 +514,86 @@ fn classify_plain(scan: &mut Scan, payload: &[u8], opts: &Options) {
             18 => return sscc(scan, payload),
             _ => {}
         }
-        // Digits starting with AI 00/01/02 and parsing cleanly: a GS1 string sent without AIM id.
-        if payload.len() > 16 && matches!(&payload[..2], b"00" | b"01" | b"02") {
-            if let Ok(els) = gs1::parse_element_string(payload) {
-                let mut trial = scan.clone();
-                gs1_from(&mut trial, Ok(els), opts);
-                if trial.ok() {
-                    *scan = trial;
+    }
+    if payload.len() >= 4 && payload[..2].iter().all(u8::is_ascii_digit) {
+        let normalized = gs1::normalize_separators(payload);
+        match gs1::parse_element_string(&normalized) {
+            Ok(els) => {
+                let keyed = els.iter().any(|e| BARE_KEYS.contains(&e.ai.as_str()));
+                if keyed || normalized.contains(&GS) {
+                    gs1_from(scan, Form::Bare, Ok(els), opts);
+                    return;
+                }
+            }
+            Err(e) => {
+                if normalized.contains(&GS) || starts_with_key(&normalized) {
+                    gs1_from(scan, Form::Bare, Err(e), opts);
                     return;
                 }
             }
         }
-    } else if payload.contains(&GS) && payload[0].is_ascii_digit() {
-        gs1_from(scan, gs1::parse_element_string(payload), opts);
-        return;
     }
     unknown(scan, payload)
+}
+
+/// Whether `data` begins with a whole numeric GS1 key element (`01` and 14 digits …): then it
+/// was printed as GS1, whatever follows.
+fn starts_with_key(data: &[u8]) -> bool {
+    let Some(def) = ai::lookup(data) else {
+        return false;
+    };
+    if !BARE_KEYS.contains(&def.prefix) {
+        return false;
+    }
+    let Some(total) = ai::predefined_length(data).or_else(|| {
+        def.parts
+            .first()
+            .map(|p| usize::from(def.len) + usize::from(p.min))
+    }) else {
+        return false;
+    };
+    data.len() >= total
+        && data[usize::from(def.len)..total]
+            .iter()
+            .all(u8::is_ascii_digit)
+}
+
+fn digital_link(scan: &mut Scan, payload: &[u8], opts: &Options) {
+    let Ok(text) = std::str::from_utf8(payload) else {
+        return unknown(scan, payload);
+    };
+    if !gs1::looks_like_digital_link(text) {
+        // A URL that names no GS1 key is just a code the catalog may know.
+        return unknown(scan, payload);
+    }
+    gs1_from(scan, Form::DigitalLink, gs1::parse_digital_link(text), opts);
 }
 
 fn unknown(scan: &mut Scan, payload: &[u8]) {
     scan.kind = Kind::Unknown;
     if let Some(pos) = payload.iter().position(|&b| b < 0x20 || b == 0x7F) {
-        scan.errors.push(format!(
+        scan.reject(format!(
             "unprintable byte 0x{:02X} at position {}",
             payload[pos],
             pos + 1
         ));
     } else if std::str::from_utf8(payload).is_err() {
-        scan.errors.push("scan is not valid UTF-8".into());
+        scan.reject("scan is not valid UTF-8");
     }
 }
 
-fn gs1_from(scan: &mut Scan, parsed: crate::error::Result<Vec<Element>>, opts: &Options) {
+fn gs1_from(
+    scan: &mut Scan,
+    form: Form,
+    parsed: crate::error::Result<Vec<Element>>,
+    opts: &Options,
+) {
     scan.kind = Kind::Gs1;
+    scan.form = Some(form);
     let elements = match parsed {
         Ok(e) => e,
         Err(e) => {
-            scan.errors.push(e.to_string());
+            scan.problem(e);
             return;
         }
     };
@@ -301,30 +606,85 @@ fn gs1_from(scan: &mut Scan, parsed: crate::error::Result<Vec<Element>>, opts: &
                 if let Some(d) = meaning.decimal {
                     scan.decimals.push((el.ai.clone(), d));
                 }
-                if el.ai == "01" && scan.gtin.is_none() {
-                    scan.gtin = Some(el.value.clone());
+                match el.ai.as_str() {
+                    "01" if scan.gtin.is_none() => scan.gtin = Some(el.value.clone()),
+                    "00" if scan.sscc.is_none() => scan.sscc = Some(el.value.clone()),
+                    "02" if scan.content.is_none() => {
+                        scan.content = Some(Content {
+                            gtin: el.value.clone(),
+                            count: None,
+                        })
+                    }
+                    _ => {}
                 }
-                if el.ai == "00" && scan.sscc.is_none() {
-                    scan.sscc = Some(el.value.clone());
+                if let Some(e) = run_on_key(el) {
+                    scan.problem(e);
                 }
             }
-            Err(e) => scan.errors.push(e.to_string()),
+            Err(e) => scan.problem(e),
         }
+    }
+    if let (Some(content), Some(count)) = (
+        scan.content.as_mut(),
+        elements.iter().find(|e| e.ai == "37"),
+    ) {
+        content.count = count.value.parse().ok();
     }
     let mut seen: Vec<&str> = Vec::with_capacity(elements.len());
     for el in &elements {
         if seen.contains(&el.ai.as_str()) {
-            scan.errors.push(format!("AI {} appears twice", el.ai));
+            scan.problem(ScanError {
+                ai: Some(el.ai.clone()),
+                reason: "appears twice".into(),
+            });
         }
         seen.push(&el.ai);
     }
+    if scan.errors.is_empty() {
+        for e in gs1::check_pairings(&elements) {
+            scan.problem(e);
+        }
+    }
     scan.elements = elements;
+}
+
+/// A variable-length value that swallowed a GTIN or SSCC (with a valid check digit) that should
+/// have followed it after a GS: `10AB1230109506000134352`.
+fn run_on_key(el: &Element) -> Option<Error> {
+    let def = ai::lookup(el.ai.as_bytes())?;
+    // Only a variable-length text value (lot, serial, order number …) can have run on into the
+    // next element unnoticed; numeric ones would have failed their own checks.
+    if def.fixed_value_len().is_some() || def.parts.iter().any(|p| p.charset != ai::Charset::Cset82)
+    {
+        return None;
+    }
+    let v = el.value.as_bytes();
+    (1..v.len()).find_map(|k| {
+        let rest = &v[k..];
+        let len = match rest.get(..2)? {
+            b"00" => 18,
+            b"01" | b"02" => 14,
+            _ => return None,
+        };
+        let key = rest.get(2..2 + len)?;
+        (key.iter().all(u8::is_ascii_digit) && gs1_check_digit_ok(key)).then(|| {
+            Error::ai(
+                el.ai.clone(),
+                format!(
+                    "value runs into AI {} ({}) — the GS separator after AI {} is missing",
+                    String::from_utf8_lossy(&rest[..2]),
+                    String::from_utf8_lossy(key),
+                    el.ai
+                ),
+            )
+        })
+    })
 }
 
 fn retail(scan: &mut Scan, payload: &[u8], aim: Option<&str>) {
     scan.kind = Kind::Gtin;
     if !payload.iter().all(u8::is_ascii_digit) {
-        scan.errors.push("GTIN must be digits only".into());
+        scan.reject("GTIN must be digits only");
         return;
     }
     let digits = match aim {
@@ -351,18 +711,14 @@ fn retail(scan: &mut Scan, payload: &[u8], aim: Option<&str>) {
                     let cd = gs1_check_digit(body.as_bytes()).unwrap_or(0);
                     scan.gtin = Some(format!("00{body}{cd}"));
                 }
-                None => scan
-                    .errors
-                    .push("UPC-E number system must be 0 or 1".into()),
+                None => scan.reject("UPC-E number system must be 0 or 1"),
             }
         }
         8 => check_gtin(scan, format!("000000{}", s(digits)), "GTIN"),
         12 => check_gtin(scan, format!("00{}", s(digits)), "GTIN"),
         13 => check_gtin(scan, format!("0{}", s(digits)), "GTIN"),
         14 => check_gtin(scan, s(digits), "GTIN"),
-        n => scan
-            .errors
-            .push(format!("GTIN must be 8, 12, 13 or 14 digits, got {n}")),
+        n => scan.reject(format!("GTIN must be 8, 12, 13 or 14 digits, got {n}")),
     }
 }
 
@@ -371,8 +727,7 @@ fn check_gtin(scan: &mut Scan, gtin14: String, what: &str) {
         scan.gtin = Some(gtin14);
     } else {
         let want = gs1_check_digit(&gtin14.as_bytes()[..13]).unwrap_or(0);
-        scan.errors
-            .push(format!("{what} check digit should be {want}"));
+        scan.reject(format!("{what} check digit should be {want}"));
     }
 }
 
@@ -382,8 +737,7 @@ fn sscc(scan: &mut Scan, payload: &[u8]) {
         scan.sscc = Some(String::from_utf8_lossy(payload).into_owned());
     } else {
         let want = gs1_check_digit(&payload[..17]).unwrap_or(0);
-        scan.errors
-            .push(format!("SSCC check digit should be {want}"));
+        scan.reject(format!("SSCC check digit should be {want}"));
     }
 }
 
@@ -443,19 +797,17 @@ fn site_code(scan: &mut Scan, payload: &[u8]) -> Option<SiteCode> {
     let value_bytes = &payload[colon + 1..];
     let value = String::from_utf8_lossy(value_bytes).into_owned();
     if value.is_empty() {
-        scan.errors.push(format!("{prefix}: value is empty"));
+        scan.reject(format!("{prefix}: value is empty"));
     } else if let Some(b) = value_bytes.iter().find(|&&b| b < 0x20 || b == 0x7F) {
-        scan.errors
-            .push(format!("{prefix}: unprintable byte 0x{b:02X}"));
+        scan.reject(format!("{prefix}: unprintable byte 0x{b:02X}"));
     } else if value.chars().count() > 64 {
-        scan.errors
-            .push(format!("{prefix}: value longer than 64 characters"));
+        scan.reject(format!("{prefix}: value longer than 64 characters"));
     } else {
         match prefix {
             "CMD" => {
                 let verb = value.to_ascii_uppercase();
                 if !COMMAND_VERBS.contains(&verb.as_str()) {
-                    scan.errors.push(format!(
+                    scan.reject(format!(
                         "CMD: unknown verb {value:?} (known: {})",
                         COMMAND_VERBS.join(", ")
                     ));
@@ -469,14 +821,12 @@ fn site_code(scan: &mut Scan, payload: &[u8]) -> Option<SiteCode> {
                 if !(4..=12).contains(&value.len())
                     || !value.bytes().all(|b| b.is_ascii_digit()) =>
             {
-                scan.errors.push("PIN: must be 4 to 12 digits".into());
+                scan.reject("PIN: must be 4 to 12 digits");
             }
             "QTY" => match value.parse::<u32>() {
                 Ok(q) if (1..=99_999).contains(&q) && value.bytes().all(|b| b.is_ascii_digit()) => {
                 }
-                _ => scan
-                    .errors
-                    .push(format!("QTY: {value:?} is not a quantity from 1 to 99999")),
+                _ => scan.reject(format!("QTY: {value:?} is not a quantity from 1 to 99999")),
             },
             _ => {}
         }
@@ -526,7 +876,8 @@ mod tests {
         let s = scan(b"]E402345673");
         assert_eq!(s.gtin.as_deref(), Some("00000002345673"));
         let s = scan(b"5901234123458");
-        assert_eq!(s.errors, vec!["GTIN check digit should be 7".to_string()]);
+        assert_eq!(s.reason(), "GTIN check digit should be 7");
+        assert_eq!(s.status(), Status::Invalid);
     }
 
     #[test]
@@ -584,7 +935,8 @@ mod tests {
     #[test]
     fn bracketed_and_leading_gs() {
         let s = scan(b"(01)09501101530003(17)271301");
-        assert_eq!(s.errors, vec!["AI 17: month 13 is not a month".to_string()]);
+        assert_eq!(s.reason(), "AI 17: month 13 is not a month");
+        assert_eq!(s.problems[0].ai.as_deref(), Some("17"));
         let s = scan(b"\x1D0109501101530003");
         assert!(s.ok());
         assert_eq!(s.gtin.as_deref(), Some("09501101530003"));

@@ -44,7 +44,7 @@ pub struct CentralClient {
 }
 
 /// An HTTP answer that was received (any status).
-struct Answer {
+pub(crate) struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
@@ -80,6 +80,17 @@ impl CentralClient {
         &self.creds.site_id
     }
 
+    /// `edge/sites/{site}/` followed by `segments`, each percent-encoded as one path segment
+    /// (gift-card codes and customer ids come from scanners and keyboards).
+    pub(crate) fn url_of(&self, segments: &[&str]) -> Result<Url, SyncError> {
+        let mut url = self.url("")?;
+        url.path_segments_mut()
+            .map_err(|()| SyncError::Config("central_url cannot take a path".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
     fn url(&self, tail: &str) -> Result<Url, SyncError> {
         Url::parse(&format!(
             "{}/edge/sites/{}/{tail}",
@@ -88,7 +99,7 @@ impl CentralClient {
         .map_err(|e| SyncError::Config(format!("url: {e}")))
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         url: Url,
@@ -204,7 +215,7 @@ fn transport(e: reqwest::Error, timeout: Duration) -> SyncError {
     }
 }
 
-fn ok_json<T: serde::de::DeserializeOwned>(a: Answer) -> Result<T, SyncError> {
+pub(crate) fn ok_json<T: serde::de::DeserializeOwned>(a: Answer) -> Result<T, SyncError> {
     if a.status.is_success() {
         return serde_json::from_slice(&a.body)
             .map_err(|e| SyncError::Protocol(format!("{}: {e}", a.status)));

@@ -1,11 +1,13 @@
 //! The sync client of the edge sync API: drains the outbox in order, signs and sends batches,
-//! retries with backoff, pulls down-sync changes by cursor, verifies the doorbell webhook and
-//! leases ID blocks. Also a reference central simulator with fault injection for tests and `demo`.
+//! retries with backoff, pulls down-sync changes by cursor, verifies the doorbell webhook, leases
+//! ID blocks and spends gift cards and store credit online ([`BalanceClient`]). Also a reference
+//! central simulator with fault injection for tests and `demo`.
 //! It does not know the edge's tables: it talks to the store through the traits in [`store`].
 //!
 //! Start everything with [`start`]; read state from [`SyncHandle::subscribe`].
 
 pub mod backoff;
+pub mod balances;
 pub mod batch;
 pub mod central_sim;
 pub mod client;
@@ -21,6 +23,7 @@ pub mod store;
 pub mod wire;
 
 pub use backoff::Timings;
+pub use balances::{retry_same_id, BalanceClient, BalanceOutcome, BalancePolicy};
 pub use batch::{BatchLimits, FrozenBatch};
 pub use client::{CentralClient, Credentials};
 pub use error::SyncError;

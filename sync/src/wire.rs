@@ -576,6 +576,77 @@ pub struct Doorbell {
     pub site_id: String,
 }
 
+/// `GET /edge/sites/{site}/gift-cards/{code}`: what the till shows before taking the card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiftCard {
+    /// The card's code, echoed.
+    pub code: String,
+    /// What is left on it.
+    pub balance: Money,
+    /// An inactive card is never redeemed (lost, stolen, not yet sold).
+    pub active: bool,
+}
+
+/// Body of `POST .../gift-cards/{code}/redemptions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedemptionRequest {
+    /// Idempotency id made by the edge (the POS payment's id): a resend never spends twice.
+    pub id: String,
+    /// What to take off the card (positive, in the card's currency).
+    pub amount: Money,
+    /// The sale it pays for.
+    pub sale_id: String,
+}
+
+/// Answer of a redemption and of its reversal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redemption {
+    /// The redemption's idempotency id.
+    pub id: String,
+    /// The card.
+    pub code: String,
+    /// What was taken off the card.
+    pub amount: Money,
+    /// The card's balance right after this answer's operation (the redemption, or its reversal).
+    pub balance_after: Money,
+    /// True once the amount went back to the card (a void or refund).
+    #[serde(default)]
+    pub reversed: bool,
+}
+
+/// `GET /edge/sites/{site}/customers/{customer_id}/credit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreCredit {
+    /// The customer, echoed.
+    pub customer_id: String,
+    /// What the customer may spend.
+    pub balance: Money,
+}
+
+/// Body of `POST .../customers/{customer_id}/credit/transactions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditTransactionRequest {
+    /// Idempotency id made by the edge (the payment's or refund's id).
+    pub id: String,
+    /// Negative spends, positive issues (a refund or return to store credit).
+    pub amount: Money,
+    /// The sale it belongs to; null for a return without a receipt.
+    pub sale_id: Option<String>,
+    /// Why (`sale`, `refund`, `return`, ...), kept by the central for its ledger.
+    pub reason: String,
+}
+
+/// Answer of a store-credit transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditTransaction {
+    /// The transaction's idempotency id.
+    pub id: String,
+    /// The signed amount booked.
+    pub amount: Money,
+    /// The customer's balance right after it.
+    pub balance_after: Money,
+}
+
 /// A typed down-sync change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {

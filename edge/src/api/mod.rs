@@ -11,7 +11,10 @@ pub mod ops;
 pub mod orders;
 pub mod page;
 pub mod pos;
+pub mod pos_drawer;
+pub mod pos_returns;
 pub mod prices;
+pub mod putbacks;
 pub mod sessions;
 pub mod sync;
 
@@ -120,6 +123,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::hold_order))
         .routes(routes!(orders::release_order))
         .routes(routes!(orders::cancel_order))
+        .routes(routes!(putbacks::list_putbacks))
         .routes(routes!(inventory::list_inventory))
         .routes(routes!(inventory::create_adjustment))
         .routes(routes!(inventory::create_count))
@@ -140,7 +144,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pos::list_registers))
         .routes(routes!(pos::get_register))
         .routes(routes!(pos::open_session))
-        .routes(routes!(pos::get_session))
+        .routes(routes!(pos_drawer::get_session))
+        .routes(routes!(pos_drawer::cash_movement))
+        .routes(routes!(pos_drawer::close_session))
+        .routes(routes!(pos_drawer::sales_report))
+        .routes(routes!(pos_returns::void_sale))
+        .routes(routes!(pos_returns::refund_sale))
+        .routes(routes!(pos_returns::get_refund))
+        .routes(routes!(pos_returns::create_return))
+        .routes(routes!(pos_returns::reprint))
         .routes(routes!(pos::create_sale, pos::list_sales))
         .routes(routes!(pos::get_sale))
         .routes(routes!(pos::add_line))

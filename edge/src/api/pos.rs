@@ -40,7 +40,7 @@ use crate::till::{changed_line, publish_payment, publish_sale, publish_sale_line
 /// Most matches a product or customer search answers with (`has_more` says there were more).
 const SEARCH_LIMIT: usize = 50;
 
-fn money(amount: i64, currency: &str) -> Money {
+pub(super) fn money(amount: i64, currency: &str) -> Money {
     Money {
         amount,
         currency: currency.to_string(),
@@ -56,7 +56,11 @@ pub enum MoneyIn {
 }
 
 impl MoneyIn {
-    fn minor(&self, field: &str, reg: &RegisterConfig) -> std::result::Result<i64, ApiError> {
+    pub(super) fn minor(
+        &self,
+        field: &str,
+        reg: &RegisterConfig,
+    ) -> std::result::Result<i64, ApiError> {
         match self {
             MoneyIn::Minor(a) => Ok(*a),
             MoneyIn::Money { amount, currency } if *currency == reg.currency => Ok(*amount),
@@ -185,7 +189,7 @@ pub struct PaymentOut {
     pub error: Option<String>,
 }
 
-fn payment_out(p: &Payment, currency: &str) -> PaymentOut {
+pub(super) fn payment_out(p: &Payment, currency: &str) -> PaymentOut {
     PaymentOut {
         id: p.id.clone(),
         sale_id: p.sale_id.clone(),
@@ -261,7 +265,7 @@ impl From<&Sale> for SaleOut {
                     net: money(l.net, c),
                     tax_code: l.tax_code.clone(),
                     tax: money(l.tax, c),
-                    refunded_qty: 0,
+                    refunded_qty: s.refunded_qty.get(&l.line_id).copied().unwrap_or(0),
                 })
                 .collect(),
             coupon: s.cart.coupon.clone(),
@@ -274,7 +278,7 @@ impl From<&Sale> for SaleOut {
                 paid: money(b.paid, c),
                 due: money(b.due, c),
                 change: money(b.change, c),
-                refunded: money(0, c),
+                refunded: money(s.refunded, c),
             },
             payments: s.payments.iter().map(|p| payment_out(p, c)).collect(),
             receipt_no: s.receipt_no.clone(),
@@ -286,7 +290,7 @@ impl From<&Sale> for SaleOut {
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-fn register(st: &AppState, id: &str) -> std::result::Result<RegisterConfig, ApiError> {
+pub(super) fn register(st: &AppState, id: &str) -> std::result::Result<RegisterConfig, ApiError> {
     st.registers
         .get(id)
         .cloned()
@@ -294,7 +298,10 @@ fn register(st: &AppState, id: &str) -> std::result::Result<RegisterConfig, ApiE
 }
 
 /// A till mutation: a person with the cashier role, of the register's tenant.
-fn cashier(caller: &Caller, reg: &RegisterConfig) -> std::result::Result<String, ApiError> {
+pub(super) fn cashier(
+    caller: &Caller,
+    reg: &RegisterConfig,
+) -> std::result::Result<String, ApiError> {
     let user = caller.person()?;
     caller.require(Role::Cashier)?;
     caller.check_tenant(&reg.tenant_id)?;
@@ -302,12 +309,12 @@ fn cashier(caller: &Caller, reg: &RegisterConfig) -> std::result::Result<String,
 }
 
 /// A till read: a session or a key with the cashier role, of the register's tenant.
-fn reader(caller: &Caller, reg: &RegisterConfig) -> std::result::Result<(), ApiError> {
+pub(super) fn reader(caller: &Caller, reg: &RegisterConfig) -> std::result::Result<(), ApiError> {
     caller.require(Role::Cashier)?;
     caller.check_tenant(&reg.tenant_id)
 }
 
-async fn write<R, F>(st: &AppState, origin: Origin, f: F) -> ApiResult<R>
+pub(super) async fn write<R, F>(st: &AppState, origin: Origin, f: F) -> ApiResult<R>
 where
     R: Send + 'static,
     F: FnOnce(&Ctx<'_>) -> Result<R> + Send + 'static,
@@ -329,7 +336,7 @@ where
 }
 
 /// The register a sale belongs to, read before the write so the caller can be checked.
-async fn register_of_sale(
+pub(super) async fn register_of_sale(
     st: &AppState,
     sale_id: &str,
 ) -> std::result::Result<RegisterConfig, ApiError> {
@@ -462,26 +469,6 @@ pub async fn open_session(
         json!({"register_id": reg.id, "tenant_id": reg.tenant_id, "state": "open", "session_id": session.id}),
     );
     Ok((StatusCode::CREATED, Json(session.into())))
-}
-
-/// A register session.
-#[utoipa::path(get, path = "/v1/pos/sessions/{id}", tag = "pos", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = SessionOut), (status = 404, body = ErrorBody)))]
-pub async fn get_session(
-    caller: Caller,
-    State(st): State<AppState>,
-    P(id): P<String>,
-) -> ApiResult<Json<SessionOut>> {
-    caller.require(Role::Cashier)?;
-    let sid = id.clone();
-    let session = st
-        .store
-        .read(move |c| registers::get_session(c, &sid))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("session {id} not found")))?;
-    reader(&caller, &register(&st, &session.register_id)?)?;
-    Ok(Json(session.into()))
 }
 
 // ---- sales --------------------------------------------------------------------------------------

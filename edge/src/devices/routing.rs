@@ -51,10 +51,12 @@ impl DeviceManager {
                 ),
             ));
         }
-        let framed = wms_labels::scan::strip_framing(data.as_bytes());
-        if framed.is_empty() {
+        // An empty field is a malformed request; what a scanner can send — spaces, a suffix, NUL
+        // padding, nothing but an AIM prefix — is a scan, answered (and rejected) like any other.
+        if data.is_empty() {
             return Err(Error::validation("data", "must not be empty"));
         }
+        let framed = wms_labels::scan::strip_framing(data.as_bytes());
         let (aim, payload) = wms_labels::scan::split_aim(framed);
         let scan = Scan {
             device_id: device_id.to_string(),

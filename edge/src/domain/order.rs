@@ -158,6 +158,8 @@ pub fn next(from: Status, action: Action) -> Result<Status, Refusal> {
         (_, Action::Hold) => Ok(S::OnHold),
         (_, Action::Cancel) => Ok(S::Cancelled),
         (S::Received | S::Backordered, Action::Allocate) => Ok(S::Allocated),
+        // A short-picked order waiting in exception gets its missing units when stock arrives.
+        (S::Exception, Action::Allocate) => Ok(S::Allocated),
         (S::Received, Action::Backorder) => Ok(S::Backordered),
         (S::Allocated, Action::Backorder) => Ok(S::Backordered),
         (S::Allocated, Action::StartPicking) => Ok(S::Picking),
@@ -267,6 +269,19 @@ mod tests {
             s = next(s, a).unwrap_or_else(|e| panic!("{a:?} from {s:?}: {e}"));
         }
         assert_eq!(s, Status::Shipped);
+    }
+
+    #[test]
+    fn a_short_picked_order_in_exception_is_allocated_again_when_stock_arrives() {
+        assert_eq!(
+            next(Status::Exception, Action::Allocate),
+            Ok(Status::Allocated)
+        );
+        assert_eq!(
+            next(Status::Exception, Action::StartPacking),
+            Ok(Status::Packing)
+        );
+        assert!(next(Status::Exception, Action::Ship).is_err());
     }
 
     #[test]

@@ -546,4 +546,81 @@ BEGIN
     SELECT RAISE(ABORT, 'CHECK constraint failed: available stock may not go negative');
 END;
 "#,
+    // 7: the till's second half (pos-api.md): cash movements, voids, refunds (their lines and
+    // where their money went), and the card reversals the till sends for voids and refunds,
+    // each written with its ServiceID before it goes to the terminal.
+    r#"
+ALTER TABLE pos_sales ADD COLUMN voided_at TEXT;
+ALTER TABLE pos_sales ADD COLUMN void_reason TEXT;
+ALTER TABLE pos_sales ADD COLUMN voided_by TEXT;
+CREATE TABLE pos_cash_movements (
+    id          TEXT PRIMARY KEY,
+    session_id  TEXT NOT NULL REFERENCES pos_sessions(id),
+    register_id TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('pay_in', 'pay_out', 'safe_drop', 'no_sale')),
+    amount      INTEGER NOT NULL CHECK (amount >= 0),
+    reason      TEXT,
+    cashier     TEXT NOT NULL,
+    approved_by TEXT,
+    created_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX pos_cash_movements_by_session ON pos_cash_movements(session_id);
+CREATE TABLE pos_refunds (
+    id              TEXT PRIMARY KEY,
+    sale_id         TEXT REFERENCES pos_sales(id),
+    register_id     TEXT NOT NULL,
+    session_id      TEXT NOT NULL REFERENCES pos_sessions(id),
+    tenant_id       TEXT NOT NULL,
+    currency        TEXT NOT NULL,
+    cashier         TEXT NOT NULL,
+    amount          INTEGER NOT NULL,
+    tax             INTEGER NOT NULL,
+    reason          TEXT NOT NULL,
+    approved_by     TEXT,
+    refund_to       TEXT NOT NULL,
+    customer_id     TEXT,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'completed')),
+    created_at      TEXT NOT NULL,
+    completed_at    TEXT
+) STRICT;
+CREATE INDEX pos_refunds_by_sale ON pos_refunds(sale_id);
+CREATE INDEX pos_refunds_by_session ON pos_refunds(session_id);
+CREATE TABLE pos_refund_lines (
+    refund_id TEXT NOT NULL REFERENCES pos_refunds(id),
+    line_id   TEXT NOT NULL,
+    sku       TEXT NOT NULL,
+    qty       INTEGER NOT NULL CHECK (qty > 0),
+    amount    INTEGER NOT NULL,
+    tax       INTEGER NOT NULL,
+    restock   INTEGER NOT NULL,
+    PRIMARY KEY (refund_id, line_id)
+) STRICT;
+CREATE TABLE pos_refund_tenders (
+    id         TEXT PRIMARY KEY,
+    refund_id  TEXT NOT NULL REFERENCES pos_refunds(id),
+    method     TEXT NOT NULL,
+    payment_id TEXT REFERENCES pos_payments(id),
+    amount     INTEGER NOT NULL CHECK (amount > 0),
+    state      TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'refused')),
+    detail     TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX pos_refund_tenders_by_refund ON pos_refund_tenders(refund_id);
+CREATE TABLE pos_card_reversals (
+    id          TEXT PRIMARY KEY,
+    payment_id  TEXT NOT NULL REFERENCES pos_payments(id),
+    purpose     TEXT NOT NULL CHECK (purpose IN ('void', 'refund')),
+    ref_id      TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    service_id  TEXT NOT NULL UNIQUE,
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'refused')),
+    detail      TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX pos_card_reversals_pending ON pos_card_reversals(state) WHERE state = 'pending';
+CREATE INDEX pos_card_reversals_by_payment ON pos_card_reversals(payment_id);
+"#,
 ];

@@ -15,6 +15,7 @@
 //! reports for an attempt that already ended without it is reversed at the terminal and audited.
 //! Reversals owed are rows too, so a crash between "owed" and "sent" reverses at the next start.
 
+mod returns;
 mod scans;
 
 pub use scans::{Followup, ScanReply};
@@ -75,6 +76,8 @@ struct Inner {
     driving: Mutex<HashSet<String>>,
     /// Reversals a task is sending now.
     reversing: Mutex<HashSet<String>>,
+    /// Reversals found pending at start-up (the last run may have sent them: ask first).
+    resumed: Mutex<HashSet<String>>,
     /// Who is logged in at each register scanner, by device id.
     scanners: Mutex<HashMap<String, scans::Scanner>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -167,6 +170,7 @@ impl Till {
                 shutdown: parts.shutdown,
                 driving: Mutex::default(),
                 reversing: Mutex::default(),
+                resumed: Mutex::default(),
                 scanners: Mutex::default(),
                 tasks: Mutex::default(),
             }),
@@ -404,6 +408,7 @@ impl Till {
         for r in reversals {
             self.reverse(r);
         }
+        self.resume_reversals().await;
     }
 
     /// One task drives one attempt until the terminal has said what happened to it.

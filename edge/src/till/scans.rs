@@ -23,6 +23,7 @@ use crate::store::workflow::people;
 use crate::store::workflow::pos::payments::{self, TenderRequest};
 use crate::store::workflow::pos::registers::{open_sale_of, open_session_of};
 use crate::store::workflow::pos::sales::{self, CartChange};
+use crate::store::workflow::pos::void::{self, VoidIn, VoidStep};
 use crate::store::workflow::pos::{self as pos_store, Sale};
 
 /// How a register answered a scan.
@@ -658,11 +659,18 @@ impl Till {
         }
         let r = reg.clone();
         let sale_id = s.id.clone();
-        let s = self
+        let v = VoidIn {
+            reason: "cancelled at the register's scanner".into(),
+            approved_by: None,
+        };
+        let step = self
             .write(origin, move |cx| {
-                sales::void_unpaid(cx, &r, &sale_id, "cancelled at the register's scanner")
+                void::begin_void(cx, &r, &sale_id, &v, String::new)
             })
             .await?;
+        let VoidStep::Done(s) = step else {
+            return Ok(bad("This sale has taken money: a supervisor voids it"));
+        };
         super::publish_sale(&self.inner.events, &s);
         Ok(good("Sale cancelled"))
     }

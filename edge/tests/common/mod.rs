@@ -38,14 +38,24 @@ pub fn write_config(dir: &Path, site: &str, key: &str, extra: &str) -> PathBuf {
 
 /// Start the binary and wait (with a deadline) for the line that names its address.
 pub fn spawn(config: &Path) -> Edge {
-    spawn_with_log(config, Stdio::inherit())
+    spawn_child(config, Stdio::inherit(), &[])
 }
 
 /// [`spawn`] with the node's log (stderr) going to `log`, e.g. a file a test searches.
 pub fn spawn_with_log(config: &Path, log: impl Into<Stdio>) -> Edge {
+    spawn_child(config, log, &[])
+}
+
+/// [`spawn`] with extra environment variables (crash-test hooks).
+pub fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> Edge {
+    spawn_child(config, Stdio::inherit(), env)
+}
+
+fn spawn_child(config: &Path, log: impl Into<Stdio>, env: &[(&str, &str)]) -> Edge {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
         .args(["run", "--config"])
         .arg(config)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

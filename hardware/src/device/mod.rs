@@ -26,7 +26,7 @@ pub use payment::{
     fresh_service_id, LateAnswer, PaymentHandle, PaymentOutcome, PaymentReceipt, PaymentRequest,
     RefundOutcome,
 };
-pub use printer::PrinterHandle;
+pub use printer::{PrinterHandle, HOLD_AFTER_SEND_ENV};
 pub use scale::ScaleHandle;
 pub use scanner::ScannerHandle;
 

@@ -129,10 +129,12 @@ enum Cmd {
     Refund(
         TransactionId,
         Option<Decimal>,
+        Option<String>,
         oneshot::Sender<Result<RefundOutcome>>,
     ),
     Abort(oneshot::Sender<Result<()>>),
     Status(String, oneshot::Sender<Result<PaymentOutcome>>),
+    ReversalStatus(String, oneshot::Sender<Result<RefundOutcome>>),
 }
 
 /// Handle of a payment terminal.
@@ -167,9 +169,32 @@ impl PaymentHandle {
         original: TransactionId,
         amount: Option<Decimal>,
     ) -> Result<RefundOutcome> {
+        self.reverse(original, amount, None).await
+    }
+
+    /// [`PaymentHandle::refund`] under a ServiceID the caller chose and stored before sending, so
+    /// a restarted node can ask the terminal about that very reversal
+    /// ([`PaymentHandle::reversal_status`]) instead of sending a second one.
+    pub async fn reverse(
+        &self,
+        original: TransactionId,
+        amount: Option<Decimal>,
+        service_id: Option<String>,
+    ) -> Result<RefundOutcome> {
         let (tx, rx) = oneshot::channel();
         self.cmd
-            .send(Cmd::Refund(original, amount, tx))
+            .send(Cmd::Refund(original, amount, service_id, tx))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Outcome of an earlier reversal by its ServiceID. `accepted: false` with error condition
+    /// `NotFound` means the terminal never processed it: sending it again is safe.
+    pub async fn reversal_status(&self, service_id: &str) -> Result<RefundOutcome> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Cmd::ReversalStatus(service_id.to_string(), tx))
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)?
@@ -482,7 +507,7 @@ impl Task {
                 self.start_dialogue("Payment", sid, Reply::Pay(reply), &msg)
                     .await;
             }
-            Cmd::Refund(original, amount, reply) => {
+            Cmd::Refund(original, amount, chosen, reply) => {
                 if self.inflight.is_some() {
                     let _ = reply.send(Err(Error::Busy));
                     return;
@@ -491,7 +516,7 @@ impl Task {
                     let _ = reply.send(Err(Error::Offline("terminal unreachable".into())));
                     return;
                 }
-                let sid = new_service_id();
+                let sid = chosen.unwrap_or_else(new_service_id);
                 let msg = SaleToPoiRequest {
                     header: self.header("Reversal", &sid),
                     reversal: Some(nexo::ReversalRequest {
@@ -533,25 +558,38 @@ impl Task {
                 };
                 let _ = reply.send(self.send(&msg).await);
             }
-            Cmd::Status(target, reply) => {
-                if self.inflight.is_some() {
-                    let _ = reply.send(Err(Error::Busy));
-                    return;
-                }
-                let now = Instant::now();
-                self.inflight = Some(Inflight {
-                    category: "Payment",
-                    service_id: target,
-                    reply: Reply::Pay(reply),
-                    phase: Phase::Recovering {
-                        next_query_at: now,
-                        query: None,
-                        give_up_at: now + self.t.status_timeout * 4,
-                    },
-                });
-                self.set_busy(true);
+            Cmd::Status(target, reply) => self.recover("Payment", target, Reply::Pay(reply)),
+            Cmd::ReversalStatus(target, reply) => {
+                self.recover("Reversal", target, Reply::Refund(reply))
             }
         }
+    }
+
+    /// Asks the terminal about an earlier dialogue (after a restart, or after `Unknown`).
+    fn recover(&mut self, category: &'static str, target: String, reply: Reply) {
+        if self.inflight.is_some() {
+            match reply {
+                Reply::Pay(r) => {
+                    let _ = r.send(Err(Error::Busy));
+                }
+                Reply::Refund(r) => {
+                    let _ = r.send(Err(Error::Busy));
+                }
+            }
+            return;
+        }
+        let now = Instant::now();
+        self.inflight = Some(Inflight {
+            category,
+            service_id: target,
+            reply,
+            phase: Phase::Recovering {
+                next_query_at: now,
+                query: None,
+                give_up_at: now + self.t.status_timeout * 4,
+            },
+        });
+        self.set_busy(true);
     }
 
     async fn start_dialogue(

@@ -1,6 +1,19 @@
 //! Printer task (ZPL label and ESC/POS receipt printers): prints jobs from the durable spool,
 //! polls the printer's own status (`~HS`/`~HQES`, `DLE EOT`), holds jobs while it reports a
 //! fault and never reports a job printed until the printer is clean again.
+//!
+//! **Printing once across a crash.** A job is handed over only when the printer is clean and
+//! idle. Before the bytes go, a ZPL printer's odometer (`~HQOD`) is read and the reading made
+//! durable with the job (`Spool::mark_sending`); after the bytes, the job is marked sent. A crash
+//! in between leaves the job queued *in doubt*. Before anything else is sent, an in-doubt job is
+//! settled once the printer is clean and idle again (so a label it still holds in its buffer, or
+//! behind paper out, has printed by then): if the odometer moved since the reading the job
+//! printed and is not sent again; if it did not, the printer never had it (or lost it in a power
+//! cycle) and it is sent. Residual cases, where it may print twice: a printer that does not
+//! answer `~HQOD` (ESC/POS receipt printers, older ZPL firmware) or a label shorter than the
+//! odometer's unit (whole inches or centimetres); where it may be taken for printed: another host
+//! printing on the same printer in that window, or a printer that reports idle while still
+//! feeding the previous label.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -132,6 +145,11 @@ struct Report {
     busy: bool,
 }
 
+/// Crash-test hook: with this set in the environment, the printer task stops right after a job's
+/// bytes are handed over and before the spool records it, so a test can kill the node in the one
+/// window the odometer check exists for. Never set in production.
+pub const HOLD_AFTER_SEND_ENV: &str = "WMS_TEST_HOLD_PRINT_AFTER_SEND";
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     profile: &'static Profile,
@@ -145,6 +163,7 @@ async fn run(
 ) {
     let mut backoff = t.backoff();
     let zpl = profile.protocol == ProtocolKind::Zpl;
+    let hold_after_send = std::env::var_os(HOLD_AFTER_SEND_ENV).is_some();
     let fast = t.poll_interval.min(Duration::from_millis(200));
     loop {
         let link = connect(
@@ -163,6 +182,9 @@ async fn run(
         info!(endpoint = %ep.describe(), "printer connected");
         let (mut rd, mut wr) = tokio::io::split(link);
         let mut next_poll = Instant::now();
+        // A printer that once left `~HQOD` unanswered is not asked again on this connection:
+        // every job would wait out the timeout.
+        let mut has_odometer = zpl;
         let end = 'session: loop {
             tokio::select! {
                 _ = ctx.shutdown.cancelled() => break End::Shutdown,
@@ -223,11 +245,40 @@ async fn run(
                         break;
                     }
                 };
+                // The printer is clean and idle: settle a job left in doubt by a crash first.
+                if let Some(before) = spool.in_doubt(&job.id) {
+                    let now = match odometer(zpl, &mut rd, &mut wr, t.status_timeout).await {
+                        Ok(n) => n,
+                        Err(e) => break 'session End::Lost(e.to_string()),
+                    };
+                    if settle(&spool, &job.id, before, now) {
+                        continue;
+                    }
+                }
+                let reading = match odometer(has_odometer, &mut rd, &mut wr, t.status_timeout).await
+                {
+                    Ok(n) => n,
+                    Err(e) => break 'session End::Lost(e.to_string()),
+                };
+                if reading.is_none() && has_odometer {
+                    warn!("the printer does not answer ~HQOD: a crash while sending may print a label twice");
+                    has_odometer = false;
+                }
+                if let Err(e) = spool.mark_sending(&job.id, reading) {
+                    // Without the durable reading a crash could not be settled: do not send.
+                    warn!(error = %e, "spool");
+                    break;
+                }
                 if let Err(e) = wr.write_all(&job.data).await {
-                    // Nothing durable changed: the job is still queued and goes again.
+                    // The job stays in doubt; the odometer settles it when the printer is back.
                     break 'session End::Lost(e.to_string());
                 }
                 let _ = wr.flush().await;
+                if hold_after_send {
+                    warn!(job = %job.id, "{HOLD_AFTER_SEND_ENV} is set: holding after the send");
+                    ctx.shutdown.cancelled().await;
+                    break 'session End::Shutdown;
+                }
                 if let Err(e) = spool.mark_sent(&job.id) {
                     warn!(error = %e, "spool");
                 }
@@ -243,6 +294,64 @@ async fn run(
             }
         }
     }
+}
+
+/// Settles a job in doubt: `before` is the odometer reading taken before its bytes went out,
+/// `now` the reading with the printer clean and idle again. Returns true when it printed (it is
+/// then marked sent, not sent again); otherwise the doubt is cleared and it is sent again.
+fn settle(spool: &Spool, id: &str, before: Option<u64>, now: Option<u64>) -> bool {
+    match (before, now) {
+        (Some(b), Some(n)) if n > b => {
+            info!(job = %id, odometer_before = b, odometer_now = n,
+                "job printed before the restart: not sent again");
+            if let Err(e) = spool.mark_sent(id) {
+                warn!(error = %e, "spool");
+            }
+            true
+        }
+        (Some(b), Some(_)) => {
+            info!(job = %id, odometer = b, "job had not printed before the restart: sending it");
+            if let Err(e) = spool.clear_doubt(id) {
+                warn!(error = %e, "spool");
+            }
+            false
+        }
+        _ => {
+            warn!(job = %id,
+                "cannot tell whether the job printed before the restart (no odometer): sending it again");
+            if let Err(e) = spool.clear_doubt(id) {
+                warn!(error = %e, "spool");
+            }
+            false
+        }
+    }
+}
+
+/// The printer's odometer (`~HQOD` total), or `None` for a printer that does not answer it
+/// (every ESC/POS printer, older ZPL firmware).
+async fn odometer<R, W>(zpl: bool, rd: &mut R, wr: &mut W, timeout: Duration) -> Result<Option<u64>>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    if !zpl {
+        return Ok(None);
+    }
+    let mut framer = DelimitedFramer::new(zpl::STX, zpl::ETX, 512);
+    let mut buf = [0u8; 512];
+    let mut blocks = Vec::new();
+    wr.write_all(zpl::HQOD).await?;
+    wr.flush().await?;
+    let deadline = Instant::now() + timeout;
+    while let Some(n) = read_some(rd, &mut buf, deadline).await? {
+        framer.push(&buf[..n], &mut blocks);
+        for b in blocks.drain(..) {
+            if let Some(o) = zpl::parse_hqod(&String::from_utf8_lossy(&b)) {
+                return Ok(Some(o.total));
+            }
+        }
+    }
+    Ok(None)
 }
 
 async fn read_some<R: AsyncRead + Unpin>(

@@ -2,7 +2,8 @@
 //! wire also carries power-up noise (NULs, banners), half frames from a hot-plug and overlong
 //! garbage. The framer emits only frames that are complete, printable in the configured code
 //! page and within the length cap; everything else is reported as discarded so it can be
-//! counted, never passed on as a scan.
+//! counted, never passed on as a scan. NUL padding around a frame (some scanners pad to a fixed
+//! length) is stripped; a frame of nothing but NULs is noise.
 
 use std::time::{Duration, Instant};
 
@@ -192,8 +193,24 @@ fn allowed_control(b: u8) -> bool {
     matches!(b, 0x1D | 0x1E | 0x1C | 0x04)
 }
 
-fn validate(raw: Vec<u8>, enc: Encoding) -> FrameEvent {
+fn validate(mut raw: Vec<u8>, enc: Encoding) -> FrameEvent {
     let len = raw.len();
+    // Some scanners pad a frame with NULs: padding, not noise, around plain ASCII. NULs with
+    // anything else (bytes above 0x7F at power-up) or alone are noise.
+    let end = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let start = raw.iter().position(|&b| b != 0).unwrap_or(end);
+    let padded = start > 0 || end < raw.len();
+    if padded {
+        let inner = &raw[start..end];
+        if inner.is_empty() || !inner.iter().all(u8::is_ascii) {
+            return FrameEvent::Discarded {
+                reason: DiscardReason::Noise,
+                len,
+            };
+        }
+        raw.truncate(end);
+        raw.drain(..start);
+    }
     if raw
         .iter()
         .any(|&b| (b < 0x20 && !allowed_control(b)) || b == 0x7F)
@@ -335,6 +352,26 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn nul_padding_is_stripped_and_nuls_alone_are_noise() {
+        let ev = scans(
+            FramerConfig::default(),
+            &[b"\x00\x00LOC:A-1\x00\x00\r\x00\x00\x00\r]C10109501101530003\x00\r"],
+        );
+        assert_eq!(only_scans(&ev), vec!["LOC:A-1", "0109501101530003"]);
+        match &ev[0] {
+            FrameEvent::Scan(s) => assert_eq!(s.raw, b"LOC:A-1"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            ev[1],
+            FrameEvent::Discarded {
+                reason: DiscardReason::Noise,
+                len: 3
+            }
+        );
     }
 
     #[test]

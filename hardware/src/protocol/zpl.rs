@@ -1,11 +1,21 @@
-//! Zebra ZPL II status: `~HS` host status (three `STX … ETX CR LF` strings) and `~HQES`
-//! error/warning flags. Newer firmware stays silent on `~HS` while media out, ribbon out or
-//! head open, so drivers fall back to `~HQES`.
+//! Zebra ZPL II status: `~HS` host status (three `STX … ETX CR LF` strings), `~HQES`
+//! error/warning flags and the `~HQOD` print odometer. Newer firmware stays silent on `~HS` while
+//! media out, ribbon out or head open, so drivers fall back to `~HQES`.
+//!
+//! The odometer tells whether the printer moved media since a reading: the printer task reads it
+//! before it hands a job over and again after a restart, to decide whether a job whose bytes may
+//! have gone out printed (see `device::printer`). Its reply, as a ZPL-emulation manual gives it
+//! for `~HQ` with query type `OD` (the family of the `~HQES` layout in the protocol notes):
+//! `STX CR LF "PRINT METERS" CR LF "TOTAL NONRESETTABLE: n \"" CR LF "USER RESETTABLE CNTR1:
+//! n \"" CR LF "USER RESETTABLE CNTR2: n \"" CR LF ETX`, distances in inches (`"`) or `cm`.
+//! Zebra's own guides pad the numbers to a column, so the parser takes any spacing.
 
 /// Host status query.
 pub const HS: &[u8] = b"~HS";
 /// Extended error/warning query.
 pub const HQES: &[u8] = b"~HQES";
+/// Print odometer query.
+pub const HQOD: &[u8] = b"~HQOD";
 /// STX.
 pub const STX: u8 = 0x02;
 /// ETX.
@@ -239,6 +249,68 @@ pub fn parse_hqes(block: &str) -> Option<ErrorStatus> {
     })
 }
 
+/// The print odometer (`~HQOD`): media printed since the printer was made (non-resettable) and
+/// on the two user counters, in whole inches or centimetres.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Odometer {
+    /// The non-resettable total: the one to compare, since an operator may reset the others.
+    pub total: u64,
+    pub counter1: u64,
+    pub counter2: u64,
+    /// Centimetres (`cm`) rather than inches (`"`).
+    pub metric: bool,
+}
+
+impl Odometer {
+    /// The reply block as the printer sends it (for the simulator).
+    pub fn encode(&self) -> Vec<u8> {
+        let unit = if self.metric { "cm" } else { "\"" };
+        let mut v = vec![STX];
+        v.extend_from_slice(
+            format!(
+                "\r\nPRINT METERS\r\nTOTAL NONRESETTABLE: {} {unit}\r\nUSER RESETTABLE CNTR1: {} {unit}\r\nUSER RESETTABLE CNTR2: {} {unit}\r\n",
+                self.total, self.counter1, self.counter2
+            )
+            .as_bytes(),
+        );
+        v.push(ETX);
+        v
+    }
+}
+
+/// Parses a `~HQOD` block body; `None` when it is not one.
+pub fn parse_hqod(block: &str) -> Option<Odometer> {
+    if !block.contains("PRINT METERS") {
+        return None;
+    }
+    let field = |label: &str| -> Option<(u64, bool)> {
+        let line = block.lines().find(|l| l.trim_start().starts_with(label))?;
+        let rest = line.trim_start()[label.len()..].trim();
+        let digits: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .filter(char::is_ascii_digit)
+            .collect();
+        if digits.is_empty() || digits.len() > 15 {
+            return None;
+        }
+        let unit = rest[rest.find(|c: char| !c.is_ascii_digit() && c != ',')?..].trim();
+        let metric = match unit {
+            "\"" | "IN" | "in" => false,
+            "cm" | "CM" => true,
+            _ => return None,
+        };
+        Some((digits.parse().ok()?, metric))
+    };
+    let (total, metric) = field("TOTAL NONRESETTABLE:")?;
+    Some(Odometer {
+        total,
+        counter1: field("USER RESETTABLE CNTR1:").map_or(0, |f| f.0),
+        counter2: field("USER RESETTABLE CNTR2:").map_or(0, |f| f.0),
+        metric,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,7 +378,48 @@ mod tests {
         assert!(parse_hqes("030,0,0").is_none());
     }
 
+    #[test]
+    fn hqod_vectors() {
+        let o = Odometer {
+            total: 144,
+            counter1: 144,
+            counter2: 144,
+            metric: false,
+        };
+        assert_eq!(
+            &o.encode()[..],
+            &b"\x02\r\nPRINT METERS\r\nTOTAL NONRESETTABLE: 144 \"\r\nUSER RESETTABLE CNTR1: 144 \"\r\nUSER RESETTABLE CNTR2: 144 \"\r\n\x03"[..]
+        );
+        let b = blocks(&o.encode());
+        assert_eq!(parse_hqod(&b[0]), Some(o));
+        // Zebra's guides pad the numbers into a column and may group digits.
+        let padded = "\r\nPRINT METERS\r\n   TOTAL NONRESETTABLE:     8,560 \"\r\n   USER RESETTABLE CNTR1:        9 \"\r\n   USER RESETTABLE CNTR2:        5 \"\r\n";
+        assert_eq!(
+            parse_hqod(padded),
+            Some(Odometer {
+                total: 8560,
+                counter1: 9,
+                counter2: 5,
+                metric: false
+            })
+        );
+        let metric = "\r\nPRINT METERS\r\nTOTAL NONRESETTABLE: 366 cm\r\n";
+        assert_eq!(
+            parse_hqod(metric).map(|o| (o.total, o.metric)),
+            Some((366, true))
+        );
+        assert!(parse_hqod("\r\nPRINTER STATUS\r\nERRORS: 1 00000000 00000001\r\n").is_none());
+        assert!(parse_hqod("\r\nPRINT METERS\r\nTOTAL NONRESETTABLE: lots\r\n").is_none());
+    }
+
     proptest! {
+        #[test]
+        fn odometer_roundtrip(total in 0u64..1_000_000_000, c1 in 0u64..1_000_000, c2 in 0u64..1_000_000, metric: bool) {
+            let o = Odometer { total, counter1: c1, counter2: c2, metric };
+            let b = blocks(&o.encode());
+            prop_assert_eq!(parse_hqod(&b[0]), Some(o));
+        }
+
         #[test]
         fn roundtrip(paper: bool, paused: bool, head: bool, ribbon: bool, n in 0u32..99_999_999, q in 0u32..999) {
             let s = HostStatus { paper_out: paper, paused, head_open: head, ribbon_out: ribbon, labels_remaining: n, formats_in_buffer: q, print_mode: '2', ..Default::default() };
@@ -319,7 +432,7 @@ mod tests {
         #[test]
         fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             let mut a = HsAssembler::new();
-            for b in blocks(&data) { let _ = a.push(&b); let _ = parse_hqes(&b); }
+            for b in blocks(&data) { let _ = a.push(&b); let _ = parse_hqes(&b); let _ = parse_hqod(&b); }
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::decimal::Decimal;
 use crate::protocol::escpos::EscPosStatus;
 use crate::protocol::nci::{self, NciStatus};
 use crate::protocol::toledo::{self, Status8217};
-use crate::protocol::zpl::{ErrorStatus, HostStatus};
+use crate::protocol::zpl::{ErrorStatus, HostStatus, Odometer};
 use crate::protocol::{sics, LineSplitter};
 use crate::Weight;
 
@@ -340,12 +340,41 @@ pub struct ZplState {
     pub hs_when_faulted: bool,
     /// Labels printed.
     pub printed: u32,
-    /// Formats received while faulted, printed on recovery.
+    /// Formats received while faulted or busy, printed on recovery.
     pub buffered: u32,
     /// Every complete format received, in order.
     pub formats: Vec<String>,
+    /// The formats that printed, in order (a format lost in a power cycle never does).
+    pub labels: Vec<String>,
+    /// The received formats waiting to print.
+    pub pending: Vec<String>,
+    /// Still printing what it holds: formats stay in the buffer (and `~HS` reports them) until
+    /// [`ZplState::release`].
+    pub busy: bool,
+    /// Media printed, in dots at 203 dpi (each label adds its `^LL` length, 1218 by default):
+    /// the `~HQOD` odometer.
+    pub odometer_dots: u64,
+    /// Older firmware without the `~HQ` odometer query: `~HQOD` goes unanswered.
+    pub no_odometer: bool,
     /// `~HS` queries answered.
     pub hs_queries: u32,
+    /// `~HQOD` queries answered.
+    pub hqod_queries: u32,
+}
+
+fn label_dots(format: &str) -> u64 {
+    format
+        .find("^LL")
+        .map(|i| {
+            format[i + 3..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .fold(0u64, |a, d| {
+                    a.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                })
+        })
+        .filter(|&n| n > 0)
+        .unwrap_or(1218)
 }
 
 impl ZplState {
@@ -353,19 +382,66 @@ impl ZplState {
         self.paper_out || self.head_open || self.paused
     }
 
+    fn print_one(&mut self, format: String) {
+        self.printed += 1;
+        self.odometer_dots += label_dots(&format);
+        self.labels.push(format);
+    }
+
+    fn print_pending(&mut self) {
+        if self.fault() || self.busy {
+            return;
+        }
+        for f in std::mem::take(&mut self.pending) {
+            self.print_one(f);
+        }
+        self.buffered = 0;
+    }
+
+    fn receive(&mut self, format: String) {
+        self.formats.push(format.clone());
+        if self.fault() || self.busy {
+            self.buffered += 1;
+            self.pending.push(format);
+        } else {
+            self.print_one(format);
+        }
+    }
+
     /// Loads paper / closes the head / unpauses as asked; buffered labels print.
     pub fn set(&mut self, paper_out: bool, head_open: bool, paused: bool) {
         self.paper_out = paper_out;
         self.head_open = head_open;
         self.paused = paused;
-        if !self.fault() {
-            self.printed += self.buffered;
-            self.buffered = 0;
+        self.print_pending();
+    }
+
+    /// The busy printer gets through what it holds: buffered labels print.
+    pub fn release(&mut self) {
+        self.busy = false;
+        self.print_pending();
+    }
+
+    /// Power off and on: whatever was buffered and not printed is gone; the odometer stays.
+    pub fn power_cycle(&mut self) {
+        self.pending.clear();
+        self.buffered = 0;
+        self.busy = false;
+    }
+
+    /// The odometer as `~HQOD` reports it: whole inches.
+    pub fn odometer(&self) -> Odometer {
+        let inches = self.odometer_dots / 203;
+        Odometer {
+            total: inches,
+            counter1: inches,
+            counter2: inches,
+            metric: false,
         }
     }
 }
 
-/// Zebra ZPL printer answering `~HS` and `~HQES`.
+/// Zebra ZPL printer answering `~HS`, `~HQES` and `~HQOD`.
 #[derive(Debug)]
 pub struct ZplPrinter {
     state: Arc<Mutex<ZplState>>,
@@ -404,8 +480,9 @@ impl Behavior for ZplPrinter {
         loop {
             let hs = find(&self.buf, b"~HS");
             let hq = find(&self.buf, b"~HQES");
+            let od = find(&self.buf, b"~HQOD");
             let xa = find(&self.buf, b"^XA");
-            let first = [hs, hq, xa].into_iter().flatten().min();
+            let first = [hs, hq, od, xa].into_iter().flatten().min();
             let Some(pos) = first else {
                 let keep = self.buf.len().min(4);
                 self.buf.drain(..self.buf.len() - keep);
@@ -421,7 +498,7 @@ impl Behavior for ZplPrinter {
                         paper_out: st.paper_out,
                         paused: st.paused,
                         label_length: 1218,
-                        formats_in_buffer: 0,
+                        formats_in_buffer: st.buffered,
                         head_open: st.head_open,
                         print_mode: '2',
                         labels_remaining: 0,
@@ -438,6 +515,12 @@ impl Behavior for ZplPrinter {
                     warnings: 0,
                 };
                 out.extend_from_slice(&e.encode());
+            } else if Some(pos) == od {
+                self.buf.drain(..pos + 5);
+                if !st.no_odometer {
+                    st.hqod_queries += 1;
+                    out.extend_from_slice(&st.odometer().encode());
+                }
             } else {
                 let Some(end) = find(&self.buf[pos..], b"^XZ") else {
                     if self.buf.len() > 1 << 20 {
@@ -446,12 +529,7 @@ impl Behavior for ZplPrinter {
                     break;
                 };
                 let fmt: Vec<u8> = self.buf.drain(..pos + end + 3).skip(pos).collect();
-                st.formats.push(String::from_utf8_lossy(&fmt).into_owned());
-                if st.fault() {
-                    st.buffered += 1;
-                } else {
-                    st.printed += 1;
-                }
+                st.receive(String::from_utf8_lossy(&fmt).into_owned());
             }
         }
         Action::Continue
@@ -613,6 +691,50 @@ impl Behavior for EscPosPrinter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::zpl::{self, parse_hqod};
+    use crate::protocol::DelimitedFramer;
+
+    fn odometer(p: &mut ZplPrinter) -> Option<u64> {
+        let mut out = Vec::new();
+        p.on_input(zpl::HQOD, &mut out);
+        let mut f = DelimitedFramer::new(zpl::STX, zpl::ETX, 512);
+        let mut blocks = Vec::new();
+        f.push(&out, &mut blocks);
+        blocks
+            .first()
+            .and_then(|b| parse_hqod(&String::from_utf8_lossy(b)))
+            .map(|o| o.total)
+    }
+
+    #[test]
+    fn the_odometer_moves_when_a_label_prints_and_not_before() {
+        let mut p = ZplPrinter::new();
+        let state = p.state();
+        assert_eq!(odometer(&mut p), Some(0));
+        let mut out = Vec::new();
+        p.on_input(b"^XA^LL1218^FDone^FS^XZ", &mut out);
+        assert!(out.is_empty(), "a format gets no answer");
+        assert_eq!(odometer(&mut p), Some(6), "6 in at 203 dpi");
+        // Busy: the next format waits in the buffer and `~HS` says so; the odometer stays.
+        lock(&state).busy = true;
+        p.on_input(b"^XA^FDtwo^FS^XZ", &mut out);
+        assert_eq!(lock(&state).buffered, 1);
+        assert_eq!(odometer(&mut p), Some(6));
+        lock(&state).release();
+        assert_eq!(odometer(&mut p), Some(12));
+        assert_eq!(lock(&state).labels.len(), 2);
+        // A power cycle loses what was buffered: received, never printed.
+        lock(&state).busy = true;
+        p.on_input(b"^XA^FDthree^FS^XZ", &mut out);
+        lock(&state).power_cycle();
+        assert_eq!(odometer(&mut p), Some(12));
+        let st = lock(&state);
+        assert_eq!((st.formats.len(), st.labels.len(), st.printed), (3, 2, 2));
+        drop(st);
+        // Firmware without the query stays silent.
+        lock(&state).no_odometer = true;
+        assert_eq!(odometer(&mut p), None);
+    }
 
     #[test]
     fn a_receipt_printer_keeps_text_not_barcode_or_qr_data() {

@@ -77,6 +77,10 @@ pub struct TerminalState {
     pub status_requests: u32,
     /// Abort requests received.
     pub abort_requests: u32,
+    /// Accepted reversals: (terminal transaction id, cents).
+    pub reversed: Vec<(String, i64)>,
+    /// Refuse this many coming reversals (`NotAllowed`), as a terminal whose acquirer refuses.
+    pub refuse_reversals: u32,
     done: HashMap<String, SaleToPoiResponse>,
     in_progress: Option<(MessageHeader, String)>,
     /// `InProgress(n)` payments: ServiceID → (queries left, the approval to give after).
@@ -89,6 +93,15 @@ pub struct TerminalState {
 }
 
 impl TerminalState {
+    /// Cents given back on a terminal transaction by accepted reversals.
+    pub fn reversed_cents(&self, txn: &str) -> i64 {
+        self.reversed
+            .iter()
+            .filter(|(t, _)| t == txn)
+            .map(|(_, a)| *a)
+            .sum()
+    }
+
     /// Charges minus reversals, per sale reference: what each sale's customer really paid.
     pub fn net_charged(&self, sale: &str) -> Vec<&Charge> {
         self.charges
@@ -112,15 +125,19 @@ impl TerminalState {
     }
 }
 
+/// An amount in cents (rounded down below the cent).
+fn cents(d: Decimal) -> i64 {
+    let scale = d.scale();
+    if scale <= 2 {
+        d.mantissa().saturating_mul(10i64.pow(2 - scale))
+    } else {
+        d.mantissa() / 10i64.pow((scale - 2).min(18))
+    }
+}
+
 /// Half of `amount`, rounded down to the cent.
 fn half(amount: Decimal) -> Decimal {
-    let scale = amount.scale();
-    let cents = if scale <= 2 {
-        amount.mantissa().saturating_mul(10i64.pow(2 - scale))
-    } else {
-        amount.mantissa() / 10i64.pow((scale - 2).min(18))
-    };
-    Decimal::new(cents / 2, 2).unwrap_or(amount)
+    Decimal::new(cents(amount) / 2, 2).unwrap_or(amount)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -391,9 +408,29 @@ impl Behavior for PaymentTerminal {
                 out.extend(with_leaks(&r));
             } else if let Some(rv) = &req.reversal {
                 let txn = rv.original.poi_transaction_id.transaction_id.clone();
-                let known = st.charges.iter().any(|c| c.terminal_transaction_id == txn)
-                    && !st.reversals.contains(&txn);
-                let response = if known {
+                // Full or partial (ReversedAmount), several partial ones, never more than charged.
+                let charged = st
+                    .charges
+                    .iter()
+                    .find(|c| c.terminal_transaction_id == txn)
+                    .map(|c| cents(c.amount));
+                let done: i64 = st
+                    .reversed
+                    .iter()
+                    .filter(|(t, _)| *t == txn)
+                    .map(|(_, a)| *a)
+                    .sum();
+                let asked = rv
+                    .reversed_amount
+                    .map(|a| cents(a.0))
+                    .or(charged.map(|c| c - done));
+                let fits = matches!((charged, asked), (Some(c), Some(a)) if a > 0 && done + a <= c);
+                let refuse = st.refuse_reversals > 0;
+                if refuse {
+                    st.refuse_reversals -= 1;
+                }
+                let response = if fits && !refuse {
+                    st.reversed.push((txn.clone(), asked.unwrap_or(0)));
                     st.reversals.push(txn.clone());
                     ResponseResult {
                         result: "Success".into(),

@@ -89,6 +89,12 @@ pub struct Receipt {
     /// Open the cash drawer after printing (cash sales).
     #[serde(default)]
     pub open_drawer: Option<bool>,
+    /// Printed large under the header: `COPY` on a reprint, `REFUND`, `GIFT RECEIPT`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// A gift receipt: items and quantities, no prices, totals or tenders.
+    #[serde(default)]
+    pub gift: bool,
 }
 
 /// Per-tender totals in a report.
@@ -215,6 +221,9 @@ pub fn receipt(r: &Receipt, paper: Paper) -> Result<Vec<u8>> {
     for h in &r.header {
         e.wrapped(h);
     }
+    if let Some(t) = r.title.as_deref().filter(|t| !t.is_empty()) {
+        e.bold(true).size(2, 2).wrapped(t).size(1, 1).bold(false);
+    }
     e.align(Align::Left).rule('-');
     e.line(&format!("Receipt {}", r.receipt_number));
     if !r.timestamp.is_empty() {
@@ -224,6 +233,12 @@ pub fn receipt(r: &Receipt, paper: Paper) -> Result<Vec<u8>> {
         e.two_columns(&format!("Cashier {}", r.cashier), &r.register);
     }
     e.rule('-');
+    if r.gift {
+        for l in &r.lines {
+            e.two_columns(&l.name, &qty_text(&l.qty)?);
+        }
+        return finish_receipt(e, r);
+    }
     for (i, l) in r.lines.iter().enumerate() {
         let total = money(&format!("lines[{i}].total"), &l.total)?;
         let unit = money(&format!("lines[{i}].unit_price"), &l.unit_price)?;
@@ -275,6 +290,11 @@ pub fn receipt(r: &Receipt, paper: Paper) -> Result<Vec<u8>> {
     if let Some(c) = &r.change {
         e.two_columns("Change", money("change", c)?);
     }
+    finish_receipt(e, r)
+}
+
+/// The receipt's tail: its number as a barcode for returns, the footer, the cut and the drawer.
+fn finish_receipt(mut e: Encoder, r: &Receipt) -> Result<Vec<u8>> {
     e.rule('-').align(Align::Center);
     match r.barcode.as_deref().unwrap_or("code128") {
         "code128" => {
@@ -440,6 +460,27 @@ mod tests {
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("411111"), "{text}");
         assert!(text.contains("VISA **** 1111"));
+    }
+
+    #[test]
+    fn a_gift_receipt_has_items_but_no_prices_and_a_copy_says_so() {
+        let d = crate::samples::sample_data("receipt").unwrap();
+        let mut r: Receipt = serde_json::from_value(d).unwrap();
+        let full = String::from_utf8_lossy(&receipt(&r, Paper::Mm80).unwrap()).into_owned();
+        r.gift = true;
+        r.title = Some("GIFT RECEIPT".into());
+        let gift = String::from_utf8_lossy(&receipt(&r, Paper::Mm80).unwrap()).into_owned();
+        assert!(gift.contains("GIFT RECEIPT"));
+        assert!(gift.contains(&r.lines[0].name));
+        assert!(
+            full.contains(&r.total) && !gift.contains(&r.total),
+            "{gift}"
+        );
+        assert!(!gift.contains("TOTAL"));
+        assert!(
+            gift.contains(&r.receipt_number),
+            "the number stays for an exchange"
+        );
     }
 
     #[test]

@@ -27,8 +27,10 @@ pub enum Lint {
     Date {
         day00: bool,
     },
-    /// YYMMDDhhmm.
-    DateTime,
+    /// YYMMDDhhmm; `day00` as for [`Lint::Date`].
+    DateTime {
+        day00: bool,
+    },
     /// hh or hhmm or hhmmss (optional time after a date).
     Time,
     /// YYYYMMDD.
@@ -89,7 +91,12 @@ impl AiDef {
     pub fn is_date(&self) -> bool {
         self.parts
             .first()
-            .map(|p| matches!(p.lint, Lint::Date { .. } | Lint::DateTime | Lint::FullDate))
+            .map(|p| {
+                matches!(
+                    p.lint,
+                    Lint::Date { .. } | Lint::DateTime { .. } | Lint::FullDate
+                )
+            })
             .unwrap_or(false)
     }
 }
@@ -348,8 +355,16 @@ pub static AIS: &[AiDef] = &[
     ai!("4321", "DANGEROUS GOODS", [FLAG]),
     ai!("4322", "AUTH LEAVE", [FLAG]),
     ai!("4323", "SIG REQUIRED", [FLAG]),
-    ai!("4324", "NBEF DEL DT", [lint(n(10), Lint::DateTime)]),
-    ai!("4325", "NAFT DEL DT", [lint(n(10), Lint::DateTime)]),
+    ai!(
+        "4324",
+        "NBEF DEL DT",
+        [lint(n(10), Lint::DateTime { day00: true })]
+    ),
+    ai!(
+        "4325",
+        "NAFT DEL DT",
+        [lint(n(10), Lint::DateTime { day00: true })]
+    ),
     ai!("4326", "REL DATE", [DATE]),
     ai!(
         "4330",
@@ -405,7 +420,11 @@ pub static AIS: &[AiDef] = &[
     ),
     ai!("7001", "NSN", [n(13)]),
     ai!("7002", "MEAT CUT", [x(30)]),
-    ai!("7003", "EXPIRY TIME", [lint(n(10), Lint::DateTime)]),
+    ai!(
+        "7003",
+        "EXPIRY TIME",
+        [lint(n(10), Lint::DateTime { day00: false })]
+    ),
     ai!("7004", "ACTIVE POTENCY", [nv(4)]),
     ai!("7005", "CATCH AREA", [x(12)]),
     ai!("7006", "FIRST FREEZE DATE", [DATE]),
@@ -418,7 +437,7 @@ pub static AIS: &[AiDef] = &[
                 charset: Charset::Numeric,
                 min: 0,
                 max: 6,
-                lint: Lint::None
+                lint: Lint::Date { day00: false }
             }
         ]
     ),
@@ -567,6 +586,367 @@ pub static AIS: &[AiDef] = &[
     ai!("99", "INTERNAL", [x(90)]),
 ];
 
+/// How an AI must be combined with others in one scan (GS1 General Specifications, "mandatory
+/// associations" and "invalid pairs"): every group of `requires` needs one of its AIs present, and
+/// none of `excludes` may be. Patterns end in `n` for "any digit" (`310n`, `31nn`). An AI never
+/// excludes itself through a pattern: `3103` excludes another `310n`, not its own element.
+#[derive(Debug, Clone, Copy)]
+pub struct Pairing {
+    /// The AI or AI family the rule is for (`"10"`, `"310n"`).
+    pub ai: &'static str,
+    pub requires: &'static [&'static [&'static str]],
+    pub excludes: &'static [&'static str],
+}
+
+const fn pair(
+    ai: &'static str,
+    requires: &'static [&'static [&'static str]],
+    excludes: &'static [&'static str],
+) -> Pairing {
+    Pairing {
+        ai,
+        requires,
+        excludes,
+    }
+}
+
+/// Trade item identification an attribute such as a lot or a date belongs to.
+const ITEM: &[&str] = &["01", "02", "8006", "8026"];
+const ITEM_OR_CONTENT: &[&str] = &["01", "02"];
+const LOGISTIC: &[&str] = &["00", "01"];
+const MEASURE: &[&str] = &["30", "31nn", "32nn", "35nn", "36nn"];
+const SHIPMENT: &[&str] = &["00"];
+
+/// The pairing rules, one per AI or family; AIs without a rule may appear with anything.
+pub static PAIRINGS: &[Pairing] = &[
+    pair("01", &[], &["02", "255", "37"]),
+    pair("02", &[&["37"]], &[]),
+    pair("10", &[ITEM], &[]),
+    pair("11", &[ITEM], &[]),
+    pair("12", &[&["8020"]], &[]),
+    pair("13", &[ITEM], &[]),
+    pair("15", &[ITEM], &[]),
+    pair("16", &[ITEM], &[]),
+    pair("17", &[&["01", "02", "255", "8006", "8026"]], &[]),
+    pair("20", &[ITEM], &[]),
+    pair("21", &[&["01", "8006"]], &["235"]),
+    pair("22", &[&["01"]], &[]),
+    pair("235", &[&["01"]], &[]),
+    pair("240", &[ITEM], &[]),
+    pair("241", &[ITEM], &[]),
+    pair("242", &[ITEM], &[]),
+    pair("243", &[&["01"]], &[]),
+    pair("250", &[&["01", "8006"], &["21"]], &[]),
+    pair("251", &[&["01", "8006"]], &[]),
+    pair("254", &[&["414"]], &[]),
+    pair("255", &[], &["01", "02", "415", "8006", "8020", "8026"]),
+    pair("30", &[ITEM_OR_CONTENT], &[]),
+    pair("310n", &[ITEM_OR_CONTENT], &["310n"]),
+    pair("311n", &[ITEM_OR_CONTENT], &["311n"]),
+    pair("312n", &[ITEM_OR_CONTENT], &["312n"]),
+    pair("313n", &[ITEM_OR_CONTENT], &["313n"]),
+    pair("314n", &[ITEM_OR_CONTENT], &["314n"]),
+    pair("315n", &[ITEM_OR_CONTENT], &["315n"]),
+    pair("316n", &[ITEM_OR_CONTENT], &["316n"]),
+    pair("320n", &[ITEM_OR_CONTENT], &["320n"]),
+    pair("321n", &[ITEM_OR_CONTENT], &["321n"]),
+    pair("322n", &[ITEM_OR_CONTENT], &["322n"]),
+    pair("323n", &[ITEM_OR_CONTENT], &["323n"]),
+    pair("324n", &[ITEM_OR_CONTENT], &["324n"]),
+    pair("325n", &[ITEM_OR_CONTENT], &["325n"]),
+    pair("326n", &[ITEM_OR_CONTENT], &["326n"]),
+    pair("327n", &[ITEM_OR_CONTENT], &["327n"]),
+    pair("328n", &[ITEM_OR_CONTENT], &["328n"]),
+    pair("329n", &[ITEM_OR_CONTENT], &["329n"]),
+    pair("330n", &[LOGISTIC], &["330n"]),
+    pair("331n", &[LOGISTIC], &["331n"]),
+    pair("332n", &[LOGISTIC], &["332n"]),
+    pair("333n", &[LOGISTIC], &["333n"]),
+    pair("334n", &[LOGISTIC], &["334n"]),
+    pair("335n", &[LOGISTIC], &["335n"]),
+    pair("336n", &[LOGISTIC], &["336n"]),
+    pair("337n", &[&["01"]], &["337n"]),
+    pair("340n", &[LOGISTIC], &["340n"]),
+    pair("341n", &[LOGISTIC], &["341n"]),
+    pair("342n", &[LOGISTIC], &["342n"]),
+    pair("343n", &[LOGISTIC], &["343n"]),
+    pair("344n", &[LOGISTIC], &["344n"]),
+    pair("345n", &[LOGISTIC], &["345n"]),
+    pair("346n", &[LOGISTIC], &["346n"]),
+    pair("347n", &[LOGISTIC], &["347n"]),
+    pair("348n", &[LOGISTIC], &["348n"]),
+    pair("349n", &[LOGISTIC], &["349n"]),
+    pair("350n", &[ITEM_OR_CONTENT], &["350n"]),
+    pair("351n", &[ITEM_OR_CONTENT], &["351n"]),
+    pair("352n", &[ITEM_OR_CONTENT], &["352n"]),
+    pair("353n", &[LOGISTIC], &["353n"]),
+    pair("354n", &[LOGISTIC], &["354n"]),
+    pair("355n", &[LOGISTIC], &["355n"]),
+    pair("356n", &[ITEM_OR_CONTENT], &["356n"]),
+    pair("357n", &[ITEM_OR_CONTENT], &["357n"]),
+    pair("360n", &[ITEM_OR_CONTENT], &["360n"]),
+    pair("361n", &[ITEM_OR_CONTENT], &["361n"]),
+    pair("362n", &[LOGISTIC], &["362n"]),
+    pair("363n", &[LOGISTIC], &["363n"]),
+    pair("364n", &[ITEM_OR_CONTENT], &["364n"]),
+    pair("365n", &[ITEM_OR_CONTENT], &["365n"]),
+    pair("366n", &[ITEM_OR_CONTENT], &["366n"]),
+    pair("367n", &[LOGISTIC], &["367n"]),
+    pair("368n", &[LOGISTIC], &["368n"]),
+    pair("369n", &[LOGISTIC], &["369n"]),
+    pair("37", &[SHIPMENT, &["02", "8026"]], &[]),
+    pair(
+        "390n",
+        &[&["255", "8020"]],
+        &["390n", "391n", "394n", "8111"],
+    ),
+    pair("391n", &[&["8020"]], &["391n"]),
+    pair("392n", &[&["01"], MEASURE], &["392n", "393n"]),
+    pair("393n", &[MEASURE], &["393n"]),
+    pair("394n", &[&["255"]], &["394n", "8111"]),
+    pair("395n", &[MEASURE], &["392n", "393n", "395n", "8005"]),
+    pair("403", &[SHIPMENT], &[]),
+    pair("415", &[&["8020"]], &[]),
+    pair("420", &[], &["421"]),
+    pair("421", &[], &["4307"]),
+    pair("422", &[ITEM], &["426"]),
+    pair("423", &[ITEM_OR_CONTENT], &["426"]),
+    pair("424", &[ITEM_OR_CONTENT], &["426"]),
+    pair("425", &[ITEM_OR_CONTENT], &["426"]),
+    pair("426", &[ITEM_OR_CONTENT], &[]),
+    pair("427", &[ITEM_OR_CONTENT, &["422"]], &[]),
+    pair("4300", &[SHIPMENT], &[]),
+    pair("4301", &[SHIPMENT], &[]),
+    pair("4302", &[SHIPMENT], &[]),
+    pair("4303", &[&["4302"]], &[]),
+    pair("4304", &[SHIPMENT], &[]),
+    pair("4305", &[SHIPMENT], &[]),
+    pair("4306", &[SHIPMENT], &[]),
+    pair("4307", &[SHIPMENT], &[]),
+    pair("4308", &[SHIPMENT], &[]),
+    pair("4309", &[SHIPMENT], &[]),
+    pair("4310", &[SHIPMENT], &[]),
+    pair("4311", &[SHIPMENT], &[]),
+    pair("4312", &[SHIPMENT], &[]),
+    pair("4313", &[&["4312"]], &[]),
+    pair("4314", &[SHIPMENT], &[]),
+    pair("4315", &[SHIPMENT], &[]),
+    pair("4316", &[SHIPMENT], &[]),
+    pair("4317", &[SHIPMENT], &[]),
+    pair("4318", &[SHIPMENT], &[]),
+    pair("4319", &[SHIPMENT], &[]),
+    pair("4320", &[SHIPMENT], &[]),
+    pair("4321", &[SHIPMENT], &[]),
+    pair("4322", &[SHIPMENT], &[]),
+    pair("4323", &[SHIPMENT], &[]),
+    pair("4324", &[SHIPMENT], &[]),
+    pair("4325", &[SHIPMENT], &[]),
+    pair("4326", &[SHIPMENT], &[]),
+    pair("4330", &[SHIPMENT], &["4331"]),
+    pair("4331", &[SHIPMENT], &["4330"]),
+    pair("4332", &[SHIPMENT], &["4333"]),
+    pair("4333", &[SHIPMENT], &["4332"]),
+    pair("7001", &[ITEM], &[]),
+    pair("7002", &[ITEM_OR_CONTENT], &[]),
+    pair("7003", &[ITEM_OR_CONTENT], &[]),
+    pair("7004", &[&["01"], &["10"]], &[]),
+    pair("7005", &[ITEM_OR_CONTENT], &[]),
+    pair("7006", &[ITEM_OR_CONTENT], &[]),
+    pair("7007", &[ITEM_OR_CONTENT], &[]),
+    pair("7008", &[ITEM_OR_CONTENT], &[]),
+    pair("7009", &[ITEM_OR_CONTENT], &[]),
+    pair("7010", &[ITEM_OR_CONTENT], &[]),
+    pair("7011", &[ITEM_OR_CONTENT], &[]),
+    pair("7020", &[&["01", "8006"], &["416"]], &[]),
+    pair("7021", &[&["01", "8006"]], &[]),
+    pair("7022", &[&["7021"]], &[]),
+    pair("703n", &[ITEM_OR_CONTENT], &[]),
+    pair("710", &[&["01"]], &[]),
+    pair("711", &[&["01"]], &[]),
+    pair("712", &[&["01"]], &[]),
+    pair("713", &[&["01"]], &[]),
+    pair("714", &[&["01"]], &[]),
+    pair("715", &[&["01"]], &[]),
+    pair("716", &[&["01"]], &[]),
+    pair("723n", &[&["01", "8004"]], &[]),
+    pair("7240", &[&["01", "8006"]], &[]),
+    pair("7241", &[&["8017", "8018"]], &[]),
+    pair("7242", &[&["8017", "8018"]], &[]),
+    pair("8001", &[&["01"]], &[]),
+    pair("8005", &[ITEM_OR_CONTENT], &[]),
+    pair("8006", &[], &["01", "37"]),
+    pair("8007", &[&["415"]], &[]),
+    pair("8008", &[ITEM_OR_CONTENT], &[]),
+    pair("8009", &[LOGISTIC], &[]),
+    pair("8011", &[&["8010"]], &[]),
+    pair("8012", &[&["01", "8006"]], &[]),
+    pair("8017", &[], &["8018"]),
+    pair("8018", &[], &["8017"]),
+    pair("8019", &[&["8017", "8018"]], &[]),
+    pair("8020", &[&["415"]], &[]),
+    pair("8026", &[&["37"]], &["02", "8006"]),
+    pair(
+        "8030",
+        &[&[
+            "00", "01", "253", "255", "8003", "8004", "8006", "8010", "8017", "8018",
+        ]],
+        &[],
+    ),
+    pair("8111", &[&["255"]], &[]),
+    pair("8200", &[&["01"]], &[]),
+];
+
+/// Whether `ai` (the AI digits of an element) matches `pattern` (`n` = any digit).
+pub fn matches_pattern(ai: &str, pattern: &str) -> bool {
+    ai.len() == pattern.len()
+        && ai
+            .bytes()
+            .zip(pattern.bytes())
+            .all(|(a, p)| p == a || (p == b'n' && a.is_ascii_digit()))
+}
+
+/// The pairing rule of an AI, if it has one.
+pub fn pairing(ai: &str) -> Option<&'static Pairing> {
+    static INDEX: OnceLock<Vec<Option<u16>>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        AIS.iter()
+            .map(|def| {
+                PAIRINGS
+                    .iter()
+                    .position(|p| {
+                        p.ai == def.prefix
+                            || (p.ai.len() == 4
+                                && p.ai.ends_with('n')
+                                && p.ai.starts_with(def.prefix))
+                    })
+                    .map(|i| i as u16)
+            })
+            .collect()
+    });
+    let slot = lookup_slot(ai.as_bytes()).filter(|&i| usize::from(AIS[i].len) == ai.len())?;
+    let rule = &PAIRINGS[usize::from(index.get(slot).copied().flatten()?)];
+    matches_pattern(ai, rule.ai).then_some(rule)
+}
+
+/// AIs that identify something on their own (GS1 identification keys): a bare scan is read as GS1
+/// only when it carries one of them (or a separator), so a SKU such as `10-PACK` stays a SKU.
+pub const KEYS: &[&str] = &[
+    "00", "01", "02", "253", "255", "401", "402", "410", "411", "412", "413", "414", "415", "416",
+    "417", "7023", "8003", "8004", "8006", "8010", "8013", "8017", "8018",
+];
+
+/// Whether `ai` is a GS1 identification key.
+pub fn is_key(ai: &str) -> bool {
+    KEYS.contains(&ai)
+}
+
+/// A GS1 Digital Link primary key and the qualifiers that may follow it in the URI path, as
+/// alternative ordered sequences (any of them in order, each optional).
+#[derive(Debug, Clone, Copy)]
+pub struct LinkKey {
+    pub ai: &'static str,
+    pub qualifiers: &'static [&'static [&'static str]],
+}
+
+/// The primary keys a Digital Link path may carry (GS1 Digital Link standard).
+pub static LINK_KEYS: &[LinkKey] = &[
+    LinkKey {
+        ai: "00",
+        qualifiers: &[],
+    },
+    LinkKey {
+        ai: "01",
+        qualifiers: &[&["22", "10", "21"], &["235"]],
+    },
+    LinkKey {
+        ai: "253",
+        qualifiers: &[],
+    },
+    LinkKey {
+        ai: "255",
+        qualifiers: &[],
+    },
+    LinkKey {
+        ai: "401",
+        qualifiers: &[],
+    },
+    LinkKey {
+        ai: "402",
+        qualifiers: &[],
+    },
+    LinkKey {
+        ai: "414",
+        qualifiers: &[&["254"], &["7040"]],
+    },
+    LinkKey {
+        ai: "415",
+        qualifiers: &[&["8020"]],
+    },
+    LinkKey {
+        ai: "417",
+        qualifiers: &[&["7040"]],
+    },
+    LinkKey {
+        ai: "8003",
+        qualifiers: &[],
+    },
+    LinkKey {
+        ai: "8004",
+        qualifiers: &[&["7040"]],
+    },
+    LinkKey {
+        ai: "8006",
+        qualifiers: &[&["22", "10", "21"]],
+    },
+    LinkKey {
+        ai: "8010",
+        qualifiers: &[&["8011"]],
+    },
+    LinkKey {
+        ai: "8013",
+        qualifiers: &[],
+    },
+    LinkKey {
+        ai: "8017",
+        qualifiers: &[&["8019"]],
+    },
+    LinkKey {
+        ai: "8018",
+        qualifiers: &[&["8019"]],
+    },
+];
+
+/// The Digital Link primary key `ai`, if it is one.
+pub fn link_key(ai: &str) -> Option<&'static LinkKey> {
+    LINK_KEYS.iter().find(|k| k.ai == ai)
+}
+
+impl LinkKey {
+    /// Whether `ai` may qualify this key in a URI path.
+    pub fn qualified_by(&self, ai: &str) -> bool {
+        self.qualifiers.iter().any(|seq| seq.contains(&ai))
+    }
+
+    /// Whether the qualifiers, in path order, follow one of the key's sequences.
+    pub fn accepts(&self, qualifiers: &[&str]) -> bool {
+        if qualifiers.is_empty() {
+            return true;
+        }
+        self.qualifiers.iter().any(|seq| {
+            let mut at = 0;
+            qualifiers
+                .iter()
+                .all(|q| match seq[at..].iter().position(|s| s == q) {
+                    Some(i) => {
+                        at += i + 1;
+                        true
+                    }
+                    None => false,
+                })
+        })
+    }
+}
+
 const NONE: u16 = u16::MAX;
 
 /// Index from every 4-digit prefix to its AI, built once: lookup is one array read, which keeps
@@ -594,6 +974,11 @@ fn index() -> &'static [u16; 10_000] {
 /// The AI definition that `data` starts with, if any. `data` may be shorter than four bytes;
 /// missing digits are treated as zeros and the caller checks that the AI itself fits.
 pub fn lookup(data: &[u8]) -> Option<&'static AiDef> {
+    lookup_slot(data).map(|i| &AIS[i])
+}
+
+/// The position in [`AIS`] of the AI `data` starts with.
+fn lookup_slot(data: &[u8]) -> Option<usize> {
     let mut key = 0usize;
     for i in 0..4 {
         let d = match data.get(i) {
@@ -604,8 +989,8 @@ pub fn lookup(data: &[u8]) -> Option<&'static AiDef> {
         };
         key = key * 10 + d;
     }
-    let i = index()[key];
-    let def = AIS.get(usize::from(i))?;
+    let i = usize::from(index()[key]);
+    let def = AIS.get(i)?;
     let ai = data.get(..usize::from(def.len))?;
     if !ai.iter().all(u8::is_ascii_digit) {
         return None;
@@ -616,7 +1001,7 @@ pub fn lookup(data: &[u8]) -> Option<&'static AiDef> {
             return None;
         }
     }
-    Some(def)
+    Some(i)
 }
 
 /// Whether `c` is in GS1 character set 82.

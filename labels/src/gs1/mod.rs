@@ -3,6 +3,9 @@
 //! GS1 General Specifications require them.
 
 pub mod ai;
+mod link;
+
+pub use link::{looks_like_digital_link, parse_digital_link, DigitalLinkBuilder};
 
 use crate::check::{gs1_check_digit, gs1_check_digit_ok};
 use crate::error::{Error, Result};
@@ -77,7 +80,47 @@ fn civil_year(days_since_epoch: i64) -> i32 {
 }
 
 fn err(ai: &str, msg: impl std::fmt::Display) -> Error {
-    Error::Gs1(format!("AI {ai}: {msg}"))
+    Error::ai(ai, msg.to_string())
+}
+
+/// Spellings of FNC1 that scanners and people use where the GS byte cannot travel (a keyboard
+/// wedge, a form field, a text file): replaced by GS before an element string is parsed. None of
+/// them can occur inside a valid value (`^ { [ ␝` are outside GS1 character set 82; `<GS>` and
+/// `<FNC1>` only in the implausible case of a value spelling them out).
+const PLACEHOLDERS: &[&[u8]] = &[
+    b"{FNC1}",
+    b"<FNC1>",
+    b"[FNC1]",
+    b"{GS}",
+    b"<GS>",
+    b"[GS]",
+    "\u{241D}".as_bytes(),
+    b"^",
+];
+
+/// `data` with every FNC1 placeholder replaced by GS (borrowed when there is none, which keeps
+/// the common path free of allocations).
+pub fn normalize_separators(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !data
+        .iter()
+        .any(|b| matches!(b, b'^' | b'{' | b'<' | b'[' | 0xE2))
+    {
+        return std::borrow::Cow::Borrowed(data);
+    }
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    'next: while i < data.len() {
+        for p in PLACEHOLDERS {
+            if data[i..].starts_with(p) {
+                out.push(GS);
+                i += p.len();
+                continue 'next;
+            }
+        }
+        out.push(data[i]);
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Parse an unbracketed element string as transmitted by a scanner after the AIM id: elements
@@ -125,15 +168,24 @@ pub fn parse_element_string(data: &[u8]) -> Result<Vec<Element>> {
 }
 
 fn unknown_ai(rest: &[u8]) -> Error {
-    let shown: String = rest
+    let digits: String = rest
         .iter()
         .take(4)
-        .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+        .take_while(|b| b.is_ascii_digit())
+        .map(|&b| b as char)
         .collect();
-    if rest.len() < 2 || !rest[..2].iter().all(u8::is_ascii_digit) {
+    if digits.len() < 2 {
+        let shown: String = rest
+            .iter()
+            .take(4)
+            .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+            .collect();
         Error::Gs1(format!("expected an AI (digits) at {shown:?}"))
     } else {
-        Error::Gs1(format!("unknown AI at {shown:?}"))
+        Error::ai(
+            digits,
+            "no GS1 Application Identifier starts with these digits",
+        )
     }
 }
 
@@ -142,9 +194,10 @@ fn ascii(b: &[u8]) -> String {
 }
 
 /// Parse the human-readable form `(01)09501101530003(10)ABC123`. A literal parenthesis inside a
-/// value is written `\(`.
+/// value is written `\(`; spaces around an element (as printed under a symbol) are ignored,
+/// since no GS1 value may contain one.
 pub fn parse_bracketed(text: &str) -> Result<Vec<Element>> {
-    let b = text.as_bytes();
+    let b = text.trim().as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     if b.first() != Some(&b'(') {
@@ -154,17 +207,23 @@ pub fn parse_bracketed(text: &str) -> Result<Vec<Element>> {
     }
     while i < b.len() {
         if b[i] != b'(' {
-            return Err(Error::Gs1(format!("expected '(' at position {i}")));
+            return Err(Error::Gs1(format!("expected '(' at position {}", i + 1)));
         }
         let close = b[i + 1..]
             .iter()
             .position(|&c| c == b')')
             .ok_or_else(|| Error::Gs1("unclosed '(' around an AI".into()))?;
         let ai_bytes = &b[i + 1..i + 1 + close];
-        let def = ai::lookup(ai_bytes)
+        let ai_text = String::from_utf8_lossy(ai_bytes).into_owned();
+        if ai_bytes.is_empty() || !ai_bytes.iter().all(u8::is_ascii_digit) {
+            return Err(Error::Gs1(format!("({ai_text}) is not an AI")));
+        }
+        if ai::lookup(ai_bytes)
             .filter(|d| usize::from(d.len) == ai_bytes.len())
-            .ok_or_else(|| Error::Gs1(format!("unknown AI ({})", ascii(ai_bytes))))?;
-        let _ = def;
+            .is_none()
+        {
+            return Err(err(&ai_text, "no such GS1 Application Identifier"));
+        }
         i += close + 2;
         let mut value = String::new();
         while i < b.len() && b[i] != b'(' {
@@ -180,8 +239,8 @@ pub fn parse_bracketed(text: &str) -> Result<Vec<Element>> {
             i = end;
         }
         out.push(Element {
-            ai: ascii(ai_bytes),
-            value,
+            ai: ai_text,
+            value: value.trim_matches(' ').to_string(),
         });
     }
     Ok(out)
@@ -197,96 +256,53 @@ fn utf8_len(first: u8) -> usize {
     }
 }
 
-/// Parse a GS1 Digital Link URI (`https://example.com/01/09506000134352/10/ABC?17=271231`):
-/// path AI/value pairs after the domain (the first recognised AI starts them) and numeric query
-/// parameters that are AIs. Other query parameters are ignored.
-pub fn parse_digital_link(uri: &str) -> Result<Vec<Element>> {
-    let after_scheme = uri
-        .strip_prefix("https://")
-        .or_else(|| uri.strip_prefix("http://"))
-        .or_else(|| uri.strip_prefix("HTTPS://"))
-        .or_else(|| uri.strip_prefix("HTTP://"))
-        .ok_or_else(|| Error::Gs1("a Digital Link must start with http:// or https://".into()))?;
-    let (path_part, query) = match after_scheme.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (after_scheme, None),
+/// The problems of combining these elements in one scan: an AI missing that another needs (a lot
+/// without the GTIN it belongs to), or two AIs that may not appear together (a GTIN and a content
+/// GTIN). Each problem names the AI it is about.
+pub fn check_pairings(elements: &[Element]) -> Vec<Error> {
+    let mut problems = Vec::new();
+    let present = |pattern: &str, skip: usize| {
+        elements
+            .iter()
+            .enumerate()
+            .find(|(i, o)| *i != skip && ai::matches_pattern(&o.ai, pattern))
+            .map(|(_, o)| o.ai.as_str())
     };
-    let path_part = path_part.split('#').next().unwrap_or("");
-    let segs: Vec<&str> = path_part.split('/').skip(1).collect();
-    // Primary keys a Digital Link path may start with.
-    const KEYS: &[&str] = &[
-        "00", "01", "253", "255", "401", "402", "414", "417", "8003", "8004", "8006", "8010",
-        "8013", "8017", "8018",
-    ];
-    let start = segs
-        .iter()
-        .position(|s| KEYS.contains(s))
-        .ok_or_else(|| Error::Gs1("Digital Link has no GS1 primary key in its path".into()))?;
-    let pairs = &segs[start..];
-    if pairs.len() % 2 != 0 {
-        return Err(Error::Gs1(
-            "Digital Link path has an AI without a value".into(),
-        ));
-    }
-    let mut out = Vec::new();
-    for pair in pairs.chunks(2) {
-        let value = percent_decode(pair[1])?;
-        let mut ai = pair[0].to_string();
-        let mut value = value;
-        if ai == "01" && matches!(value.len(), 8 | 12 | 13) {
-            value = format!("{value:0>14}");
+    for (i, el) in elements.iter().enumerate() {
+        let Some(rule) = ai::pairing(&el.ai) else {
+            continue;
+        };
+        for group in rule.requires {
+            if !group.iter().any(|p| present(p, usize::MAX).is_some()) {
+                problems.push(err(
+                    &el.ai,
+                    format!("needs AI {} in the same scan", group.join(" or ")),
+                ));
+            }
         }
-        if ai::lookup(ai.as_bytes()).map(|d| usize::from(d.len)) != Some(ai.len()) {
-            return Err(Error::Gs1(format!("Digital Link: unknown AI {ai}")));
-        }
-        out.push(Element {
-            ai: std::mem::take(&mut ai),
-            value,
-        });
-    }
-    if let Some(q) = query {
-        for kv in q.split('&') {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            if k.len() >= 2 && k.bytes().all(|c| c.is_ascii_digit()) {
-                if ai::lookup(k.as_bytes()).map(|d| usize::from(d.len)) != Some(k.len()) {
-                    return Err(Error::Gs1(format!("Digital Link: unknown AI {k}")));
+        for pattern in rule.excludes {
+            if let Some(other) = present(pattern, i) {
+                // A pair both sides exclude is reported once, at its first element.
+                let mutual = elements
+                    .iter()
+                    .position(|o| o.ai == other)
+                    .is_some_and(|j| j < i)
+                    && ai::pairing(other)
+                        .is_some_and(|r| r.excludes.iter().any(|p| ai::matches_pattern(&el.ai, p)));
+                if !mutual {
+                    problems.push(err(&el.ai, format!("cannot appear with AI {other}")));
                 }
-                out.push(Element {
-                    ai: k.to_string(),
-                    value: percent_decode(v)?,
-                });
             }
         }
     }
-    Ok(out)
-}
-
-fn percent_decode(s: &str) -> Result<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| Error::Gs1("Digital Link: bad percent escape".into()))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| Error::Gs1("Digital Link: value is not UTF-8".into()))
+    problems
 }
 
 /// Check one element's value against the AI table and work out its meaning (date, decimal).
 pub fn validate(el: &Element, opts: &Options) -> Result<Meaning> {
     let def = ai::lookup(el.ai.as_bytes())
         .filter(|d| usize::from(d.len) == el.ai.len())
-        .ok_or_else(|| Error::Gs1(format!("unknown AI ({})", el.ai)))?;
+        .ok_or_else(|| err(&el.ai, "no such GS1 Application Identifier"))?;
     let v = el.value.as_bytes();
     let ai = el.ai.as_str();
     if v.is_empty() {
@@ -300,10 +316,17 @@ pub fn validate(el: &Element, opts: &Options) -> Result<Meaning> {
             ));
         }
     } else if v.len() > def.max_value_len() {
+        // Where a scanner dropped the GS after a variable-length value, the next element runs
+        // into it; saying so points at the printing fault rather than at the value.
+        let hint = if def.needs_separator() {
+            " (is the GS separator after it missing?)"
+        } else {
+            ""
+        };
         return Err(err(
             ai,
             format!(
-                "value is {} characters, at most {} allowed",
+                "value is {} characters, at most {} allowed{hint}",
                 v.len(),
                 def.max_value_len()
             ),
@@ -389,6 +412,10 @@ fn lint_part(
     meaning: &mut Meaning,
     first: bool,
 ) -> Result<()> {
+    if seg.is_empty() {
+        // An optional component that is absent has nothing to check.
+        return Ok(());
+    }
     match lint {
         Lint::None => {}
         Lint::CheckDigit(what) => {
@@ -398,13 +425,21 @@ fn lint_part(
             }
         }
         Lint::Date { day00 } => {
+            if seg.len() != 6 {
+                return Err(err(ai, "a date must be six digits, YYMMDD"));
+            }
             let iso = check_yymmdd(ai, seg, day00, opts)?;
-            if first {
-                meaning.date = Some(iso);
+            match meaning.date.as_mut() {
+                // A second date (7007's harvest period) makes an ISO 8601 interval.
+                Some(start) if !first => {
+                    start.push('/');
+                    start.push_str(&iso);
+                }
+                _ => meaning.date = Some(iso),
             }
         }
-        Lint::DateTime => {
-            let iso = check_yymmdd(ai, &seg[..6], false, opts)?;
+        Lint::DateTime { day00 } => {
+            let iso = check_yymmdd(ai, &seg[..6], day00, opts)?;
             let t = check_time(ai, &seg[6..])?;
             meaning.date = Some(format!("{iso}T{t}"));
         }

@@ -1,14 +1,18 @@
 //! The simulator's durable state in SQLite: applied event ids in application order (dedupe),
 //! the last seq per aggregate (order checks), the done set above the high-water mark, stock per
-//! (tenant, sku, location, lot), the changes feed and the ID blocks granted.
+//! (tenant, sku, location, lot), the changes feed, the ID blocks granted, and the balances the
+//! central keeps (gift cards with their redemptions, store credit with its transactions).
 //!
 //! One dedicated thread owns the only connection and runs jobs sent over a channel, so no SQLite
 //! call ever runs on a tokio worker and every batch is one transaction in arrival order. `:memory:`
 //! (the default) keeps tests fast; a file keeps dedupe across a restart of the simulator.
 
-use super::{AppliedEvent, SimStock};
+use super::{AppliedEvent, SimCreditTransaction, SimRedemption, SimStock};
 use crate::error::SyncError;
-use crate::wire::{EventStatus, IdBlock, RawChange};
+use crate::wire::{
+    CreditTransaction, CreditTransactionRequest, EventStatus, GiftCard, IdBlock, Money, RawChange,
+    Redemption, RedemptionRequest, StoreCredit,
+};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -87,6 +91,38 @@ CREATE TABLE IF NOT EXISTS id_blocks (
     last INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS id_blocks_kind ON id_blocks (kind, last);
+CREATE TABLE IF NOT EXISTS gift_cards (
+    code TEXT PRIMARY KEY,
+    balance INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    active INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS redemptions (
+    pos INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    code TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    sale_id TEXT NOT NULL,
+    balance_after INTEGER NOT NULL,
+    reversed_balance INTEGER
+) STRICT;
+CREATE TABLE IF NOT EXISTS reversed_unknown (id TEXT PRIMARY KEY, code TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS store_credit (
+    customer_id TEXT PRIMARY KEY,
+    balance INTEGER NOT NULL,
+    currency TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS credit_transactions (
+    pos INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    customer_id TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    sale_id TEXT,
+    reason TEXT NOT NULL,
+    balance_after INTEGER NOT NULL
+) STRICT;
 ";
 
 fn closed() -> SyncError {
@@ -430,6 +466,396 @@ pub(super) fn grants(c: &mut Connection) -> Result<Vec<IdBlock>, rusqlite::Error
             prefix: r.get(1)?,
             first: get_u64(r, 2)?,
             last: get_u64(r, 3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// What a balance operation did: applied now, the first answer for an id seen before, or a
+/// refusal that changed nothing.
+pub(super) enum Booked<T> {
+    New(T),
+    Replay(T),
+    Refused(Refusal),
+}
+
+/// Why a balance operation changed nothing (the handler maps it to 404/409/422).
+pub(super) enum Refusal {
+    NotFound(String),
+    Conflict(String),
+    Invalid(String),
+}
+
+fn money(amount: i64, currency: &str) -> Money {
+    Money {
+        amount,
+        currency: currency.to_string(),
+    }
+}
+
+/// Creates or replaces a gift card (seeding by tests and `PUT /sim/gift-cards/{code}`).
+pub(super) fn set_gift_card(c: &Connection, card: &GiftCard) -> Result<(), rusqlite::Error> {
+    c.prepare_cached(
+        "INSERT INTO gift_cards (code, balance, currency, active) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (code) DO UPDATE SET balance = excluded.balance, \
+         currency = excluded.currency, active = excluded.active",
+    )?
+    .execute(params![
+        card.code,
+        card.balance.amount,
+        card.balance.currency,
+        card.active
+    ])?;
+    Ok(())
+}
+
+/// A gift card as the central holds it.
+pub(super) fn gift_card(c: &Connection, code: &str) -> Result<Option<GiftCard>, rusqlite::Error> {
+    c.prepare_cached("SELECT balance, currency, active FROM gift_cards WHERE code = ?1")?
+        .query_row([code], |r| {
+            let currency: String = r.get(1)?;
+            Ok(GiftCard {
+                code: code.to_string(),
+                balance: money(r.get(0)?, &currency),
+                active: r.get(2)?,
+            })
+        })
+        .optional()
+}
+
+/// Spends from a card under the request's id: the id is looked at first (a replay answers the
+/// first result whatever the card's state now), then the card, its currency and balance.
+pub(super) fn redeem(
+    c: &mut Connection,
+    code: &str,
+    req: &RedemptionRequest,
+) -> Result<Booked<Redemption>, rusqlite::Error> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let seen = tx
+        .prepare_cached(
+            "SELECT code, amount, currency, sale_id, balance_after FROM redemptions WHERE id = ?1",
+        )?
+        .query_row([&req.id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .optional()?;
+    if let Some((was_code, amount, currency, sale_id, after)) = seen {
+        if was_code != code
+            || amount != req.amount.amount
+            || currency != req.amount.currency
+            || sale_id != req.sale_id
+        {
+            return Ok(Booked::Refused(Refusal::Conflict(format!(
+                "redemption id {} was already used for another redemption",
+                req.id
+            ))));
+        }
+        return Ok(Booked::Replay(Redemption {
+            id: req.id.clone(),
+            code: was_code,
+            amount: money(amount, &currency),
+            balance_after: money(after, &currency),
+            reversed: false,
+        }));
+    }
+    if tx
+        .prepare_cached("SELECT 1 FROM reversed_unknown WHERE id = ?1")?
+        .exists([&req.id])?
+    {
+        return Ok(Booked::Refused(Refusal::Conflict(format!(
+            "redemption {} was reversed before it arrived",
+            req.id
+        ))));
+    }
+    let Some(card) = gift_card(&tx, code)? else {
+        return Ok(Booked::Refused(Refusal::NotFound(format!(
+            "unknown gift card {code}"
+        ))));
+    };
+    if !card.active {
+        return Ok(Booked::Refused(Refusal::Conflict(format!(
+            "gift card {code} is not active"
+        ))));
+    }
+    if card.balance.currency != req.amount.currency {
+        return Ok(Booked::Refused(Refusal::Invalid(format!(
+            "gift card {code} is in {}",
+            card.balance.currency
+        ))));
+    }
+    if card.balance.amount < req.amount.amount {
+        return Ok(Booked::Refused(Refusal::Conflict(format!(
+            "insufficient balance: {} {} left on gift card {code}",
+            card.balance.amount, card.balance.currency
+        ))));
+    }
+    let after = card.balance.amount - req.amount.amount;
+    tx.execute(
+        "UPDATE gift_cards SET balance = ?2 WHERE code = ?1",
+        params![code, after],
+    )?;
+    tx.execute(
+        "INSERT INTO redemptions (id, code, amount, currency, sale_id, balance_after) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            req.id,
+            code,
+            req.amount.amount,
+            req.amount.currency,
+            req.sale_id,
+            after
+        ],
+    )?;
+    tx.commit()?;
+    Ok(Booked::New(Redemption {
+        id: req.id.clone(),
+        code: code.to_string(),
+        amount: req.amount.clone(),
+        balance_after: money(after, &req.amount.currency),
+        reversed: false,
+    }))
+}
+
+/// Gives a redemption back to its card once; a second reversal answers the first one's result.
+/// An id the central never applied is remembered, so the redemption is refused if it arrives
+/// after its reversal (a request delayed in the network must not spend a voided payment).
+pub(super) fn reverse(
+    c: &mut Connection,
+    code: &str,
+    id: &str,
+) -> Result<Booked<Redemption>, rusqlite::Error> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let seen = tx
+        .prepare_cached(
+            "SELECT code, amount, currency, reversed_balance FROM redemptions WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((was_code, amount, currency, reversed_balance)) = seen else {
+        tx.execute(
+            "INSERT OR IGNORE INTO reversed_unknown (id, code) VALUES (?1, ?2)",
+            params![id, code],
+        )?;
+        tx.commit()?;
+        return Ok(Booked::Refused(Refusal::NotFound(format!(
+            "no redemption {id}; a redemption with this id arriving later will be refused"
+        ))));
+    };
+    if was_code != code {
+        return Ok(Booked::Refused(Refusal::NotFound(format!(
+            "no redemption {id} on gift card {code}"
+        ))));
+    }
+    let answer = |after: i64| Redemption {
+        id: id.to_string(),
+        code: code.to_string(),
+        amount: money(amount, &currency),
+        balance_after: money(after, &currency),
+        reversed: true,
+    };
+    if let Some(after) = reversed_balance {
+        return Ok(Booked::Replay(answer(after)));
+    }
+    let balance: i64 = tx.query_row(
+        "SELECT balance FROM gift_cards WHERE code = ?1",
+        [code],
+        |r| r.get(0),
+    )?;
+    let Some(after) = balance.checked_add(amount) else {
+        return Ok(Booked::Refused(Refusal::Invalid(
+            "the balance would overflow".into(),
+        )));
+    };
+    tx.execute(
+        "UPDATE gift_cards SET balance = ?2 WHERE code = ?1",
+        params![code, after],
+    )?;
+    tx.execute(
+        "UPDATE redemptions SET reversed_balance = ?2 WHERE id = ?1",
+        params![id, after],
+    )?;
+    tx.commit()?;
+    Ok(Booked::New(answer(after)))
+}
+
+/// Every redemption applied, in order, with whether it was reversed.
+pub(super) fn redemptions(c: &mut Connection) -> Result<Vec<SimRedemption>, rusqlite::Error> {
+    let mut st = c.prepare_cached(
+        "SELECT id, code, amount, currency, sale_id, reversed_balance IS NOT NULL \
+         FROM redemptions ORDER BY pos",
+    )?;
+    let rows = st.query_map([], |r| {
+        let currency: String = r.get(3)?;
+        Ok(SimRedemption {
+            id: r.get(0)?,
+            code: r.get(1)?,
+            amount: money(r.get(2)?, &currency),
+            sale_id: r.get(4)?,
+            reversed: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Creates or replaces a customer's store-credit balance.
+pub(super) fn set_credit(c: &Connection, credit: &StoreCredit) -> Result<(), rusqlite::Error> {
+    c.prepare_cached(
+        "INSERT INTO store_credit (customer_id, balance, currency) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (customer_id) DO UPDATE SET balance = excluded.balance, \
+         currency = excluded.currency",
+    )?
+    .execute(params![
+        credit.customer_id,
+        credit.balance.amount,
+        credit.balance.currency
+    ])?;
+    Ok(())
+}
+
+/// A customer's store credit as the central holds it.
+pub(super) fn credit(
+    c: &Connection,
+    customer_id: &str,
+) -> Result<Option<StoreCredit>, rusqlite::Error> {
+    c.prepare_cached("SELECT balance, currency FROM store_credit WHERE customer_id = ?1")?
+        .query_row([customer_id], |r| {
+            let currency: String = r.get(1)?;
+            Ok(StoreCredit {
+                customer_id: customer_id.to_string(),
+                balance: money(r.get(0)?, &currency),
+            })
+        })
+        .optional()
+}
+
+/// Books a store-credit transaction under its id (a replay answers the first result). An issue
+/// to a customer without an account opens one in the amount's currency; a spend needs the
+/// balance.
+pub(super) fn credit_transaction(
+    c: &mut Connection,
+    customer_id: &str,
+    req: &CreditTransactionRequest,
+) -> Result<Booked<CreditTransaction>, rusqlite::Error> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let seen = tx
+        .prepare_cached(
+            "SELECT customer_id, amount, currency, sale_id, reason, balance_after \
+             FROM credit_transactions WHERE id = ?1",
+        )?
+        .query_row([&req.id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .optional()?;
+    if let Some((customer, amount, currency, sale_id, reason, after)) = seen {
+        if customer != customer_id
+            || amount != req.amount.amount
+            || currency != req.amount.currency
+            || sale_id != req.sale_id
+            || reason != req.reason
+        {
+            return Ok(Booked::Refused(Refusal::Conflict(format!(
+                "transaction id {} was already used for another transaction",
+                req.id
+            ))));
+        }
+        return Ok(Booked::Replay(CreditTransaction {
+            id: req.id.clone(),
+            amount: money(amount, &currency),
+            balance_after: money(after, &currency),
+        }));
+    }
+    let account = credit(&tx, customer_id)?;
+    let balance = match account {
+        Some(a) if a.balance.currency != req.amount.currency => {
+            return Ok(Booked::Refused(Refusal::Invalid(format!(
+                "the store credit of {customer_id} is in {}",
+                a.balance.currency
+            ))))
+        }
+        Some(a) => a.balance.amount,
+        None if req.amount.amount > 0 => 0,
+        None => {
+            return Ok(Booked::Refused(Refusal::NotFound(format!(
+                "customer {customer_id} has no store credit"
+            ))))
+        }
+    };
+    let Some(after) = balance.checked_add(req.amount.amount) else {
+        return Ok(Booked::Refused(Refusal::Invalid(
+            "the balance would overflow".into(),
+        )));
+    };
+    if after < 0 {
+        return Ok(Booked::Refused(Refusal::Conflict(format!(
+            "the spend exceeds the store credit: {balance} {} left",
+            req.amount.currency
+        ))));
+    }
+    set_credit(
+        &tx,
+        &StoreCredit {
+            customer_id: customer_id.to_string(),
+            balance: money(after, &req.amount.currency),
+        },
+    )?;
+    tx.execute(
+        "INSERT INTO credit_transactions \
+         (id, customer_id, amount, currency, sale_id, reason, balance_after) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            req.id,
+            customer_id,
+            req.amount.amount,
+            req.amount.currency,
+            req.sale_id,
+            req.reason,
+            after
+        ],
+    )?;
+    tx.commit()?;
+    Ok(Booked::New(CreditTransaction {
+        id: req.id.clone(),
+        amount: req.amount.clone(),
+        balance_after: money(after, &req.amount.currency),
+    }))
+}
+
+/// Every store-credit transaction booked, in order.
+pub(super) fn credit_transactions(
+    c: &mut Connection,
+) -> Result<Vec<SimCreditTransaction>, rusqlite::Error> {
+    let mut st = c.prepare_cached(
+        "SELECT id, customer_id, amount, currency, sale_id, reason \
+         FROM credit_transactions ORDER BY pos",
+    )?;
+    let rows = st.query_map([], |r| {
+        let currency: String = r.get(3)?;
+        Ok(SimCreditTransaction {
+            id: r.get(0)?,
+            customer_id: r.get(1)?,
+            amount: money(r.get(2)?, &currency),
+            sale_id: r.get(4)?,
+            reason: r.get(5)?,
         })
     })?;
     rows.collect()

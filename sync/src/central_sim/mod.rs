@@ -6,8 +6,12 @@
 //! before. It records every applied event in order so tests can check exactly-once and
 //! per-aggregate order. Configuration, fault dice and per-request records stay in memory.
 //!
-//! Two things beyond the contract make it usable on its own: `POST /sim/changes` appends changes
-//! to the feed by hand, and [`SimConfig::webhook`] makes it ring the edge's doorbell.
+//! It keeps the balances of `sync-api.md` too: gift cards (by code, with currency and active flag)
+//! and store credit per customer, spent and issued once per idempotency id.
+//!
+//! Three things beyond the contract make it usable on its own: `POST /sim/changes` appends changes
+//! to the feed by hand, `PUT /sim/gift-cards/{code}` and `PUT /sim/customers/{id}/credit` set
+//! balances, and [`SimConfig::webhook`] makes it ring the edge's doorbell.
 
 mod db;
 
@@ -15,21 +19,22 @@ use crate::client::Credentials;
 use crate::error::SyncError;
 use crate::sign::verify_request;
 use crate::wire::{
-    BatchResponse, ChangesPage, ErrorBody, ErrorObject, EventResult, EventStatus, IdBlock,
-    IdBlockRequest, Pagination, ResultError, SiteStatusResponse,
+    BatchResponse, ChangesPage, CreditTransactionRequest, ErrorBody, ErrorObject, EventResult,
+    EventStatus, GiftCard, IdBlock, IdBlockRequest, Money, Pagination, RedemptionRequest,
+    ResultError, SiteStatusResponse, StoreCredit,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use chrono::Utc;
 use hyper_util::rt::TokioIo;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -196,6 +201,49 @@ pub struct PushRecord {
     pub fault: Option<&'static str>,
 }
 
+/// A gift-card redemption the central applied, in application order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimRedemption {
+    /// The idempotency id.
+    pub id: String,
+    /// The card.
+    pub code: String,
+    /// What was taken off the card.
+    pub amount: Money,
+    /// The sale it paid for.
+    pub sale_id: String,
+    /// Given back to the card since.
+    pub reversed: bool,
+}
+
+/// A store-credit transaction the central booked, in booking order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimCreditTransaction {
+    /// The idempotency id.
+    pub id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// Negative spent, positive issued.
+    pub amount: Money,
+    /// The sale, if any.
+    pub sale_id: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// One request to a balance route as received (after authentication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceRecord {
+    /// `gift_card`, `redemption`, `reversal`, `credit` or `credit_transaction`.
+    pub route: &'static str,
+    /// The card code or customer id of the path.
+    pub key: String,
+    /// The idempotency id (body or path), when there is one.
+    pub id: Option<String>,
+    /// Injected fault, if any.
+    pub fault: Option<&'static str>,
+}
+
 /// Counters of what this simulator process did (not kept across a restart).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimStats {
@@ -217,6 +265,12 @@ pub struct SimStats {
     pub doorbells: u64,
     /// Doorbells that failed (no answer or non-2xx); the edge's long poll still finds the changes.
     pub doorbell_failures: u64,
+    /// Redemptions, reversals and credit transactions applied (balances changed).
+    pub balance_applied: u64,
+    /// Balance operations answered with the first result of an id seen before.
+    pub balance_replayed: u64,
+    /// Balance operations refused (404, 409, 422): nothing changed.
+    pub balance_refused: u64,
 }
 
 #[derive(Debug)]
@@ -225,6 +279,7 @@ struct Inner {
     rng: StdRng,
     forced_acked_through: u64,
     pushes: Vec<PushRecord>,
+    balance_requests: Vec<BalanceRecord>,
     stats: SimStats,
     /// The last change id handed out; allocated and queued under this lock so the database
     /// thread inserts changes in id order.
@@ -316,6 +371,7 @@ impl CentralSim {
                 cfg,
                 forced_acked_through: 0,
                 pushes: Vec::new(),
+                balance_requests: Vec::new(),
                 stats: SimStats::default(),
                 last_change: loaded.last_change,
                 record_pushes: true,
@@ -331,7 +387,32 @@ impl CentralSim {
             .route("/v2/edge/sites/{site}/status", get(site_status))
             .route("/v2/edge/sites/{site}/changes", get(changes))
             .route("/v2/edge/sites/{site}/id-blocks", post(id_blocks))
+            .route("/v2/edge/sites/{site}/gift-cards/{code}", get(gift_card))
+            .route(
+                "/v2/edge/sites/{site}/gift-cards/{code}/redemptions",
+                post(redeem),
+            )
+            .route(
+                "/v2/edge/sites/{site}/gift-cards/{code}/redemptions/{id}/reversal",
+                post(reverse),
+            )
+            .route(
+                "/v2/edge/sites/{site}/customers/{customer}/credit",
+                get(credit),
+            )
+            .route(
+                "/v2/edge/sites/{site}/customers/{customer}/credit/transactions",
+                post(credit_transaction),
+            )
             .route("/sim/changes", post(add_changes))
+            .route(
+                "/sim/gift-cards/{code}",
+                put(put_gift_card).get(get_gift_card),
+            )
+            .route(
+                "/sim/customers/{customer}/credit",
+                put(put_credit).get(get_credit),
+            )
             .with_state(state.clone());
         let (shutdown, sd_rx) = watch::channel(false);
         let webhook = state.lock().cfg.webhook.clone();
@@ -402,7 +483,8 @@ impl CentralSim {
         self.state.lock().cfg.clock_offset_s = secs;
     }
 
-    /// Keep or stop keeping per-request records (benchmarks turn it off).
+    /// Keep or stop keeping per-request records of pushes and balance calls (benchmarks turn it
+    /// off).
     pub fn record_pushes(&self, on: bool) {
         self.state.lock().record_pushes = on;
     }
@@ -458,6 +540,91 @@ impl CentralSim {
             warn!(error = %e, "simulator could not read ID blocks");
             Vec::new()
         })
+    }
+
+    /// Creates or replaces a gift card with `amount` minor units of `currency` (ISO 4217).
+    pub fn set_gift_card(
+        &self,
+        code: &str,
+        amount: i64,
+        currency: &str,
+        active: bool,
+    ) -> Result<(), SyncError> {
+        let card = GiftCard {
+            code: code.to_string(),
+            balance: seed_money(amount, currency)?,
+            active,
+        };
+        self.state
+            .db
+            .call_blocking(move |c| db::set_gift_card(c, &card))
+    }
+
+    /// A gift card as the central holds it (`None`: unknown, or the database failed).
+    pub fn gift_card(&self, code: &str) -> Option<GiftCard> {
+        let code = code.to_string();
+        self.state
+            .db
+            .call_blocking(move |c| db::gift_card(c, &code))
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "simulator could not read a gift card");
+                None
+            })
+    }
+
+    /// Every redemption applied, in order, with whether it was reversed since.
+    pub fn redemptions(&self) -> Vec<SimRedemption> {
+        self.state
+            .db
+            .call_blocking(db::redemptions)
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "simulator could not read redemptions");
+                Vec::new()
+            })
+    }
+
+    /// Creates or replaces a customer's store credit with `amount` minor units of `currency`.
+    pub fn set_credit(
+        &self,
+        customer_id: &str,
+        amount: i64,
+        currency: &str,
+    ) -> Result<(), SyncError> {
+        let credit = StoreCredit {
+            customer_id: customer_id.to_string(),
+            balance: seed_money(amount, currency)?,
+        };
+        self.state
+            .db
+            .call_blocking(move |c| db::set_credit(c, &credit))
+    }
+
+    /// A customer's store credit as the central holds it (`None`: no account).
+    pub fn credit(&self, customer_id: &str) -> Option<StoreCredit> {
+        let customer_id = customer_id.to_string();
+        self.state
+            .db
+            .call_blocking(move |c| db::credit(c, &customer_id))
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "simulator could not read store credit");
+                None
+            })
+    }
+
+    /// Every store-credit transaction booked, in order.
+    pub fn credit_transactions(&self) -> Vec<SimCreditTransaction> {
+        self.state
+            .db
+            .call_blocking(db::credit_transactions)
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "simulator could not read credit transactions");
+                Vec::new()
+            })
+    }
+
+    /// Every request to a balance route received (kept like push records).
+    pub fn balance_requests(&self) -> Vec<BalanceRecord> {
+        self.state.lock().balance_requests.clone()
     }
 
     /// Stops the server and waits for the accept loop.
@@ -1114,18 +1281,8 @@ async fn add_changes(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let key = state.lock().cfg.api_key.clone();
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if bearer != Some(key.as_str()) {
-        return error_response(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "invalid API key",
-        );
+    if let Err(r) = admin_auth(&state, &headers) {
+        return *r;
     }
     let req: NewChanges = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -1229,4 +1386,473 @@ async fn id_blocks(
         return lose(&state, &kill).await;
     }
     (StatusCode::CREATED, Json(block)).into_response()
+}
+
+/// The bearer check of the `/sim/…` routes (typed by hand, so no signature).
+fn admin_auth(state: &SimState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let key = state.lock().cfg.api_key.clone();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(key.as_str()) {
+        return Err(Box::new(error_response(
+            state,
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid API key",
+        )));
+    }
+    Ok(())
+}
+
+fn valid_currency(c: &str) -> bool {
+    c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+fn seed_money(amount: i64, currency: &str) -> Result<Money, SyncError> {
+    if amount < 0 || !valid_currency(currency) {
+        return Err(SyncError::Config(format!(
+            "a balance is a non-negative amount in an ISO 4217 currency, not {amount} {currency:?}"
+        )));
+    }
+    Ok(Money {
+        amount,
+        currency: currency.to_string(),
+    })
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 200 && !id.chars().any(char::is_control)
+}
+
+/// What every balance route does before its work: count, authenticate, roll the fault dice,
+/// record the request and run the faults that strike before any work. `Ok` carries the fault
+/// still to come (a lost answer after the work).
+async fn balance_gate(
+    state: &SimState,
+    req: BalanceCall<'_>,
+    kill: &ConnKill,
+) -> Result<Option<Fault>, Box<Response>> {
+    state.lock().stats.requests += 1;
+    authenticate(state, req.site, req.headers, req.body)?;
+    let fault = roll_fault(state, req.is_read);
+    {
+        let mut g = state.lock();
+        if g.record_pushes {
+            let id = req.id.map(String::from).or_else(|| {
+                serde_json::from_slice::<serde_json::Value>(req.body)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(String::from))
+            });
+            g.balance_requests.push(BalanceRecord {
+                route: req.route,
+                key: req.key.to_string(),
+                id,
+                fault: fault.map(Fault::name),
+            });
+        }
+    }
+    if let Some(r) = early_fault(state, fault, kill).await {
+        return Err(Box::new(r));
+    }
+    Ok(fault)
+}
+
+/// A balance request as the gate sees it.
+struct BalanceCall<'a> {
+    route: &'static str,
+    site: &'a str,
+    key: &'a str,
+    id: Option<&'a str>,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    is_read: bool,
+}
+
+/// The answer of a balance operation: `created` for one applied now, 200 for a replay, the
+/// error object for a refusal.
+fn booked<T: Serialize>(
+    state: &SimState,
+    result: Result<db::Booked<T>, SyncError>,
+    created: StatusCode,
+) -> Response {
+    match result {
+        Ok(db::Booked::New(v)) => {
+            state.lock().stats.balance_applied += 1;
+            (created, Json(v)).into_response()
+        }
+        Ok(db::Booked::Replay(v)) => {
+            state.lock().stats.balance_replayed += 1;
+            (StatusCode::OK, Json(v)).into_response()
+        }
+        Ok(db::Booked::Refused(r)) => {
+            state.lock().stats.balance_refused += 1;
+            refusal(state, r)
+        }
+        Err(e) => {
+            warn!(error = %e, "simulator could not book a balance operation");
+            error_response(
+                state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "database failure",
+            )
+        }
+    }
+}
+
+/// Sends `resp`, or loses it when the dice said so (the work is done either way).
+async fn deliver(
+    state: &SimState,
+    fault: Option<Fault>,
+    kill: &ConnKill,
+    resp: Response,
+) -> Response {
+    if fault == Some(Fault::Lost) {
+        return lose(state, kill).await;
+    }
+    resp
+}
+
+fn refusal(state: &SimState, r: db::Refusal) -> Response {
+    match r {
+        db::Refusal::NotFound(m) => error_response(state, StatusCode::NOT_FOUND, "not_found", &m),
+        db::Refusal::Conflict(m) => error_response(state, StatusCode::CONFLICT, "conflict", &m),
+        db::Refusal::Invalid(m) => error_response(
+            state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            &m,
+        ),
+    }
+}
+
+/// The answer of a read of one balance (`None` = unknown: 404 with `what`).
+fn read_answer<T: Serialize>(
+    state: &SimState,
+    result: Result<Option<T>, SyncError>,
+    what: &str,
+) -> Response {
+    match result {
+        Ok(Some(v)) => (StatusCode::OK, Json(v)).into_response(),
+        Ok(None) => error_response(state, StatusCode::NOT_FOUND, "not_found", what),
+        Err(e) => {
+            warn!(error = %e, "simulator could not read a balance");
+            error_response(
+                state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "database failure",
+            )
+        }
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(
+    state: &SimState,
+    body: &[u8],
+) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error_response(
+            state,
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            &format!("malformed body: {e}"),
+        ))
+    })
+}
+
+fn invalid(state: &SimState, msg: &str) -> Response {
+    error_response(
+        state,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+        msg,
+    )
+}
+
+async fn gift_card(
+    State(state): State<Arc<SimState>>,
+    Path((site, code)): Path<(String, String)>,
+    Extension(kill): Extension<ConnKill>,
+    headers: HeaderMap,
+) -> Response {
+    let call = BalanceCall {
+        route: "gift_card",
+        site: &site,
+        key: &code,
+        id: None,
+        headers: &headers,
+        body: b"",
+        is_read: true,
+    };
+    let fault = match balance_gate(&state, call, &kill).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let what = format!("unknown gift card {code}");
+    let result = state.db.call(move |c| db::gift_card(c, &code)).await;
+    let resp = read_answer(&state, result, &what);
+    deliver(&state, fault, &kill, resp).await
+}
+
+async fn redeem(
+    State(state): State<Arc<SimState>>,
+    Path((site, code)): Path<(String, String)>,
+    Extension(kill): Extension<ConnKill>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let call = BalanceCall {
+        route: "redemption",
+        site: &site,
+        key: &code,
+        id: None,
+        headers: &headers,
+        body: &body,
+        is_read: false,
+    };
+    let fault = match balance_gate(&state, call, &kill).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let req: RedemptionRequest = match parse_body(&state, &body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    if !valid_id(&req.id) || !valid_currency(&req.amount.currency) || req.amount.amount <= 0 {
+        return invalid(
+            &state,
+            "a redemption needs an id and a positive amount in an ISO 4217 currency",
+        );
+    }
+    let result = state.db.call(move |c| db::redeem(c, &code, &req)).await;
+    let resp = booked(&state, result, StatusCode::CREATED);
+    deliver(&state, fault, &kill, resp).await
+}
+
+async fn reverse(
+    State(state): State<Arc<SimState>>,
+    Path((site, code, id)): Path<(String, String, String)>,
+    Extension(kill): Extension<ConnKill>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let call = BalanceCall {
+        route: "reversal",
+        site: &site,
+        key: &code,
+        id: Some(&id),
+        headers: &headers,
+        body: &body,
+        is_read: false,
+    };
+    let fault = match balance_gate(&state, call, &kill).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    if !body.is_empty() {
+        if let Err(r) = parse_body::<serde_json::Map<String, serde_json::Value>>(&state, &body) {
+            return *r;
+        }
+    }
+    let result = state.db.call(move |c| db::reverse(c, &code, &id)).await;
+    let resp = booked(&state, result, StatusCode::OK);
+    deliver(&state, fault, &kill, resp).await
+}
+
+async fn credit(
+    State(state): State<Arc<SimState>>,
+    Path((site, customer)): Path<(String, String)>,
+    Extension(kill): Extension<ConnKill>,
+    headers: HeaderMap,
+) -> Response {
+    let call = BalanceCall {
+        route: "credit",
+        site: &site,
+        key: &customer,
+        id: None,
+        headers: &headers,
+        body: b"",
+        is_read: true,
+    };
+    let fault = match balance_gate(&state, call, &kill).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let what = format!("customer {customer} has no store credit");
+    let result = state.db.call(move |c| db::credit(c, &customer)).await;
+    let resp = read_answer(&state, result, &what);
+    deliver(&state, fault, &kill, resp).await
+}
+
+async fn credit_transaction(
+    State(state): State<Arc<SimState>>,
+    Path((site, customer)): Path<(String, String)>,
+    Extension(kill): Extension<ConnKill>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let call = BalanceCall {
+        route: "credit_transaction",
+        site: &site,
+        key: &customer,
+        id: None,
+        headers: &headers,
+        body: &body,
+        is_read: false,
+    };
+    let fault = match balance_gate(&state, call, &kill).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let req: CreditTransactionRequest = match parse_body(&state, &body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    if !valid_id(&req.id)
+        || !valid_currency(&req.amount.currency)
+        || req.amount.amount == 0
+        || req.reason.trim().is_empty()
+    {
+        return invalid(
+            &state,
+            "a credit transaction needs an id, a non-zero amount in an ISO 4217 currency and a \
+             reason",
+        );
+    }
+    let result = state
+        .db
+        .call(move |c| db::credit_transaction(c, &customer, &req))
+        .await;
+    let resp = booked(&state, result, StatusCode::CREATED);
+    deliver(&state, fault, &kill, resp).await
+}
+
+#[derive(Deserialize)]
+struct SetGiftCard {
+    balance: Money,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+struct SetCredit {
+    balance: Money,
+}
+
+/// `PUT /sim/gift-cards/{code}` (simulator only) `{"balance": {"amount", "currency"}, "active"}`:
+/// makes or replaces a gift card so someone trying the till can pay with one. 200 with the card.
+async fn put_gift_card(
+    State(state): State<Arc<SimState>>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admin_auth(&state, &headers) {
+        return *r;
+    }
+    let req: SetGiftCard = match parse_body(&state, &body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let card = match seed_money(req.balance.amount, &req.balance.currency) {
+        Ok(balance) if valid_id(&code) => GiftCard {
+            code,
+            balance,
+            active: req.active,
+        },
+        _ => return invalid(
+            &state,
+            "expected {\"balance\": {\"amount\": >= 0, \"currency\": \"USD\"}, \"active\": true}",
+        ),
+    };
+    let answer = card.clone();
+    match state.db.call(move |c| db::set_gift_card(c, &card)).await {
+        Ok(()) => (StatusCode::OK, Json(answer)).into_response(),
+        Err(e) => {
+            warn!(error = %e, "simulator could not store a gift card");
+            error_response(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "database failure",
+            )
+        }
+    }
+}
+
+/// `GET /sim/gift-cards/{code}` (simulator only): the card as the central holds it.
+async fn get_gift_card(
+    State(state): State<Arc<SimState>>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admin_auth(&state, &headers) {
+        return *r;
+    }
+    let what = format!("unknown gift card {code}");
+    let result = state.db.call(move |c| db::gift_card(c, &code)).await;
+    read_answer(&state, result, &what)
+}
+
+/// `PUT /sim/customers/{customer}/credit` (simulator only) `{"balance": {"amount", "currency"}}`:
+/// sets a customer's store credit. 200 with the balance.
+async fn put_credit(
+    State(state): State<Arc<SimState>>,
+    Path(customer): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admin_auth(&state, &headers) {
+        return *r;
+    }
+    let req: SetCredit = match parse_body(&state, &body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let credit = match seed_money(req.balance.amount, &req.balance.currency) {
+        Ok(balance) if valid_id(&customer) => StoreCredit {
+            customer_id: customer,
+            balance,
+        },
+        _ => {
+            return invalid(
+                &state,
+                "expected {\"balance\": {\"amount\": >= 0, \"currency\": \"USD\"}}",
+            )
+        }
+    };
+    let answer = credit.clone();
+    match state.db.call(move |c| db::set_credit(c, &credit)).await {
+        Ok(()) => (StatusCode::OK, Json(answer)).into_response(),
+        Err(e) => {
+            warn!(error = %e, "simulator could not store store credit");
+            error_response(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "database failure",
+            )
+        }
+    }
+}
+
+/// `GET /sim/customers/{customer}/credit` (simulator only).
+async fn get_credit(
+    State(state): State<Arc<SimState>>,
+    Path(customer): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admin_auth(&state, &headers) {
+        return *r;
+    }
+    let what = format!("customer {customer} has no store credit");
+    let result = state.db.call(move |c| db::credit(c, &customer)).await;
+    read_answer(&state, result, &what)
 }

@@ -11,6 +11,8 @@ pub mod balance;
 pub mod card;
 pub mod percent;
 pub mod pricing;
+pub mod refund;
+pub mod report;
 pub mod scans;
 
 pub use percent::Percent;

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::item::{products_for, read_item};
+use super::item::identify;
 use super::view::FloorView;
 use super::{code_of, is_item, take_qty, Command, Ctx, StationInput, Step};
 
@@ -143,10 +143,9 @@ fn count_item(
     scan: &wms_labels::scan::Scan,
     view: &impl FloorView,
 ) -> Step<CountWork> {
-    let Some(item) = read_item(scan) else {
+    let Some((item, mut products)) = identify(view, scan, |t| ctx.user.sees_tenant(t)) else {
         return Step::reject(work, format!("Not a product — {}", sheet.prompt()));
     };
-    let mut products = products_for(view, &item, |t| ctx.user.sees_tenant(t));
     if products.len() > 1 {
         // The same barcode in several tenants' catalogs: what is booked here decides.
         let here = view.stock_at(&sheet.location);
@@ -156,7 +155,7 @@ fn count_item(
         });
     }
     let product = match products.as_slice() {
-        [] => return Step::reject(work, format!("Unknown barcode {}", item.shown)),
+        [] => return Step::reject(work, item.not_found()),
         [one] => one,
         _ => {
             return Step::reject(
@@ -178,7 +177,7 @@ fn count_item(
     } else {
         None
     };
-    let qty = sheet.pending_qty.unwrap_or(1);
+    let qty = sheet.pending_qty.unwrap_or(1).saturating_mul(item.count);
     let mut next = sheet.clone();
     next.pending_qty = None;
     match next

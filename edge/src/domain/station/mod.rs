@@ -46,13 +46,13 @@ mod tests;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use wms_labels::scan::{Kind, Scan};
+use wms_labels::scan::{Kind, Scan, Status};
 
 use super::role::Role;
 use super::Actor;
 
 pub use count::{CountSheet, CountWork, CountedItem};
-pub use item::{read_item, ItemRead};
+pub use item::{identify, read_item, ItemRead};
 pub use pack::{PackLine, PackOrder, PackStage, PackWork, PackedCarton};
 pub use pick::{PickWork, PutBackWork, TaskInHand, ToteWork};
 pub use receive::{MovedItem, ReceiveWork, ReceivedItem};
@@ -349,12 +349,59 @@ pub enum SessionEnd {
     Replaced,
 }
 
-/// One unit shipped on an order line.
+/// Units of an order line that ship (or sit in one carton).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShippedLine {
     pub line_id: String,
     pub sku: String,
     pub qty: u32,
+    /// What the packer's scans said about some of those units: their lot and serial. Units no
+    /// scan told about take the line's other picked lots, in lot order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lots: Vec<UnitLot>,
+}
+
+/// Units of one lot as scanned at the pack bench (`lot` is `None` for a unit whose scan carried
+/// a serial but no lot), with the serials scanned among them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitLot {
+    pub lot: Option<String>,
+    pub qty: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serials: Vec<String>,
+}
+
+impl UnitLot {
+    /// `have` without `taken`, lot by lot: units and serials already in a carton or shipped.
+    pub fn subtract(have: &[UnitLot], taken: &[&UnitLot]) -> Vec<UnitLot> {
+        let mut out: Vec<UnitLot> = have.to_vec();
+        for t in taken {
+            if let Some(o) = out.iter_mut().find(|o| o.lot == t.lot) {
+                o.qty = o.qty.saturating_sub(t.qty);
+                o.serials.retain(|s| !t.serials.contains(s));
+            }
+        }
+        out.retain(|o| o.qty > 0);
+        out
+    }
+
+    /// Adds `qty` units of `lot` (with `serial`) to `lots`, merging by lot.
+    pub fn add(lots: &mut Vec<UnitLot>, lot: Option<String>, qty: u32, serial: Option<String>) {
+        let entry = match lots.iter_mut().position(|l| l.lot == lot) {
+            Some(i) => &mut lots[i],
+            None => {
+                lots.push(UnitLot {
+                    lot,
+                    qty: 0,
+                    serials: Vec::new(),
+                });
+                let last = lots.len() - 1;
+                &mut lots[last]
+            }
+        };
+        entry.qty += qty;
+        entry.serials.extend(serial);
+    }
 }
 
 /// A change the store makes, each inside the input's one transaction with state, ledger, audit and
@@ -742,10 +789,19 @@ fn session_step(
 ) -> (StationState, Vec<Command>, Feedback) {
     let unchanged = |f: Feedback| (state.clone(), Vec::new(), f);
     if let StationInput::Scan(scan) = input {
-        if !scan.ok() {
-            // The reason is safe to show: PIN errors never quote the digits.
-            let why = scan.errors.first().map(String::as_str).unwrap_or("");
-            return unchanged(bad(format!("Unreadable scan ({why}) — scan again")));
+        // The reason is safe to show: PIN errors never quote the digits.
+        let why = scan.reason();
+        match scan.status() {
+            Status::Accepted => {}
+            // A code that breaks the GS1 rules may still be a barcode a catalog knows verbatim
+            // (the catalog wins); the workflow decides, and says why when it is not.
+            Status::Invalid if item::known_verbatim(view, scan) => {}
+            Status::Invalid => {
+                return unchanged(bad(format!("Invalid barcode ({why}) — scan another label")))
+            }
+            Status::Rejected => {
+                return unchanged(bad(format!("Unreadable scan ({why}) — scan again")))
+            }
         }
     }
     let scan_code = match input {

@@ -13,15 +13,20 @@
 //! asks for a supervisor (badge + PIN, audited) to approve shipping what is packed; the order
 //! becomes `partially_shipped` and what is left in the tote goes back to the shelves. A short pick
 //! that left an order in `exception` is packed this way: only picked units can be verified.
+//!
+//! Lots and serials: a GS1 scan's lot (AI 10) must be one the tote holds for the line (with units
+//! of it left to verify), and a serial (AI 21) may be packed once; both are kept per unit and
+//! travel in the cartons and the shipment, so what ships is exactly what was packed. Units whose
+//! scan named no lot take the line's other picked lots, in lot order.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::item::{products_for, read_item};
+use super::item::{identify, ItemRead};
 use super::view::{Block, FloorView, OrderView, UserView};
 use super::{
     code_of, is_item, show_weight, take_qty, Command, Ctx, ScaleReading, ShippedLine, StationInput,
-    Step,
+    Step, UnitLot,
 };
 use crate::domain::order::Status;
 use crate::domain::role::Role;
@@ -70,6 +75,12 @@ pub struct PackLine {
     /// Units picked for the line and waiting in totes: no more can be verified.
     #[serde(default = "every_unit")]
     pub available: u32,
+    /// Those units by lot (`""` for stock without one), as the bench found them.
+    #[serde(default)]
+    pub picked_lots: Vec<(String, u32)>,
+    /// The lots and serials the scans named, for the verified units they were told for.
+    #[serde(default)]
+    pub scanned: Vec<UnitLot>,
 }
 
 fn every_unit() -> u32 {
@@ -80,6 +91,28 @@ impl PackLine {
     /// How many units of the line can be verified: ordered, and picked.
     fn limit(&self) -> u32 {
         self.qty.min(self.available)
+    }
+
+    /// Whether the line's picked stock has lots at all (else a scanned lot says nothing).
+    fn has_lots(&self) -> bool {
+        self.picked_lots.iter().any(|(lot, _)| !lot.is_empty())
+    }
+
+    /// Units of `lot` picked for the line and not yet verified as that lot.
+    fn lot_room(&self, lot: &str) -> u32 {
+        let picked: u32 = self
+            .picked_lots
+            .iter()
+            .filter(|(l, _)| l == lot)
+            .map(|(_, n)| n)
+            .sum();
+        let claimed: u32 = self
+            .scanned
+            .iter()
+            .filter(|u| u.lot.as_deref() == Some(lot))
+            .map(|u| u.qty)
+            .sum();
+        picked.saturating_sub(claimed)
     }
 }
 
@@ -137,6 +170,7 @@ impl PackOrder {
                 line_id: l.line_id.clone(),
                 sku: l.sku.clone(),
                 qty: l.verified,
+                lots: l.scanned.clone(),
             })
             .collect()
     }
@@ -146,18 +180,19 @@ impl PackOrder {
         self.lines
             .iter()
             .filter_map(|l| {
-                let boxed: u32 = self
+                let boxed: Vec<&ShippedLine> = self
                     .cartons
                     .iter()
                     .flat_map(|c| &c.lines)
                     .filter(|c| c.line_id == l.line_id)
-                    .map(|c| c.qty)
-                    .sum();
-                let qty = l.verified.saturating_sub(boxed);
+                    .collect();
+                let qty = l.verified.saturating_sub(boxed.iter().map(|c| c.qty).sum());
+                let boxed_lots: Vec<&UnitLot> = boxed.iter().flat_map(|c| &c.lots).collect();
                 (qty > 0).then(|| ShippedLine {
                     line_id: l.line_id.clone(),
                     sku: l.sku.clone(),
                     qty,
+                    lots: UnitLot::subtract(&l.scanned, &boxed_lots),
                 })
             })
             .collect()
@@ -264,7 +299,7 @@ impl PackWork {
                 let lines: Vec<Value> = order
                     .lines
                     .iter()
-                    .map(|l| json!({"line_id": l.line_id, "sku": l.sku, "qty": l.qty, "verified": l.verified, "available": l.limit()}))
+                    .map(|l| json!({"line_id": l.line_id, "sku": l.sku, "qty": l.qty, "verified": l.verified, "available": l.limit(), "scanned": l.scanned}))
                     .collect();
                 map.insert(
                     "order".into(),
@@ -843,6 +878,8 @@ fn bench_for(order: &OrderView, tote: Option<&str>) -> PackOrder {
                 qty: l.qty,
                 verified: 0,
                 available: l.picked,
+                picked_lots: l.picked_lots.clone(),
+                scanned: Vec::new(),
             })
             .collect(),
         pending_qty: None,
@@ -900,23 +937,23 @@ fn close_carton(work: &PackWork, order: &PackOrder) -> Step<PackWork> {
 }
 
 /// An item scan: the product must be on the order, and neither more than ordered nor more than
-/// picked (zero mis-packs). The carton closes by itself once every unit that can be is verified.
+/// picked (zero mis-packs); a scanned lot must be one picked for the line, a serial new to the
+/// order. The carton closes by itself once every unit that can be is verified.
 fn verify_item(
     work: &PackWork,
     order: &PackOrder,
     scan: &Scan,
     view: &impl FloorView,
 ) -> Step<PackWork> {
-    let Some(item) = read_item(scan) else {
+    let Some((item, products)) = identify(view, scan, |t| t == order.tenant_id) else {
         return Step::reject(work, format!("Not a product — {}", order.prompt()));
     };
-    let products = products_for(view, &item, |t| t == order.tenant_id);
     let Some(product) = products
         .iter()
         .find(|p| order.lines.iter().any(|l| l.sku == p.sku))
     else {
         return match products.first() {
-            None => Step::reject(work, format!("Unknown barcode {}", item.shown)),
+            None => Step::reject(work, item.not_found()),
             Some(p) => Step::reject(
                 work,
                 format!(
@@ -927,17 +964,33 @@ fn verify_item(
         };
     };
     let sku = &product.sku;
-    let qty = order.pending_qty.unwrap_or(1);
+    let qty = order.pending_qty.unwrap_or(1).saturating_mul(item.count);
     if let Some(refusal) = over_scan(order, sku, qty) {
+        return Step::reject(work, refusal);
+    }
+    let lot = item
+        .lot
+        .clone()
+        .filter(|_| order.lines.iter().any(|l| &l.sku == sku && l.has_lots()));
+    if let Some(refusal) = lot_or_serial_refused(order, sku, &item, lot.as_deref(), qty) {
         return Step::reject(work, refusal);
     }
     let mut next = order.clone();
     next.pending_qty = None;
     let mut left = qty;
     for line in next.lines.iter_mut().filter(|l| &l.sku == sku) {
-        let take = left.min(line.limit() - line.verified);
+        let mut take = left.min(line.limit() - line.verified);
+        if let Some(lot) = &lot {
+            take = take.min(line.lot_room(lot));
+        }
+        if take == 0 {
+            continue;
+        }
         line.verified += take;
         left -= take;
+        if lot.is_some() || item.serial.is_some() {
+            UnitLot::add(&mut line.scanned, lot.clone(), take, item.serial.clone());
+        }
     }
     let (verified, total) = next.units();
     let prompt = if verified == total {
@@ -952,6 +1005,60 @@ fn verify_item(
         format!("Verified {sku} ({verified} of {total}) — scan the next item")
     };
     Step::accept(PackWork::Order(next), Vec::new(), prompt)
+}
+
+/// Why the scan's lot or serial cannot be packed: a lot the tote does not hold for the line (or
+/// holds fewer of), a serial already packed, a serial counted for more than one unit.
+fn lot_or_serial_refused(
+    order: &PackOrder,
+    sku: &str,
+    item: &ItemRead,
+    lot: Option<&str>,
+    qty: u32,
+) -> Option<String> {
+    if let Some(serial) = &item.serial {
+        if qty > 1 {
+            return Some(format!(
+                "Serial {serial} names one unit — scan each unit without QTY:"
+            ));
+        }
+        let packed = order
+            .lines
+            .iter()
+            .flat_map(|l| &l.scanned)
+            .any(|u| u.serials.contains(serial));
+        if packed {
+            return Some(format!(
+                "Serial {serial} is already packed for order {} — take it out",
+                order.order_id
+            ));
+        }
+    }
+    let lot = lot?;
+    let lines = || order.lines.iter().filter(|l| l.sku == sku);
+    let room: u32 = lines().map(|l| l.lot_room(lot)).sum();
+    if room >= qty {
+        return None;
+    }
+    let mut picked: Vec<&str> = lines()
+        .flat_map(|l| &l.picked_lots)
+        .map(|(l, _)| l.as_str())
+        .filter(|l| !l.is_empty())
+        .collect();
+    picked.dedup();
+    let held = lines().flat_map(|l| &l.picked_lots).any(|(l, _)| l == lot);
+    Some(if held {
+        format!(
+            "Over-scan: lot {lot} of SKU {sku} has {room} more picked for order {} — take it out",
+            order.order_id
+        )
+    } else {
+        format!(
+            "Wrong lot: lot {lot} of SKU {sku} was not picked for order {} (picked: {}) — take it out",
+            order.order_id,
+            picked.join(", ")
+        )
+    })
 }
 
 /// Why `qty` more units of `sku` would be too many (more than ordered, or than picked).

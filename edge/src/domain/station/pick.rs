@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::item::{products_for, read_item};
+use super::item::identify;
 use super::view::{Block, FloorView, PickTask, PutBack};
 use super::{code_of, is_item, qty_of, Command, Ctx, StationInput, Step};
 use wms_labels::scan::Scan;
@@ -665,14 +665,13 @@ fn pick_item(
         return Step::reject(work, format!("First {}", hand.prompt()));
     }
     let task = &hand.task;
-    let Some(item) = read_item(scan) else {
+    let Some((item, products)) = identify(view, scan, |t| t == task.tenant_id) else {
         return Step::reject(work, format!("Not a product — scan item {}", task.sku));
     };
-    let products = products_for(view, &item, |t| t == task.tenant_id);
     if products.is_empty() {
         return Step::reject(
             work,
-            format!("Unknown barcode {} — scan item {}", item.shown, task.sku),
+            format!("{} — scan item {}", item.not_found(), task.sku),
         );
     }
     if !products.iter().any(|p| p.sku == task.sku) {
@@ -697,7 +696,7 @@ fn pick_item(
             return Step::reject(work, format!("Wrong expiry {scanned}: expected {expected}"));
         }
     }
-    let qty = hand.pending_qty.unwrap_or(1);
+    let qty = hand.pending_qty.unwrap_or(1).saturating_mul(item.count);
     if qty > hand.left() {
         return Step::reject(
             work,
@@ -779,16 +778,21 @@ fn put_back(
     let Some(at) = &w.at else {
         return Step::reject(work, format!("First the shelf — {}", w.prompt()));
     };
-    let Some(item) = read_item(scan) else {
+    let Some((item, products)) = identify(view, scan, |t| t == w.item.tenant_id) else {
         return Step::reject(work, w.prompt());
     };
-    let matches = products_for(view, &item, |t| t == w.item.tenant_id)
-        .iter()
-        .any(|p| p.sku == w.item.sku);
+    if products.is_empty() {
+        return Step::reject(work, format!("{} — {}", item.not_found(), w.prompt()));
+    }
+    let matches = products.iter().any(|p| p.sku == w.item.sku);
     if !matches || (item.lot.is_some() && item.lot != w.item.lot) {
         return Step::reject(work, format!("Wrong item — {}", w.prompt()));
     }
-    let qty = w.pending_qty.unwrap_or(1).min(w.left());
+    let qty = w
+        .pending_qty
+        .unwrap_or(1)
+        .saturating_mul(item.count)
+        .min(w.left());
     let commands = vec![Command::PutBack {
         tote: w.tote.clone(),
         order_id: w.item.order_id.clone(),

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::item::{products_for, read_item, ItemRead};
+use super::item::{identify, ItemRead};
 use super::view::{FloorView, ProductView};
 use super::{code_of, is_item, take_qty, Command, Ctx, StationInput, Step};
 use crate::domain::Tracking;
@@ -65,20 +65,24 @@ impl ReceiveWork {
     }
 }
 
-/// One product for the scan among the tenants the user sees, or the prompt why not.
+/// The scan's reading and its one product among the tenants the user sees, or the prompt why
+/// not.
 fn one_product(
     ctx: &Ctx,
     view: &impl FloorView,
-    item: &ItemRead,
+    scan: &Scan,
+    not_a_product: &str,
     narrow: impl Fn(&ProductView) -> bool,
-) -> Result<ProductView, String> {
-    let mut products = products_for(view, item, |t| ctx.user.sees_tenant(t));
+) -> Result<(ItemRead, ProductView), String> {
+    let Some((item, mut products)) = identify(view, scan, |t| ctx.user.sees_tenant(t)) else {
+        return Err(not_a_product.to_string());
+    };
     if products.len() > 1 {
         products.retain(|p| narrow(p));
     }
     match products.as_slice() {
-        [] => Err(format!("Unknown barcode {}", item.shown)),
-        [one] => Ok(one.clone()),
+        [] => Err(item.not_found()),
+        [one] => Ok((item.clone(), one.clone())),
         _ => Err(format!(
             "Barcode {} is ambiguous — scan the SKU label",
             item.shown
@@ -264,11 +268,14 @@ fn receive_item(
     if ctx.config.receiving_location.is_none() {
         return Step::reject(work, "Station has no receiving location — see supervisor");
     }
-    let Some(item) = read_item(scan) else {
-        return Step::reject(work, "Not a product — scan items to receive");
-    };
-    let product = match one_product(ctx, view, &item, |_| true) {
-        Ok(p) => p,
+    let (item, product) = match one_product(
+        ctx,
+        view,
+        scan,
+        "Not a product — scan items to receive",
+        |_| true,
+    ) {
+        Ok(found) => found,
         Err(prompt) => return Step::reject(work, prompt),
     };
     if product.tracking.needs_lot() && item.lot.is_none() {
@@ -285,7 +292,7 @@ fn receive_item(
     }
     let lot = item.lot.clone().filter(|_| product.tracking.needs_lot());
     let expiry = item.expiry.clone().filter(|_| lot.is_some());
-    let qty = pending_qty.unwrap_or(1);
+    let qty = pending_qty.unwrap_or(1).saturating_mul(item.count);
     let mut items = items.to_vec();
     match items.iter_mut().find(|i| {
         i.tenant_id == product.tenant_id
@@ -326,15 +333,18 @@ fn putaway_item(
     scan: &Scan,
     view: &impl FloorView,
 ) -> Step<ReceiveWork> {
-    let Some(item) = read_item(scan) else {
-        return Step::reject(work, "Not a product — scan items to move");
-    };
     let here = view.stock_at(from);
-    let product = match one_product(ctx, view, &item, |p| {
-        here.iter()
-            .any(|s| s.tenant_id == p.tenant_id && s.sku == p.sku)
-    }) {
-        Ok(p) => p,
+    let (item, product) = match one_product(
+        ctx,
+        view,
+        scan,
+        "Not a product — scan items to move",
+        |p| {
+            here.iter()
+                .any(|s| s.tenant_id == p.tenant_id && s.sku == p.sku)
+        },
+    ) {
+        Ok(found) => found,
         Err(prompt) => return Step::reject(work, prompt),
     };
     let lot = if product.tracking.needs_lot() {
@@ -350,7 +360,7 @@ fn putaway_item(
     } else {
         None
     };
-    let qty = pending_qty.unwrap_or(1);
+    let qty = pending_qty.unwrap_or(1).saturating_mul(item.count);
     let on_hand: i64 = here
         .iter()
         .filter(|s| s.tenant_id == product.tenant_id && s.sku == product.sku && s.lot == lot)

@@ -204,6 +204,7 @@ impl Floor {
                     sku: (*sku).into(),
                     qty: *qty,
                     picked: 0,
+                    picked_lots: Vec::new(),
                 })
                 .collect(),
             label_printed: false,
@@ -751,6 +752,17 @@ impl FloorView for Floor {
                     .map(|s| s.qty)
                     .sum();
                 line.picked = picked.saturating_sub(shipped);
+                line.picked_lots = self
+                    .totes
+                    .iter()
+                    .filter(|((_, o, sku, _), q)| o == order_id && *sku == line.sku && **q > 0)
+                    .map(|((_, _, _, lot), q)| {
+                        (
+                            lot.clone().unwrap_or_default(),
+                            u32::try_from(*q).unwrap_or(0),
+                        )
+                    })
+                    .collect();
             }
             view
         })

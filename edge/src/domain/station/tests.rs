@@ -237,6 +237,65 @@ fn pack_canonical_sequence_verifies_weighs_prints_and_ships() {
     assert_eq!(out.context["order"]["order_id"], "SO-2");
 }
 
+/// The lot and serial of each unit scanned at the bench are kept with the unit: a lot the tote does
+/// not hold for the line is refused, a serial packs once, and the shipment carries both.
+#[test]
+fn pack_records_each_units_lot_and_serial_and_refuses_a_lot_not_picked() {
+    let mut floor = Floor::sample();
+    picked_to_tote(&mut floor);
+    let mut pack = Bench::new("pack-1", StationKind::Pack);
+    pack.all_good(&mut floor, &["EMP:200", "ORD:SO-1"]);
+    let before = pack.state.clone();
+    let out = pack.scan(&mut floor, MUG_L2);
+    assert!(!out.feedback.good);
+    assert_eq!(
+        out.feedback.prompt,
+        "Wrong lot: lot L2 of SKU MUG was not picked for order SO-1 (picked: L1) — take it out"
+    );
+    assert_eq!(pack.state, before);
+    let tshirt_serial = |s: &str| format!("]C101{TSHIRT_GTIN}21{s}");
+    pack.all_good(
+        &mut floor,
+        &[&format!("{MUG_L1}\x1D21M-7"), &tshirt_serial("T-1")],
+    );
+    let out = pack.scan(&mut floor, &tshirt_serial("T-1"));
+    assert_eq!(
+        out.feedback.prompt,
+        "Serial T-1 is already packed for order SO-1 — take it out"
+    );
+    let out = pack.scan(&mut floor, &tshirt_serial("T-2"));
+    assert_eq!(stage(&out), "weighing", "{}", out.feedback.prompt);
+    assert!(pack.weigh(&mut floor, 750).feedback.good);
+    let out = pack.scan(&mut floor, "CMD:DONE");
+    let Some(Command::ConfirmShipment { lines, .. }) = out.commands.first() else {
+        panic!("{:?}", out.commands);
+    };
+    let lots = |sku: &str| {
+        lines
+            .iter()
+            .find(|l| l.sku == sku)
+            .map(|l| l.lots.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        lots("MUG"),
+        vec![UnitLot {
+            lot: Some("L1".into()),
+            qty: 1,
+            serials: vec!["M-7".into()]
+        }]
+    );
+    // T-shirts have no lots in the tote: only their serials are kept.
+    assert_eq!(
+        lots("TSHIRT-M"),
+        vec![UnitLot {
+            lot: None,
+            qty: 2,
+            serials: vec!["T-1".into(), "T-2".into()]
+        }]
+    );
+}
+
 #[test]
 fn pack_wrong_item_and_over_scan_are_refused_zero_mis_packs() {
     let mut floor = Floor::sample();

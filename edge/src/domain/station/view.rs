@@ -105,6 +105,9 @@ pub struct OrderLineView {
     pub qty: u32,
     /// Units of the line picked into totes and not shipped yet: what a packer can have in hand.
     pub picked: u32,
+    /// Those units by lot (`""` for stock without one), in lot order.
+    #[serde(default)]
+    pub picked_lots: Vec<(String, u32)>,
 }
 
 /// An order as the floor sees it.

@@ -10,7 +10,9 @@ pub use lifecycle::{accept, act, flag_cutoffs, SupervisorAction};
 pub(crate) use lifecycle::{
     act_as, exception_event, exception_event_audited_as, move_order, recheck, set_status, Change,
 };
-pub use reserve::{allocate_backorders, backorder_for_shortfall, reservation, Reservation};
+pub use reserve::{
+    allocate_backorders, backorder_for_shortfall, reservation, Reservation, SHORT_PICK_EXCEPTION,
+};
 pub(crate) use reserve::{consume_reservation, release_reservations, try_allocate};
 
 use rusqlite::{Connection, OptionalExtension};
@@ -414,9 +416,28 @@ pub(crate) fn order_view(conn: &Connection, order_id: &str) -> Result<Option<Ord
                 sku: r.get(1)?,
                 qty: u32::try_from(qty).unwrap_or(0),
                 picked: u32::try_from(picked).unwrap_or(0),
+                picked_lots: Vec::new(),
             })
         })?
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut lines = lines;
+    let mut lots = conn.prepare_cached(
+        "SELECT line_id, lot, sum(qty) FROM tote_contents WHERE order_id = ?1
+         GROUP BY line_id, lot ORDER BY line_id, lot",
+    )?;
+    for row in lots.query_map([order_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
+        let (line_id, lot, qty) = row?;
+        if let Some(line) = lines.iter_mut().find(|l| l.line_id == line_id) {
+            line.picked_lots
+                .push((lot, u32::try_from(qty).unwrap_or(0)));
+        }
+    }
     let label_printed: bool = conn.query_row(
         "SELECT label_printed_at IS NOT NULL FROM orders WHERE id = ?1",
         [order_id],

@@ -165,10 +165,20 @@ pub fn backorder_for_shortfall(
     Ok(())
 }
 
+/// The note of the status change a short pick without stock elsewhere makes: the order waits in
+/// `exception` for stock, and [`allocate_backorders`] takes it up when stock arrives.
+pub const SHORT_PICK_EXCEPTION: &str = "short pick: no stock elsewhere";
+
 /// Stock of `sku` arrived: backordered orders of the tenant waiting for it get it first, the
-/// most urgent first (`ship_by`, then the order they were accepted in). Each is allocated in
-/// full or stays backordered.
+/// most urgent first (`ship_by`, then the order they were accepted in), then orders a short pick
+/// left in `exception` waiting for it. Each is allocated in full or keeps waiting.
 pub fn allocate_backorders(cx: &Ctx<'_>, tenant: &str, sku: &str) -> Result<Vec<String>> {
+    let mut allocated = allocate_backordered(cx, tenant, sku)?;
+    allocated.extend(reallocate_short_picked(cx, tenant, sku)?);
+    Ok(allocated)
+}
+
+fn allocate_backordered(cx: &Ctx<'_>, tenant: &str, sku: &str) -> Result<Vec<String>> {
     let waiting: Vec<String> = cx
         .conn
         .prepare_cached(
@@ -208,6 +218,64 @@ pub fn allocate_backorders(cx: &Ctx<'_>, tenant: &str, sku: &str) -> Result<Vec<
             )?;
             allocated.push(id);
         }
+    }
+    Ok(allocated)
+}
+
+/// Orders in `exception` after a short pick, waiting for `sku`: the units neither in a tote nor
+/// reserved are reserved again (all of them or none), and the order is `allocated`, so its
+/// remaining units are picked like any other order's; the units already in a tote stay there.
+/// An order in `exception` for another reason (an address conflict) is left alone.
+fn reallocate_short_picked(cx: &Ctx<'_>, tenant: &str, sku: &str) -> Result<Vec<String>> {
+    let waiting: Vec<String> = cx
+        .conn
+        .prepare_cached(
+            "SELECT o.id FROM orders o
+             WHERE o.tenant_id = ?1 AND o.status = 'exception'
+               AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.sku = ?2)
+               AND (SELECT e.note FROM order_events e WHERE e.order_id = o.id
+                    AND e.to_status = 'exception' ORDER BY e.id DESC LIMIT 1) = ?3
+             ORDER BY o.ship_by IS NULL, o.ship_by, o.accepted_at, o.id",
+        )?
+        .query_map(params![tenant, sku, SHORT_PICK_EXCEPTION], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut allocated = Vec::new();
+    for id in waiting {
+        let missing: Vec<LineInput> = cx
+            .conn
+            .prepare_cached(
+                "SELECT l.line_id, l.sku, l.qty
+                   - (SELECT coalesce(sum(t.qty), 0) FROM tote_contents t
+                      WHERE t.order_id = l.order_id AND t.line_id = l.line_id)
+                   - (SELECT coalesce(sum(r.qty), 0) FROM reservations r
+                      WHERE r.order_id = l.order_id AND r.line_id = l.line_id)
+                 FROM order_lines l WHERE l.order_id = ?1 ORDER BY l.line_id",
+            )?
+            .query_map([&id], |r| {
+                Ok(LineInput {
+                    line_id: r.get(0)?,
+                    sku: r.get(1)?,
+                    qty: r.get(2)?,
+                })
+            })?
+            .filter(|l| l.as_ref().map_or(true, |l| l.qty > 0))
+            .collect::<std::result::Result<_, _>>()?;
+        if missing.is_empty() || !try_allocate(cx.conn, &id, tenant, &missing)? {
+            continue;
+        }
+        let to = order::next(Status::Exception, Action::Allocate).map_err(Error::conflict)?;
+        set_status(
+            cx,
+            Change {
+                order_id: &id,
+                tenant_id: tenant,
+                from: Some(Status::Exception),
+                to,
+                held_from: None,
+                note: Some("stock arrived after a short pick"),
+            },
+        )?;
+        allocated.push(id);
     }
     Ok(allocated)
 }

@@ -2,7 +2,8 @@
 //! layers below. `station` runs a station's input end to end (the pure workflow in
 //! `domain::station` decides, the commands are carried out here in the same transaction); `pick`,
 //! `pack`, `receive` and `count` carry out their station's commands; `print` is the durable
-//! print-job queue every workflow prints through. A new domain's transactions (the point of sale)
+//! print-job queue every workflow prints through; `putbacks` lists the totes waiting for
+//! put-back. A new domain's transactions (the point of sale)
 //! go in a module of their own beside these.
 
 pub mod count;
@@ -11,6 +12,7 @@ pub mod people;
 pub mod pick;
 pub mod pos;
 pub mod print;
+pub mod putbacks;
 pub mod receive;
 pub mod station;
 mod view;

@@ -424,7 +424,7 @@ pub fn confirm_shipment(
         cartons,
         weight_mg,
         labelled: &labelled,
-        units: &shipping,
+        items: shipment_items(&shipping, lines),
     };
     record_shipment(cx, cfg, &order, &shipment)
 }
@@ -473,7 +473,8 @@ fn ship(
 
 /// Which tote units a confirmed carton set ships, and whether that is the whole order. Every
 /// line must ship exactly what was picked and ordered, or, with a supervisor's approval, no more
-/// than either; a line's units are taken from its tote rows in lot order.
+/// than either. The lots the packer's scans named are taken first, exactly; a line's other units
+/// are taken from its remaining tote rows in lot order.
 fn units_shipping(
     order: &OrderDetail,
     in_tote: &[InTote],
@@ -483,16 +484,17 @@ fn units_shipping(
     let mut whole = true;
     let mut shipping: Vec<InTote> = Vec::new();
     for l in &order.lines {
-        let picked: i64 = in_tote
+        let mut rows: Vec<InTote> = in_tote
             .iter()
             .filter(|p| p.line_id == l.line_id)
-            .map(|p| p.qty)
-            .sum();
-        let packed: i64 = packed_lines
+            .cloned()
+            .collect();
+        let picked: i64 = rows.iter().map(|p| p.qty).sum();
+        let packed_here: Vec<&ShippedLine> = packed_lines
             .iter()
             .filter(|s| s.line_id == l.line_id)
-            .map(|s| i64::from(s.qty))
-            .sum();
+            .collect();
+        let packed: i64 = packed_here.iter().map(|s| i64::from(s.qty)).sum();
         let exact = picked == packed && packed == l.qty;
         let fits = exact || (approved && packed <= picked && packed <= l.qty);
         if !fits {
@@ -503,16 +505,38 @@ fn units_shipping(
         }
         whole &= exact;
         let mut left = packed;
-        for p in in_tote.iter().filter(|p| p.line_id == l.line_id) {
-            if left == 0 {
-                break;
+        for unit in packed_here.iter().flat_map(|s| &s.lots) {
+            let Some(lot) = &unit.lot else { continue };
+            let mut want = i64::from(unit.qty);
+            for p in rows.iter_mut().filter(|p| &p.lot == lot) {
+                let take = want.min(p.qty);
+                if take > 0 {
+                    want -= take;
+                    p.qty -= take;
+                    shipping.push(InTote {
+                        qty: take,
+                        ..p.clone()
+                    });
+                }
             }
+            if want > 0 {
+                return Err(Error::conflict(format!(
+                    "order {} line {}: {} of lot {lot} packed, not in its totes",
+                    order.id, l.line_id, unit.qty
+                )));
+            }
+            left -= i64::from(unit.qty);
+        }
+        for p in rows.iter_mut() {
             let take = left.min(p.qty);
-            left -= take;
-            shipping.push(InTote {
-                qty: take,
-                ..p.clone()
-            });
+            if take > 0 {
+                left -= take;
+                p.qty -= take;
+                shipping.push(InTote {
+                    qty: take,
+                    ..p.clone()
+                });
+            }
         }
     }
     if shipping.is_empty() {
@@ -522,6 +546,44 @@ fn units_shipping(
         )));
     }
     Ok((shipping, whole))
+}
+
+/// The `items` of a shipment: units per (sku, lot) in the order they were taken, with the serials
+/// the packer scanned (a serial scanned without a lot rides on its line's first lot).
+fn shipment_items(units: &[InTote], packed_lines: &[ShippedLine]) -> Vec<Value> {
+    let mut rows: Vec<(String, String, String, i64, Vec<String>)> = Vec::new();
+    for u in units {
+        match rows.iter_mut().find(|r| r.0 == u.line_id && r.2 == u.lot) {
+            Some(r) => r.3 += u.qty,
+            None => rows.push((
+                u.line_id.clone(),
+                u.sku.clone(),
+                u.lot.clone(),
+                u.qty,
+                Vec::new(),
+            )),
+        }
+    }
+    for line in packed_lines {
+        for unit in line.lots.iter().filter(|u| !u.serials.is_empty()) {
+            let lot = unit.lot.as_deref();
+            let row = rows
+                .iter_mut()
+                .find(|r| r.0 == line.line_id && lot.is_none_or(|l| l == r.2));
+            if let Some(row) = row {
+                row.4.extend(unit.serials.iter().cloned());
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|(_, sku, lot, qty, serials)| {
+            let mut item = json!({"sku": sku, "qty": qty, "lot": (!lot.is_empty()).then_some(lot)});
+            if !serials.is_empty() {
+                item["serials"] = json!(serials);
+            }
+            item
+        })
+        .collect()
 }
 
 /// Books the shipped units out of their totes (`shipped`) and frees the totes they emptied.
@@ -588,7 +650,7 @@ struct Shipment<'a> {
     cartons: u32,
     weight_mg: i64,
     labelled: &'a [CartonRow],
-    units: &'a [InTote],
+    items: Vec<Value>,
 }
 
 /// The `shipments` row, the cartons tied to it, and `shipment.created` upstream (the first
@@ -610,11 +672,7 @@ fn record_shipment(
             "UPDATE cartons SET shipment_id = ?2 WHERE order_id = ?1 AND voided_at IS NULL",
         )?
         .execute(params![order.id, shipment.id])?;
-    let items: Vec<Value> = shipment
-        .units
-        .iter()
-        .map(|p| json!({"sku": p.sku, "qty": p.qty, "lot": (!p.lot.is_empty()).then_some(&p.lot)}))
-        .collect();
+    let items = &shipment.items;
     let packages: Vec<Value> = shipment
         .labelled
         .iter()

@@ -201,7 +201,7 @@ pub fn short_pick(cx: &Ctx<'_>, s: &ShortPicked<'_>) -> Result<()> {
             cx,
             s.order_id,
             Action::RaiseException,
-            Some("short pick: no stock elsewhere"),
+            Some(orders::SHORT_PICK_EXCEPTION),
         )?;
         orders::exception_event(
             cx,

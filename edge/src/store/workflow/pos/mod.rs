@@ -7,12 +7,17 @@
 //! from the cart, so lines and totals can never drift from the rules.
 
 pub mod card;
+pub mod cash;
 mod complete;
 pub mod customers;
 pub mod payments;
 pub mod receipt;
+pub mod refund;
 pub mod registers;
+pub mod reports;
+pub mod reversals;
 pub mod sales;
+pub mod void;
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
@@ -42,6 +47,10 @@ pub struct Sale {
     pub receipt_no: Option<String>,
     pub created_at: String,
     pub completed_at: Option<String>,
+    /// Units refunded per line (`line_id` → qty), by completed refunds.
+    pub refunded_qty: std::collections::BTreeMap<String, i64>,
+    /// Money given back by completed refunds.
+    pub refunded: i64,
 }
 
 impl Sale {
@@ -171,6 +180,20 @@ pub fn get_sale(conn: &Connection, id: &str) -> Result<Option<Sale>> {
         .map_err(|e| Error::Internal(format!("sale {id}: stored prices: {e}")))?;
     let payments = payments_of(conn, &id)?;
     let balance = balance_of(priced.totals.total, &payments);
+    let refunded_qty = conn
+        .prepare_cached(
+            "SELECT l.line_id, sum(l.qty) FROM pos_refund_lines l
+               JOIN pos_refunds r ON r.id = l.refund_id
+              WHERE r.sale_id = ?1 AND r.state = 'completed' GROUP BY l.line_id",
+        )?
+        .query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let refunded: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce(sum(amount), 0) FROM pos_refunds
+              WHERE sale_id = ?1 AND state = 'completed'",
+        )?
+        .query_row([&id], |r| r.get(0))?;
     Ok(Some(Sale {
         id,
         register_id,
@@ -187,6 +210,8 @@ pub fn get_sale(conn: &Connection, id: &str) -> Result<Option<Sale>> {
         receipt_no,
         created_at,
         completed_at,
+        refunded_qty,
+        refunded,
     }))
 }
 

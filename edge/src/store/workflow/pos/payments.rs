@@ -73,6 +73,7 @@ pub fn pay_cash(
             created: false,
         });
     }
+    super::reversals::refuse_while_voiding(cx.conn, sale_id)?;
     let current = sale(cx.conn, sale_id)?;
     if current.register_id != reg.id {
         return Err(Error::not_found(format!(

@@ -113,6 +113,8 @@ pub fn receipt_of(s: &Sale, reg: &RegisterConfig, cashier_name: &str) -> docs::R
         footer: reg.receipt_footer.clone(),
         barcode: None,
         open_drawer: Some(cash_taken),
+        title: None,
+        gift: false,
     }
 }
 
@@ -143,6 +145,117 @@ pub fn queue_receipt(cx: &Ctx<'_>, reg: &RegisterConfig, s: &Sale) -> Result<boo
     let bytes = docs::receipt(&receipt_of(s, reg, &name), Paper::Mm80)
         .map_err(|e| Error::Internal(format!("receipt of sale {}: {e}", s.id)))?;
     queue_print(cx, printer, "receipt", &s.id, &bytes)?;
+    Ok(true)
+}
+
+fn cashier_name(cx: &Ctx<'_>, user: &str) -> Result<String> {
+    Ok(cx
+        .conn
+        .prepare_cached("SELECT name FROM users WHERE id = ?1")?
+        .query_row([user], |r| r.get(0))
+        .optional()?
+        .unwrap_or_else(|| user.to_string()))
+}
+
+/// Reprints a completed sale's receipt: `COPY` on it, or a gift receipt without prices; the
+/// drawer stays shut. Audited by the caller.
+pub fn queue_reprint(cx: &Ctx<'_>, reg: &RegisterConfig, s: &Sale, gift: bool) -> Result<bool> {
+    let Some(printer) = &reg.receipt_printer else {
+        return Ok(false);
+    };
+    let name = cashier_name(cx, &s.cashier)?;
+    let mut doc = receipt_of(s, reg, &name);
+    doc.open_drawer = Some(false);
+    doc.gift = gift;
+    doc.title = Some(if gift { "GIFT RECEIPT" } else { "COPY" }.into());
+    let bytes = docs::receipt(&doc, Paper::Mm80)
+        .map_err(|e| Error::Internal(format!("reprint of sale {}: {e}", s.id)))?;
+    queue_print(
+        cx,
+        printer,
+        "receipt",
+        &format!("{}:{}", s.id, cx.now),
+        &bytes,
+    )?;
+    Ok(true)
+}
+
+/// The receipt of a refund: what came back, line by line, and where the money went; the drawer
+/// opens when cash was paid out.
+pub fn queue_refund_receipt(
+    cx: &Ctx<'_>,
+    reg: &RegisterConfig,
+    rf: &super::refund::Refund,
+    original: Option<&Sale>,
+) -> Result<bool> {
+    let Some(printer) = &reg.receipt_printer else {
+        return Ok(false);
+    };
+    let c = rf.currency.as_str();
+    let m = |a: i64| format_minor(a, c);
+    let name_of = |line_id: &str, sku: &str| {
+        original
+            .and_then(|s| s.priced.lines.iter().find(|l| l.line_id == line_id))
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| sku.to_string())
+    };
+    let paid: Vec<&super::refund::RefundTender> = rf
+        .tenders
+        .iter()
+        .filter(|t| t.state == "approved")
+        .collect();
+    let cash_out = paid.iter().any(|t| t.method == "cash");
+    let mut header = reg.receipt_header.clone();
+    header.push(match original.and_then(|s| s.receipt_no.as_deref()) {
+        Some(no) => format!("Refund of receipt {no}"),
+        None => "Return without receipt".to_string(),
+    });
+    let doc = docs::Receipt {
+        receipt_number: original
+            .and_then(|s| s.receipt_no.clone())
+            .unwrap_or_else(|| rf.id.clone()),
+        store: docs::Store::default(),
+        header,
+        cashier: cashier_name(cx, &rf.cashier)?,
+        register: reg.id.clone(),
+        timestamp: local_time(cx.now, &reg.timezone),
+        currency: rf.currency.clone(),
+        lines: rf
+            .lines
+            .iter()
+            .map(|l| docs::ReceiptLine {
+                name: name_of(&l.line_id, &l.sku),
+                qty: json!(l.qty),
+                unit_price: m(l.amount / l.qty.max(1)),
+                total: m(l.amount),
+                discount: None,
+            })
+            .collect(),
+        discounts: Vec::new(),
+        subtotal: m(rf.amount - rf.tax),
+        taxes: vec![docs::Amount {
+            label: "Tax refunded".into(),
+            amount: m(rf.tax),
+        }],
+        total: m(rf.amount),
+        tenders: paid
+            .iter()
+            .map(|t| docs::Tender {
+                kind: t.method.clone(),
+                amount: m(t.amount),
+                card: None,
+            })
+            .collect(),
+        change: None,
+        footer: reg.receipt_footer.clone(),
+        barcode: Some("none".into()),
+        open_drawer: Some(cash_out),
+        title: Some("REFUND".into()),
+        gift: false,
+    };
+    let bytes = docs::receipt(&doc, Paper::Mm80)
+        .map_err(|e| Error::Internal(format!("refund receipt {}: {e}", rf.id)))?;
+    queue_print(cx, printer, "receipt", &format!("refund:{}", rf.id), &bytes)?;
     Ok(true)
 }
 

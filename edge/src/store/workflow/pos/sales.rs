@@ -241,6 +241,7 @@ pub fn change_cart(
     change: CartChange,
     approved_by: Option<&str>,
 ) -> Result<Sale> {
+    super::reversals::refuse_while_voiding(cx.conn, sale_id)?;
     let current = sale(cx.conn, sale_id)?;
     if current.register_id != reg.id {
         return Err(Error::not_found(format!(
@@ -385,50 +386,6 @@ pub fn change_cart(
         &format!("sale:{sale_id}"),
         &json!({"total": {"old": current.priced.totals.total, "new": priced.totals.total},
                 "approved_by": approved_by}),
-    )?;
-    sale(cx.conn, sale_id)
-}
-
-/// Voids an open sale that has taken no money (`CMD:CANCEL`, a cashier's own decision): its
-/// lines are dropped, nothing moves in stock and nothing goes upstream (no money changed hands);
-/// audited. A sale with an approved or pending tender needs a supervisor's void instead.
-pub fn void_unpaid(
-    cx: &Ctx<'_>,
-    reg: &RegisterConfig,
-    sale_id: &str,
-    reason: &str,
-) -> Result<Sale> {
-    let current = sale(cx.conn, sale_id)?;
-    if current.register_id != reg.id {
-        return Err(Error::not_found(format!(
-            "sale {sale_id} not found on register {}",
-            reg.id
-        )));
-    }
-    if !current.is_open() {
-        return Err(Error::conflict(format!(
-            "sale {sale_id} is {}",
-            current.status
-        )));
-    }
-    if current.has_payments() {
-        return Err(Error::conflict(format!(
-            "sale {sale_id} has taken money: a supervisor voids it"
-        )));
-    }
-    cx.conn
-        .prepare_cached(
-            "UPDATE pos_sales SET status = 'voided', updated_at = ?2 WHERE id = ?1 AND status = 'open'",
-        )?
-        .execute(params![sale_id, cx.now])?;
-    audit::record(
-        cx.conn,
-        cx.origin,
-        cx.now,
-        "pos.sale_voided",
-        &format!("sale:{sale_id}"),
-        &json!({"status": {"old": "open", "new": "voided"}, "reason": reason,
-                "total": current.priced.totals.total}),
     )?;
     sale(cx.conn, sale_id)
 }
