@@ -83,6 +83,8 @@
   // ---- parts ----------------------------------------------------------------------------------
 
   const inflight = new Map();
+  // What a page does after one of its parts was redrawn.
+  const redrawn = {};
 
   // Fetches a part again (one request at a time per part; a change during one asks once more).
   function refresh(name) {
@@ -102,7 +104,10 @@
             toLogin("expired");
             return;
           }
-          if (resp.ok) put(el, await resp.text());
+          if (resp.ok) {
+            put(el, await resp.text());
+            if (redrawn[name]) redrawn[name]();
+          }
         } while (slot.again);
       } catch (e) {
         // The node is away; the event stream's reconnection redraws everything.
@@ -445,19 +450,32 @@
         const r = document.querySelector('[data-part="report"]');
         r.dataset.src = "/ui/register/" + encodeURIComponent(reg) + "?part=report&session=" + encodeURIComponent(sessionId());
         refresh("report");
-      } else if (a === "reprint") {
+      } else if (a === "refund-line") {
+        act("Not refunded", async () => {
+          const id = saleBox().dataset.lastSale;
+          const why = reason() || "returned at the till";
+          const r = await call("POST", "/v1/pos/sales/" + id + "/refunds", {
+            lines: [{ line_id: t.dataset.lineId, qty: 1, restock: true }],
+            reason: why,
+            approval: approval(),
+          });
+          const paid = (r.tenders || []).map((x) => x.method + " " + (x.amount.amount / Math.pow(10, digits)).toFixed(digits)).join(", ");
+          return "Refunded " + (r.amount.amount / Math.pow(10, digits)).toFixed(digits) + (paid ? " — " + paid : "");
+        });
+      } else if (a === "reprint" || a === "gift-receipt") {
         const last = saleBox().dataset.lastSale;
+        const gift = a === "gift-receipt";
         act("No reprint", async () => {
           if (!last) throw new Refused(409, "no completed sale to reprint");
           try {
-            await call("POST", "/v1/pos/sales/" + last + "/receipt", { copy: true, gift: false });
+            await call("POST", "/v1/pos/sales/" + last + "/receipt", { copy: !gift, gift: gift });
           } catch (err) {
             if (err.status === 404 || err.status === 405 || err.status === 501) {
               throw new Refused(err.status, "reprinting is not available on this node yet");
             }
             throw err;
           }
-          return "Receipt copy sent to the printer";
+          return gift ? "Gift receipt sent to the printer" : "Receipt copy sent to the printer";
         }, []);
       } else if (a === "attach-customer") {
         act("Customer not attached", async () => {
@@ -480,6 +498,37 @@
       refresh("customers");
     });
 
+    // A supervisor's badge and PIN typed in for the next change that needs them, used once.
+    function approval() {
+      const b = document.getElementById("approval-badge");
+      const p = document.getElementById("approval-pin");
+      if (!b.value.trim()) return null;
+      const a = { badge: b.value.trim().replace(/^EMP:/, ""), pin: p.value.trim().replace(/^PIN:/, "") };
+      b.value = "";
+      p.value = "";
+      return a;
+    }
+
+    function reason() {
+      const r = document.querySelector('[data-testid="void-reason"]');
+      const v = r.value.trim();
+      r.value = "";
+      return v;
+    }
+
+    document.getElementById("void").addEventListener("submit", (e) => {
+      e.preventDefault();
+      act("Not voided", async () => {
+        const box = saleBox();
+        const id = box.dataset.saleId || box.dataset.lastSale;
+        if (!id) throw new Refused(409, "there is no sale to void");
+        const why = reason();
+        if (!why) throw new Refused(422, "say why the sale is voided");
+        await call("POST", "/v1/pos/sales/" + id + "/void", { reason: why, approval: approval() });
+        return "Sale voided";
+      });
+    });
+
     document.getElementById("discount").addEventListener("submit", (e) => {
       e.preventDefault();
       const f = e.target.elements;
@@ -490,6 +539,7 @@
           line_id: null,
           percent: f.percent.value.trim(),
           reason: f.reason.value.trim() || null,
+          approval: approval(),
         });
         f.percent.value = "";
         f.reason.value = "";
@@ -537,17 +587,22 @@
     handlers.register = (type, ev) => {
       if (ev.register_id !== reg) return;
       if (type === "pos.payment" && ev.method === "card") cardState(ev.payment_id, ev.state, ev.error);
-      refresh("sale").then(() => {
-        // The node's word on the sale's last card payment wins over events missed meanwhile.
-        const box = saleBox();
-        if (box.dataset.cardPayment) cardState(box.dataset.cardPayment, box.dataset.cardState);
-      });
-      if (type === "pos.register") refresh("session");
+      refresh("sale");
+      if (type === "pos.register") {
+        refresh("session");
+        const r = document.querySelector('[data-part="report"]');
+        if (r.dataset.src.includes("session=")) refresh("report");
+      }
     };
 
-    // A card payment under way when the page was (re)loaded.
-    const box = saleBox();
-    if (box.dataset.cardPayment) cardState(box.dataset.cardPayment, box.dataset.cardState);
+    // The node's word on the sale's last card payment wins over events missed meanwhile; a
+    // sale without one clears what the previous sale's card said.
+    redrawn.sale = () => {
+      const box = saleBox();
+      if (box.dataset.cardPayment) cardState(box.dataset.cardPayment, box.dataset.cardState);
+      else if (!card) cardState(null, "");
+    };
+    redrawn.sale();
   }
 
   function customerPage() {

@@ -45,8 +45,8 @@ pub(crate) async fn page(
 
 async fn sale(ui: &Ui, viewer: &Viewer, id: &str) -> Markup {
     let sale = match current_sale(ui, viewer, id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return welcome(),
+        Ok(Some(sale)) if s(&sale, "status") != "voided" => sale,
+        Ok(_) => return welcome(),
         Err(m) => return m,
     };
     let t = &sale["totals"];

@@ -1,7 +1,8 @@
 //! `/ui/register/{id}`: the cashier's screen. The register's session (open with a counted
 //! float; the X report; close with counted cash), the sale as it grows (lines, discounts, totals,
 //! due), tenders (cash with tendered and change, card with the terminal's live state, split),
-//! customer look-up and reprint. Items are scanned or typed into the scan field; every change is
+//! customer look-up, reprint and gift receipts, voids and refunds (with a supervisor's badge and PIN
+//! where the till asks for one). Items are scanned or typed into the scan field; every change is
 //! a call of the point-of-sale API made by the page with the cashier's session, and every
 //! `pos.sale`, `pos.payment` and `pos.register` event of this register redraws what it touched.
 
@@ -45,7 +46,7 @@ pub(crate) async fn page(
     }
     let title = format!("Register {id}");
     let mut shell = Shell::new(&title, "register");
-    shell.events = "pos.sale,pos.payment,pos.register";
+    shell.events = "pos.sale,pos.payment,pos.register,pos.refund";
     shell.data = vec![
         ("register", id.clone()),
         ("digits", minor_digits(&reg.currency).to_string()),
@@ -92,13 +93,28 @@ pub(crate) async fn page(
                     div data-part="customers" data-src=(src("customers")) {}
                 }
                 div.panel {
-                    h2 { "Discount on the sale" }
+                    h2 { "Discount, void, refund" }
                     form #discount autocomplete="off" {
-                        input name="percent" inputmode="decimal" placeholder="%" size="4";
+                        input name="percent" inputmode="decimal" placeholder="% off the sale" size="4";
                         input name="reason" placeholder="reason";
                         button type="submit" { "Apply" }
                     }
-                    button type="button" data-action="reprint" { "Reprint last receipt" }
+                    form #void autocomplete="off" {
+                        input name="reason" data-testid="void-reason" placeholder="why (void or refund)";
+                        button type="submit" data-testid="void" { "Void sale" }
+                    }
+                    details.approval {
+                        summary { "Supervisor approval" }
+                        div.row {
+                            input #approval-badge placeholder="supervisor badge" autocomplete="off";
+                            input #approval-pin type="password" inputmode="numeric" placeholder="PIN" autocomplete="off";
+                        }
+                        p.muted { "Used once by the next discount, void or refund that needs it." }
+                    }
+                    div.buttons {
+                        button type="button" data-action="reprint" { "Reprint last receipt" }
+                        button type="button" data-action="gift-receipt" { "Gift receipt" }
+                    }
                 }
                 div.panel data-part="session" data-src=(src("session")) {
                     (session_part(&ui, &viewer, &id).await)
@@ -212,8 +228,8 @@ pub(crate) fn sale_view(sale: &Value, customer: Option<&str>) -> Markup {
             data-card-state=(pending.as_ref().map(|p| p.1.as_str()).unwrap_or(""))
             data-due=(minor(&t["due"])) {
             @if !open {
-                p.banner.good data-testid="sale-status" {
-                    @if status == "completed" { "Paid" } @else { (status) }
+                p.banner.good[status == "completed"] data-testid="sale-status" data-status=(status) {
+                    @if status == "completed" { "Paid" } @else if status == "voided" { "Voided" } @else { (status) }
                     @if let Some(r) = sale["receipt_no"].as_str() { " · receipt " (r) }
                     " — next customer: scan an item"
                 }
@@ -231,6 +247,13 @@ pub(crate) fn sale_view(sale: &Value, customer: Option<&str>) -> Markup {
                                 div.muted { (s(l, "sku")) }
                                 @for d in l["discounts"].as_array().into_iter().flatten() {
                                     div.discount { (s(d, "kind")) " " (s(d, "id")) " −" (shown(&d["amount"])) }
+                                }
+                                @let refunded = l["refunded_qty"].as_i64().unwrap_or(0);
+                                @if refunded > 0 {
+                                    div.muted data-testid="line-refunded" { (refunded) " refunded" }
+                                }
+                                @if status == "completed" && l["qty"].as_i64().unwrap_or(0) > refunded {
+                                    button.small type="button" data-action="refund-line" data-line-id=(s(l, "line_id")) { "Refund 1" }
                                 }
                             }
                             td.num { (l["qty"].as_i64().unwrap_or(0)) }
@@ -256,10 +279,15 @@ pub(crate) fn sale_view(sale: &Value, customer: Option<&str>) -> Markup {
                     dt { "Rounding" } dd { (shown(&t["rounding"])) }
                 }
                 dt.total { "Total" } dd.total data-testid="sale-total" { (shown(&t["total"])) }
-                dt { "Paid" } dd data-testid="sale-paid" { (shown(&t["paid"])) }
-                dt.due { "Due" } dd.due data-testid="sale-due" { (shown(&t["due"])) }
-                @if !open || minor(&t["change"]) != 0 {
+                @if status != "voided" {
+                    dt { "Paid" } dd data-testid="sale-paid" { (shown(&t["paid"])) }
+                    dt.due { "Due" } dd.due data-testid="sale-due" { (shown(&t["due"])) }
+                }
+                @if status == "completed" || minor(&t["change"]) != 0 {
                     dt.change { "Change" } dd.change data-testid="change" { (shown(&t["change"])) }
+                }
+                @if minor(&t["refunded"]) != 0 {
+                    dt { "Refunded" } dd data-testid="sale-refunded" { (shown(&t["refunded"])) }
                 }
             }
             @if sale["payments"].as_array().is_some_and(|p| !p.is_empty()) {

@@ -247,7 +247,7 @@ impl Browser {
             return;
         };
         // Nothing focused blinks, and nothing is half-drawn.
-        self.js("document.activeElement && document.activeElement.blur(); return 1")
+        self.js("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); return 1")
             .await;
         let png = self.client.screenshot().await.expect("screenshot");
         let dir = std::path::PathBuf::from(dir);

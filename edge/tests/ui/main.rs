@@ -303,6 +303,24 @@ async fn a_cash_sale_on_the_register_page_gives_the_right_change_and_the_custome
     assert_eq!(sales["data"][0]["status"], "completed");
     assert_eq!(sales["data"][0]["totals"]["change"]["amount"], 463);
     b.screenshot("register-paid").await;
+    // A T-shirt comes back: one unit refunded from the register page, in cash.
+    b.type_in("void-reason", "wrong size").await;
+    b.css_click("[data-action=refund-line]").await;
+    b.until(
+        "the refund",
+        "document.querySelector('[data-testid=prompt]').innerText.startsWith('Refunded 21.76')",
+    )
+    .await;
+    b.until(
+        "the line refunded",
+        "!!document.querySelector('[data-testid=line-refunded]')",
+    )
+    .await;
+    assert_eq!(b.text("sale-refunded").await, "21.76");
+    // A receipt copy for the customer.
+    b.css_click("[data-action=reprint]").await;
+    b.until("the reprint", "document.querySelector('[data-testid=prompt]').innerText === 'Receipt copy sent to the printer'")
+        .await;
 
     // The customer's screen shows the same sale: total, paid, change.
     b.goto(&format!("{}/ui/customer/pos-1", site.base)).await;
@@ -356,20 +374,41 @@ async fn a_cash_sale_on_the_register_page_gives_the_right_change_and_the_custome
         "!!document.querySelector('[data-testid=sale-status]')",
     )
     .await;
-    // The X report and closing the drawer say so when this node does not have them.
-    b.css_click("[data-action=x-report]").await;
+    // A sale started by mistake is voided.
+    b.scan("scan-input", MUG).await;
     b.until(
-        "the report part",
-        "document.querySelector('[data-part=report]').innerText.length > 0",
+        "a new sale",
+        "document.querySelector('[data-sale-id]').dataset.saleId !== ''",
     )
     .await;
-    b.type_in("counted-cash", "135.37").await;
+    b.type_in("void-reason", "rung up by mistake").await;
+    b.click("void").await;
+    b.until("the sale voided", "document.querySelector('[data-testid=sale-status]') && document.querySelector('[data-testid=sale-status]').dataset.status === 'voided'")
+        .await;
+    // The X report: 100.00 float + 35.37 cash sale − 21.76 cash refund expected in the drawer.
+    b.css_click("[data-action=x-report]").await;
+    b.until("the X report", "document.querySelector('[data-testid=report-title]') && document.querySelector('[data-testid=report-title]').textContent === 'X report'")
+        .await;
+    assert_eq!(b.text("cash-expected").await, "113.61");
+    // A taller window, so the picture holds the report below the drawer.
+    b.viewport(DESK.0, 1400).await;
+    b.screenshot("register-x-report").await;
+    b.viewport(DESK.0, DESK.1).await;
+    // Closed with the counted cash: the Z report, and the drawer shows closed.
+    b.type_in("counted-cash", "113.50").await;
     b.click("session-close").await;
     b.until(
-        "an answer to closing",
-        "document.querySelector('[data-testid=prompt]').innerText.includes('Drawer')",
+        "the Z report",
+        "document.querySelector('[data-testid=report-title]').textContent.startsWith('Z report')",
     )
     .await;
+    assert_eq!(b.text("over-short").await, "-0.11");
+    b.until(
+        "the drawer closed",
+        "document.querySelector('[data-testid=session]').dataset.state === 'closed'",
+    )
+    .await;
+    assert_eq!(b.text("prompt").await, "Drawer closed");
 }
 
 #[tokio::test]
@@ -452,6 +491,10 @@ async fn the_supervisor_page_lists_every_device_with_its_live_state() {
         "document.querySelectorAll('[data-testid=audit-row]').length > 0",
     )
     .await;
+    let putbacks = b
+        .js("return document.querySelector('[data-part=putbacks]').innerText")
+        .await;
+    assert_eq!(putbacks, json!("No tote is waiting for put-back."));
     b.screenshot("supervisor").await;
 }
 
