@@ -341,6 +341,10 @@
         }
       }
       if (ev.prompt) show(ev.feedback, ev.prompt, sound);
+      if (type === "station" && ev.input === "weight") {
+        const w = document.querySelector('[data-testid="weight-read"]');
+        w.textContent = ev.weight ? "Scale read " + ev.weight.value + " " + ev.weight.unit : "No stable weight";
+      }
       refresh("work");
     };
   }
@@ -633,7 +637,7 @@
       }
     };
     // Queue depth and ages move without an event of their own.
-    setInterval(() => { refresh("sync"); refresh("putbacks"); }, 5000);
+    setInterval(() => { refresh("sync"); refresh("deadletters"); refresh("putbacks"); }, 5000);
   }
 
   // Buttons that post to the API and redraw parts: dead-letter retry and discard.

@@ -79,6 +79,7 @@ pub(crate) async fn page(
                         placeholder="no scanner is configured at this station";
                 }
             }
+            p.weight-read data-testid="weight-read" aria-live="polite" {}
             section.work data-part="work" data-src={ "/ui/station/" (id) "?part=work" } {
                 (work(&config, &state))
             }

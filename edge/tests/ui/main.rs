@@ -222,6 +222,24 @@ async fn scans_at_the_pack_station_change_the_prompt_and_a_scan_from_another_cli
         "no reload"
     );
     b.screenshot("station-pack").await;
+    // The second shirt: the bench weighs the carton and prints the label.
+    b.scan("scan-input", SHIRT).await;
+    b.until(
+        "the weight read",
+        "document.querySelector('[data-testid=weight-read]').innerText.includes('0.500 kg')",
+    )
+    .await;
+    b.until(
+        "the label printed",
+        "document.querySelector('[data-testid=label-state]').innerText === 'Label printed'",
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.querySelector('[data-testid=stage]').dataset.stage")
+            .await,
+        json!("labelled")
+    );
+    b.screenshot("station-pack-labelled").await;
 }
 
 #[tokio::test]
@@ -423,7 +441,7 @@ async fn the_supervisor_page_lists_every_device_with_its_live_state() {
     .await;
     let devices = site.ok(Method::GET, "/v1/devices", None).await;
     let devices = devices["data"].as_array().expect("devices").clone();
-    assert_eq!(devices.len(), 5);
+    assert_eq!(devices.len(), 6);
     for d in &devices {
         let id = d["id"].as_str().expect("id");
         let state = d["state"].as_str().expect("state");
@@ -433,15 +451,11 @@ async fn the_supervisor_page_lists_every_device_with_its_live_state() {
         )
         .await;
     }
-    assert_eq!(
-        b.testid("sync-state")
-            .await
-            .attr("data-state")
-            .await
-            .expect("attr")
-            .as_deref(),
-        Some("disabled")
-    );
+    b.until(
+        "sync online",
+        "document.querySelector('[data-testid=sync-state]').dataset.state === 'online'",
+    )
+    .await;
     let depth: u64 = b.text("queue-depth").await.parse().expect("a number");
     let status = site.ok(Method::GET, "/v1/sync/status", None).await;
     assert!(depth <= status["queue_depth"].as_u64().expect("depth") + 5);
@@ -496,6 +510,53 @@ async fn the_supervisor_page_lists_every_device_with_its_live_state() {
         .await;
     assert_eq!(putbacks, json!("No tote is waiting for put-back."));
     b.screenshot("supervisor").await;
+
+    // Two events the central refuses become dead letters on the page; one is discarded, the
+    // other retried once the central takes it.
+    site.sims.central.set_reject_skus(&["JUNK-1", "JUNK-2"]);
+    for sku in ["JUNK-1", "JUNK-2"] {
+        site.ok(
+            Method::PUT,
+            &format!("/v1/products/acme/{sku}"),
+            Some(json!({"name": sku})),
+        )
+        .await;
+        site.ok(
+            Method::POST,
+            "/v1/inventory/adjustments",
+            Some(json!({"tenant_id": "acme", "sku": sku, "location": "A-01-1", "delta": 1, "reason": "adjusted"})),
+        )
+        .await;
+    }
+    b.until(
+        "two dead letters",
+        "document.querySelectorAll('[data-testid=dead-letter]').length === 2",
+    )
+    .await;
+    b.screenshot("supervisor-dead-letters").await;
+    b.css_click("[data-testid=dead-letter] button.danger").await;
+    b.client.accept_alert().await.expect("confirm the discard");
+    b.until(
+        "one dead letter left",
+        "document.querySelectorAll('[data-testid=dead-letter]').length === 1",
+    )
+    .await;
+    site.sims.central.set_reject_skus(&[]);
+    b.css_click("[data-testid=dead-letter] button:not(.danger)")
+        .await;
+    b.until(
+        "no dead letter",
+        "document.querySelectorAll('[data-testid=dead-letter]').length === 0 && document.querySelector('[data-testid=dead-letters]').innerText === '0'",
+    )
+    .await;
+    let audit = site
+        .ok(
+            Method::GET,
+            "/v1/audit?action=sync.dead_letter.discard",
+            None,
+        )
+        .await;
+    assert_eq!(audit["data"][0]["actor"]["user"], "u-sam", "{audit}");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! A node for the browser tests, in this process: a warehouse's pick and pack stations with
-//! handheld scanners (`POST /v1/scans`), a label printer simulator on loopback TCP, and a store's
+//! handheld scanners (`POST /v1/scans`), a SICS scale on a pty and a label printer simulator on
+//! loopback TCP at the pack bench, and a store's
 //! register `pos-1` with a receipt printer and a payment terminal simulated on loopback TCP;
 //! real HTTP on a port of its own and a real SQLite file. It can be stopped and started again on
 //! the same port and data, as a node restarted under an open page.
@@ -11,7 +12,10 @@ use std::time::Duration;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
-use wms_hardware::sim::{EscPosPrinter, PaymentTerminal, TcpSim, ZplPrinter, ZplState};
+use wms_hardware::sim::{
+    EscPosPrinter, PaymentTerminal, PtySim, SicsScale, TcpSim, ZplPrinter, ZplState,
+};
+use wms_sync::central_sim::{CentralSim, Faults, SimConfig};
 
 pub const ADMIN: &str = "ui-test-admin-key-0001";
 pub const PIN: &str = "4321";
@@ -27,6 +31,10 @@ pub const MUG: &str = "0614141000029";
 pub const SHIRT: &str = "00012345600012";
 
 pub struct Sims {
+    /// The central platform: ID blocks (tracking numbers, SSCCs) and the upstream events.
+    pub central: CentralSim,
+    /// The pack bench's scale, showing a carton of two shirts.
+    pub scale: PtySim,
     pub terminal: TcpSim,
     pub receipt: TcpSim,
     pub label: TcpSim,
@@ -52,9 +60,12 @@ impl Drop for Site {
 }
 
 fn config(dir: &std::path::Path, listen: &str, sims: &Sims) -> String {
+    let creds = sims.central.credentials();
     format!(
         "[site]\nid = \"st-ui\"\ntimezone = \"UTC\"\ndata_dir = \"{data}\"\n\
+         ship_from = {{ name = \"Acme Fulfillment\", street1 = \"5 Dock Rd\", city = \"Newark\", region = \"NJ\", postal_code = \"07101\", country = \"US\" }}\n\
          [http]\nlisten = \"{listen}\"\n[discovery]\nenabled = false\n\
+         [central]\nurl = \"{central}\"\napi_key = \"{central_key}\"\nsigning_secret = \"{secret}\"\nretry_base_ms = 50\nretry_cap_ms = 500\n\
          [[api_keys]]\nname = \"admin\"\nrole = \"admin\"\nkey = \"{ADMIN}\"\n\
          [[stations]]\nid = \"pick-1\"\nkind = \"pick\"\n\
          [[stations]]\nid = \"pack-1\"\nkind = \"pack\"\n\
@@ -65,12 +76,18 @@ fn config(dir: &std::path::Path, listen: &str, sims: &Sims) -> String {
          [[devices]]\nid = \"hh-pack\"\nkind = \"scanner\"\nstation = \"pack-1\"\ntransport = {{ http = {{}} }}\n\
          [[devices]]\nid = \"label-1\"\nkind = \"label_printer\"\nprofile = \"zebra-zpl-203\"\nstation = \"pack-1\"\n\
          poll_interval_ms = 200\ntransport = {{ tcp = {{ host = \"127.0.0.1\", port = {label} }} }}\n\
+         [[devices]]\nid = \"scale-1\"\nkind = \"scale\"\nprofile = \"mettler-toledo-sics\"\nstation = \"pack-1\"\n\
+         transport = {{ serial = {{ path = \"{scale}\" }} }}\n\
          [[devices]]\nid = \"term-1\"\nkind = \"payment_terminal\"\nprofile = \"nexo-terminal\"\nstation = \"pos-1\"\n\
          transport = {{ tcp = {{ host = \"127.0.0.1\", port = {term} }} }}\n\
          [[devices]]\nid = \"rcpt-1\"\nkind = \"receipt_printer\"\nprofile = \"escpos-80mm\"\nstation = \"pos-1\"\n\
          transport = {{ tcp = {{ host = \"127.0.0.1\", port = {rcpt} }} }}\n",
         data = dir.join("data").display(),
+        central = creds.central_url,
+        central_key = creds.api_key,
+        secret = String::from_utf8_lossy(&creds.signing_secret),
         label = sims.label.port(),
+        scale = sims.scale.path_str(),
         term = sims.terminal.port(),
         rcpt = sims.receipt.port(),
     )
@@ -108,7 +125,11 @@ pub async fn start() -> Site {
     let dir = tempfile::tempdir().expect("tempdir");
     let zpl = ZplPrinter::new();
     let label_state = zpl.state();
+    let mut central = SimConfig::new("st-ui");
+    central.faults = Faults::none();
     let sims = Sims {
+        central: CentralSim::start(central).await.expect("central simulator"),
+        scale: PtySim::start("scale-1", SicsScale::new("0.500", "kg")).expect("scale"),
         terminal: TcpSim::start(PaymentTerminal::new())
             .await
             .expect("terminal"),
@@ -284,10 +305,14 @@ impl Site {
             Method::POST,
             "/v1/orders",
             Some(json!({"id": "O-1001", "tenant_id": "acme",
+                        "shipping": {"carrier": "ups", "service": "ground"},
+                        "ship_to": {"name": "Ada Lovelace", "street1": "1 Main St", "city": "Springfield",
+                                    "region": "IL", "postal_code": "62701", "country": "US"},
                         "lines": [{"line_id": "1", "sku": "SHIRT", "qty": 2}]})),
         )
         .await;
         self.wait_device("term-1", "online").await;
+        self.wait_device("scale-1", "online").await;
     }
 }
 
