@@ -3,6 +3,7 @@
 //! fresh profile directory; the flags keep Chromium from reaching out to the internet on its own.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -22,7 +23,14 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Chromium is chromedriver's child in chromedriver's own process group: ending the group
+    /// ends the browser too, even when a failed test never closed its session.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -99,6 +107,7 @@ pub async fn open(width: u32, height: u32) -> Option<Browser> {
 fn start_driver(driver: &std::path::Path) -> Result<(Child, String), String> {
     let mut child = Command::new(driver)
         .arg("--port=0")
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
