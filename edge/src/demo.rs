@@ -156,6 +156,13 @@ impl fmt::Display for Banner {
             f,
             "Tenants acme and globex; users ada (picker), ben (packer), cy (cashier), dee (supervisor), PIN {DEMO_PIN}."
         )?;
+        writeln!(
+            f,
+            "Screens (open them in a browser and log in with the badge and PIN {DEMO_PIN}):"
+        )?;
+        for (path, who) in SCREENS {
+            writeln!(f, "  {u}{path:<22} {who}")?;
+        }
         writeln!(f, "What to try:")?;
         writeln!(f, "  export KEY={}", self.admin_key)?;
         let auth_env = "-H \"Authorization: Bearer $KEY\"";
@@ -489,6 +496,27 @@ const STOCK: &[(&str, &str, &str, i64)] = &[
     ("acme", "CAP-01", "A-02-1", 15),
     ("globex", "WIDGET-S", "B-01-1", 200),
     ("globex", "WIDGET-L", "B-01-1", 12),
+];
+
+/// The station screens the banner offers, and who logs in there.
+pub const SCREENS: &[(&str, &str)] = &[
+    (
+        "/ui/station/pick-1",
+        "Ada, badge 1001 (picker): scan EMP:1001, then a tote",
+    ),
+    ("/ui/station/pack-1", "Ben, badge 1002 (packer)"),
+    (
+        "/ui/register/pos-1",
+        "Cy, badge 1003 (cashier): open the drawer, scan, take cash or card",
+    ),
+    (
+        "/ui/customer/pos-1",
+        "the register's second screen, for the customer (Cy's login)",
+    ),
+    (
+        "/ui/supervisor",
+        "Dee, badge 1004 (supervisor): devices, sync, orders, registers",
+    ),
 ];
 
 /// (id, name, badge, roles)

@@ -23,5 +23,6 @@ pub mod store;
 pub mod sync_glue;
 pub mod till;
 pub mod till_display;
+pub mod ui;
 
 pub use error::{Error, Result};

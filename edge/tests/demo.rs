@@ -116,6 +116,33 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
         .build()
         .expect("client");
 
+    // The screens the banner names open for the supervisor it names (badge 1004).
+    let login = http
+        .post(format!("{base}/ui/session"))
+        .json(&json!({"badge": "1004", "pin": "1234"}))
+        .send()
+        .await
+        .expect("screen login");
+    assert_eq!(login.status(), StatusCode::CREATED);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    for (path, _) in wms_edge::demo::SCREENS {
+        let page = http
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("screen");
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        let html = page.text().await.expect("html");
+        assert!(html.contains("data-page="), "{path}: {html}");
+    }
+
     // Healthy with the simulated devices online.
     let health = eventually("healthy with 8 devices online", || async {
         let (s, h) = get(&http, &format!("{base}/health"), &key).await;

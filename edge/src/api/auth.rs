@@ -4,12 +4,19 @@
 //! missing credential is a 401 before any body is read, and call [`Caller::require`] for the
 //! endpoint's role (403). A key has no person behind it; a session is a person, and what they do
 //! is attributed to them.
+//!
+//! The station screens keep a session token in the `wms_session` cookie (`HttpOnly`,
+//! `SameSite=Strict`), which is accepted like a bearer token when no `Authorization` header is
+//! sent. A request that changes something with the cookie must also carry `X-CSRF-Token`, a value
+//! derived from the session token that the node writes into the pages it serves: a page on
+//! another origin can neither read it nor send a custom header without a CORS preflight the node
+//! never grants. Bearer requests are unchanged.
 
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 
 use super::error::{current_request_id, ApiError};
 use super::AppState;
@@ -143,20 +150,39 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("missing Authorization: Bearer <key>"))?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthenticated("Authorization must be \"Bearer <key>\""))?;
-        let principal = authenticate(state, token).await?;
+        let principal = match parts.headers.get(header::AUTHORIZATION) {
+            Some(header) => {
+                let value = header
+                    .to_str()
+                    .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
+                let token = value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::unauthenticated("Authorization must be \"Bearer <key>\"")
+                    })?;
+                authenticate(state, token).await?
+            }
+            None => {
+                let token = session_cookie(&parts.headers).ok_or_else(|| {
+                    ApiError::unauthenticated("missing Authorization: Bearer <key>")
+                })?;
+                let principal = authenticate(state, token).await?;
+                if !matches!(principal, Principal::User(_)) {
+                    return Err(ApiError::unauthenticated(
+                        "the session cookie holds no floor user's session",
+                    ));
+                }
+                if !parts.method.is_safe() && !csrf_matches(&parts.headers, token) {
+                    return Err(ApiError::forbidden(
+                        "a change made with the session cookie needs the page's X-CSRF-Token header",
+                    ));
+                }
+                principal
+            }
+        };
         let device = match parts.headers.get("x-device-id") {
             Some(v) => {
                 let d = v.to_str().unwrap_or("");
@@ -198,4 +224,89 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
     found.ok_or_else(|| {
         ApiError::unauthenticated("unknown API key or session token (a session may have expired)")
     })
+}
+
+/// The cookie that carries a station screen's session token.
+pub const SESSION_COOKIE: &str = "wms_session";
+
+/// The header a page sends with every change it makes with the cookie.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The session token in the request's `wms_session` cookie, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The CSRF token of a session: derived from the session token, so it needs no storage, changes
+/// with every login and cannot be computed without the token the cookie hides from scripts.
+pub fn csrf_token(session_token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"wms-edge csrf\0");
+    h.update(session_token.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Whether the request carries the CSRF token of `session_token`.
+pub fn csrf_matches(headers: &HeaderMap, session_token: &str) -> bool {
+    let Some(sent) = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let want = csrf_token(session_token);
+    // Compared without an early exit, so the time taken says nothing about the prefix.
+    sent.len() == want.len()
+        && sent
+            .bytes()
+            .zip(want.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others_and_across_headers() {
+        let h = headers(&[("cookie", "a=1; wms_session=tok-1 ; b=2")]);
+        assert_eq!(session_cookie(&h), Some("tok-1"));
+        let h = headers(&[("cookie", "a=1"), ("cookie", "wms_session=tok-2")]);
+        assert_eq!(session_cookie(&h), Some("tok-2"));
+        let h = headers(&[("cookie", "xwms_session=tok; wms_session=")]);
+        assert_eq!(session_cookie(&h), None);
+    }
+
+    #[test]
+    fn the_csrf_token_belongs_to_one_session() {
+        let t = csrf_token("token-a");
+        assert_eq!(t.len(), 32);
+        assert_ne!(t, csrf_token("token-b"));
+        assert!(csrf_matches(&headers(&[(CSRF_HEADER, &t)]), "token-a"));
+        assert!(!csrf_matches(&headers(&[(CSRF_HEADER, &t)]), "token-b"));
+        assert!(!csrf_matches(
+            &headers(&[(CSRF_HEADER, &t[..31])]),
+            "token-a"
+        ));
+        assert!(!csrf_matches(&HeaderMap::new(), "token-a"));
+    }
 }

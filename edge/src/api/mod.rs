@@ -183,18 +183,21 @@ pub fn openapi_json() -> String {
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-/// The complete application.
+/// The complete application: the API and the station screens (`crate::ui`), which read the
+/// API in-process.
 pub fn router(state: AppState) -> Router {
     let (router, _) = api_router().split_for_parts();
-    router
+    let api: Router = router
         .route("/v1/openapi.json", axum::routing::get(ops::openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state.clone());
+    let screens = crate::ui::routes(state, api.clone());
+    api.merge(screens)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .layer(middleware::from_fn(request_context))
-        .with_state(state)
 }
 
 async fn fallback() -> ApiError {

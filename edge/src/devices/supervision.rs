@@ -135,6 +135,11 @@ impl DeviceManager {
         self.inner.print_wake.clone()
     }
 
+    /// The floor's stations and their settings, once attached (the station screens read them).
+    pub fn floor(&self) -> Option<&Floor> {
+        self.inner.floor.get()
+    }
+
     /// Let scans at the floor's stations run their workflow, and start the print dispatcher
     /// and the registers' customer displays (set once; later calls are ignored).
     pub fn attach_floor(&self, floor: Floor) {
