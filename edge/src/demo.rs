@@ -254,6 +254,28 @@ impl fmt::Display for Banner {
             f,
             "  curl -s {auth_env} '{u}/v1/pos/sales?register=pos-1'   # both sales, the card's masked number and approval code"
         )?;
+        let bearer = "-H \"Authorization: Bearer $T\" -H 'Content-Type: application/json'";
+        writeln!(f, "Then the cap comes back, and Cy closes the day:")?;
+        writeln!(
+            f,
+            "  S=$(curl -s {bearer} '{u}/v1/pos/sales?register=pos-1&limit=1' | sed 's/.*\"data\":\\[{{\"id\":\"\\([^\"]*\\)\".*/\\1/')   # the newest sale: the cap"
+        )?;
+        writeln!(
+            f,
+            "  curl -s -X POST {bearer} -d '{{\"lines\":[{{\"line_id\":\"L1\",\"qty\":1}}],\"reason\":\"changed mind\"}}' {u}/v1/pos/sales/$S/refunds   # cash back, a REFUND receipt"
+        )?;
+        writeln!(
+            f,
+            "  X=$(curl -s {bearer} {u}/v1/pos/registers/pos-1 | sed 's/.*\"session\":{{\"id\":\"\\([^\"]*\\)\".*/\\1/')"
+        )?;
+        writeln!(
+            f,
+            "  curl -s {bearer} {u}/v1/pos/sessions/$X   # the X report: 100.00 expected in the drawer"
+        )?;
+        writeln!(
+            f,
+            "  curl -s -X POST {bearer} -d '{{\"counted_cash\":10000}}' {u}/v1/pos/sessions/$X/close   # the Z report #1, printed"
+        )?;
         writeln!(
             f,
             "  (register-1 is also a serial scanner: {})",

@@ -397,6 +397,50 @@ async fn the_demo_serves_a_complete_node_and_stops_on_sigterm() {
     assert!(receipts.contains("Auth A1B2C3"), "{receipts}");
     assert!(receipts.contains("Cap"), "{receipts}");
 
+    // The banner's refund of the cap and the close of the day.
+    let cap = sales
+        .iter()
+        .find(|s| s["lines"][0]["name"] == "Cap")
+        .expect("the cap's sale");
+    let resp = http
+        .post(format!(
+            "{base}/v1/pos/sales/{}/refunds",
+            cap["id"].as_str().unwrap_or_default()
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"lines": [{"line_id": "L1", "qty": 1}], "reason": "changed mind"}))
+        .send()
+        .await
+        .expect("refund");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let (_, reg) = get(&http, &format!("{base}/v1/pos/registers/pos-1"), &token).await;
+    let session = reg["session"]["id"].as_str().expect("session").to_string();
+    let (_, x) = get(&http, &format!("{base}/v1/pos/sessions/{session}"), &token).await;
+    assert_eq!(x["report"]["cash"]["expected"]["amount"], 10000, "{x}");
+    let z: Value = http
+        .post(format!("{base}/v1/pos/sessions/{session}/close"))
+        .bearer_auth(&token)
+        .json(&json!({"counted_cash": 10000}))
+        .send()
+        .await
+        .expect("close")
+        .json()
+        .await
+        .expect("z");
+    assert_eq!(z["z_no"], 1, "{z}");
+    let end = Instant::now() + DEADLINE;
+    let printed = loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("no Z report printed");
+        if line.starts_with("receipt printer simulator: 4 receipt(s) printed") {
+            break line;
+        }
+    };
+    let path = printed.rsplit("-> ").next().unwrap_or_default();
+    let receipts = std::fs::read_to_string(path).expect("receipts file");
+    assert!(receipts.contains("REFUND"), "{receipts}");
+    assert!(receipts.contains("Z REPORT #1"), "{receipts}");
+
     // SIGTERM: a clean exit 0.
     let pid = demo.0.id().to_string();
     let killed = Command::new("kill")

@@ -4,7 +4,7 @@
 //! counted cash, prints it and queues `pos.session_closed` — one transaction, so a killed node has
 //! either no Z or exactly one.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 use wms_labels::escpos::{docs, Paper};
 
@@ -317,7 +317,12 @@ pub fn queue_report(cx: &Ctx<'_>, reg: &RegisterConfig, r: &Report, kind: &str) 
         register: r.register_id.clone(),
         opened_at: local(&r.opened_at),
         closed_at: r.closed_at.as_deref().map(local).unwrap_or_default(),
-        cashier: r.cashier.clone(),
+        cashier: cx
+            .conn
+            .prepare_cached("SELECT name FROM users WHERE id = ?1")?
+            .query_row([&r.cashier], |row| row.get::<_, String>(0))
+            .optional()?
+            .unwrap_or_else(|| r.cashier.clone()),
         counts,
         gross: m(t.sales.gross.amount),
         discounts: m(t.sales.discounts.amount),
@@ -326,6 +331,7 @@ pub fn queue_report(cx: &Ctx<'_>, reg: &RegisterConfig, r: &Report, kind: &str) 
         taxes: t
             .by_tax
             .iter()
+            .filter(|b| b.code != "untaxed")
             .map(|b| docs::Amount {
                 label: format!("Tax {} {}%", b.code, b.rate),
                 amount: m(b.tax.amount),
