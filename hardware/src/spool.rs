@@ -43,7 +43,12 @@ pub struct Spool {
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn spool_err(what: &str, p: &Path, e: std::io::Error) -> Error {
-    Error::Spool(format!("{what} {}: {e}", p.display()))
+    let message = format!("{what} {}: {e}", p.display());
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        Error::SpoolFull(message)
+    } else {
+        Error::Spool(message)
+    }
 }
 
 fn valid_id(id: &str) -> bool {
@@ -110,10 +115,17 @@ impl Spool {
         }
         let tmp = self.dir.join(format!("{id}.tmp"));
         let dst = self.dir.join(format!("{id}.queued"));
-        let mut f = fs::File::create(&tmp).map_err(|e| spool_err("create", &tmp, e))?;
-        f.write_all(data).map_err(|e| spool_err("write", &tmp, e))?;
-        f.sync_all().map_err(|e| spool_err("fsync", &tmp, e))?;
-        drop(f);
+        let written = fs::File::create(&tmp)
+            .map_err(|e| spool_err("create", &tmp, e))
+            .and_then(|mut f| {
+                f.write_all(data).map_err(|e| spool_err("write", &tmp, e))?;
+                f.sync_all().map_err(|e| spool_err("fsync", &tmp, e))
+            });
+        if let Err(e) = written {
+            // A half-written job on a full disk only takes the room the next try needs.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         fs::rename(&tmp, &dst).map_err(|e| spool_err("rename", &tmp, e))?;
         self.sync_dir()?;
         Ok(true)
