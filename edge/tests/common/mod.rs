@@ -43,13 +43,24 @@ pub fn spawn(config: &Path) -> Edge {
 
 /// [`spawn`] with the node's log (stderr) going to `log`, e.g. a file a test searches.
 pub fn spawn_with_log(config: &Path, log: impl Into<Stdio>) -> Edge {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
-        .args(["run", "--config"])
+    spawn_with_env(config, log, &[])
+}
+
+/// [`spawn_with_log`] with extra environment variables (the service manager's, say).
+pub fn spawn_with_env(
+    config: &Path,
+    log: impl Into<Stdio>,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Edge {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wms-edge"));
+    cmd.args(["run", "--config"])
         .arg(config)
         .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("spawn wms-edge");
+        .stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn wms-edge");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
