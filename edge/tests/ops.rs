@@ -853,3 +853,133 @@ async fn clock_steps_within_the_skew_window_keep_sync_online_and_beyond_it_recov
     drop(edge);
     sim.shutdown().await;
 }
+
+/// Scheduled backups: with none on disk the first is taken at start, verified, and older ones
+/// beyond `keep` are deleted; `/metrics` reports it for the stale-backup alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_backup_is_taken_at_start_verified_and_old_ones_pruned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backups = dir.path().join("backups");
+    std::fs::create_dir_all(&backups).expect("mkdir");
+    for old in [
+        "wms-edge-20200101T000000.000Z.db",
+        "wms-edge-20200102T000000.000Z.db",
+    ] {
+        std::fs::write(backups.join(old), b"old").expect("old backup");
+    }
+    // Old enough that a new backup is due now.
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(3 * 86_400);
+    for entry in std::fs::read_dir(&backups).expect("read") {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(entry.expect("entry").path())
+            .expect("open");
+        f.set_modified(long_ago).expect("mtime");
+    }
+    let extra = format!(
+        "[discovery]\nenabled = false\n[backup]\ndir = \"{}\"\ninterval_min = 1440\nkeep = 2\n",
+        backups.display()
+    );
+    let cfg = common::write_config(dir.path(), "wh-ops", KEY, &extra);
+    let edge = common::spawn(&cfg);
+    let http = client();
+    let list = || wms_edge::ops::backup::scheduled_backups(&backups).expect("list");
+    assert!(
+        eventually(DEADLINE, || async {
+            list().len() == 2
+                && list()
+                    .last()
+                    .is_some_and(|p| !p.ends_with("wms-edge-20200102T000000.000Z.db"))
+        })
+        .await,
+        "{:?}",
+        list()
+    );
+    let names = list();
+    assert!(
+        names[0].ends_with("wms-edge-20200102T000000.000Z.db"),
+        "{names:?}"
+    );
+    let report = wms_edge::ops::backup::verify(&names[1]).expect("a verified backup");
+    assert_eq!(
+        report.schema_version,
+        wms_edge::store::schema::MIGRATIONS.len() as i64
+    );
+    let (_, m) = call(&http, &edge.base, Method::GET, "/metrics", None).await;
+    let m = m.as_str().unwrap_or_default().to_string();
+    let last = m
+        .lines()
+        .find_map(|l| l.strip_prefix("wms_edge_backup_last_success_timestamp_seconds "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .expect("backup metric");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    assert!(now.abs_diff(last) < 600, "last backup at {last}, now {now}");
+}
+
+/// Every metric the shipped alert rules and dashboard use is one a node exports: a node with a
+/// central, a printer, a register and scheduled backups, whose `/metrics` must name each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alert_rules_and_dashboard_use_only_metrics_the_node_exports() {
+    use wms_sync::central_sim::{CentralSim, SimConfig};
+    let monitoring = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/monitoring");
+    let mut used = std::collections::BTreeSet::new();
+    for file in ["wms-edge.rules.yml", "wms-edge.dashboard.json"] {
+        let text = std::fs::read_to_string(monitoring.join(file)).expect("monitoring file");
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("wms_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let name = name.strip_suffix("_bucket").unwrap_or(&name).to_string();
+            used.insert(name);
+        }
+    }
+    assert!(used.len() > 15, "{used:?}");
+
+    let sim = CentralSim::start(SimConfig::new("wh-ops"))
+        .await
+        .expect("sim");
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra = format!(
+        "[discovery]\nenabled = false\n[backup]\n\
+         [central]\nurl = \"{}\"\napi_key = \"test-key\"\nsigning_secret = \"test-signing-secret\"\n\
+         [[stations]]\nid = \"pos-1\"\nkind = \"pos\"\ntenant_id = \"acme\"\nlocation = \"STORE\"\ncurrency = \"USD\"\n\
+         [[stations]]\nid = \"pack-1\"\nkind = \"pack\"\n\
+         [[devices]]\nid = \"label-1\"\nkind = \"label_printer\"\nprofile = \"zebra-zpl-203\"\nstation = \"pack-1\"\n\
+         transport = {{ tcp = {{ host = \"127.0.0.1\", port = {closed_port} }} }}\n",
+        sim.url()
+    );
+    let cfg = common::write_config(dir.path(), "wh-ops", KEY, &extra);
+    let edge = common::spawn(&cfg);
+    let http = client();
+    ok(&http, &edge.base, Method::GET, "/health", None).await;
+    let text = loop {
+        let (_, m) = call(&http, &edge.base, Method::GET, "/metrics", None).await;
+        let text = m.as_str().unwrap_or_default().to_string();
+        // The sync state appears once the client has talked to the central.
+        if text.contains("wms_edge_sync_state") || !used.contains("wms_edge_sync_state") {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let missing: Vec<&String> = used
+        .iter()
+        .filter(|name| {
+            !text
+                .lines()
+                .any(|l| l.starts_with(name.as_str()) || l.starts_with(&format!("# TYPE {name} ")))
+        })
+        .collect();
+    assert!(missing.is_empty(), "not exported: {missing:?}\n{text}");
+    drop(edge);
+    sim.shutdown().await;
+}

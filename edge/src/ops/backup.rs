@@ -296,15 +296,19 @@ pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
 /// than the interval (or there is none), else when it will be. Read from the files' times, so a
 /// node restarted every night still backs up once a day.
 pub fn first_due(schedule: &Schedule) -> Duration {
-    let newest = scheduled_backups(&schedule.dir)
-        .ok()
-        .and_then(|all| all.last().cloned())
-        .and_then(|p| std::fs::metadata(p).ok())
-        .and_then(|m| m.modified().ok());
-    match newest.and_then(|t| t.elapsed().ok()) {
+    match newest_time(&schedule.dir).and_then(|t| t.elapsed().ok()) {
         Some(age) => schedule.interval.saturating_sub(age),
         None => Duration::ZERO,
     }
+}
+
+/// When the newest scheduled backup in `dir` was written.
+pub fn newest_time(dir: &Path) -> Option<std::time::SystemTime> {
+    scheduled_backups(dir)
+        .ok()?
+        .last()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {

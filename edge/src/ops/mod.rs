@@ -139,6 +139,13 @@ pub fn spawn_backups(
     stop: wms_hardware::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        // The newest backup on disk counts from the start, so a restart does not look like a
+        // node that has never backed up (the stale-backup alert reads this).
+        if let Some(t) = backup::newest_time(&schedule.dir) {
+            status
+                .backup_last_success
+                .store(unix_seconds(t), Ordering::Relaxed);
+        }
         let mut wait = backup::first_due(&schedule);
         loop {
             tokio::select! {
@@ -149,10 +156,7 @@ pub fn spawn_backups(
             match scheduled_backup(&store, &schedule).await {
                 Ok(report) => {
                     tracing::info!(backup = %report, "scheduled backup taken");
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0);
+                    let now = unix_seconds(std::time::SystemTime::now());
                     status.backup_last_success.store(now, Ordering::Relaxed);
                     if let Ok(mut e) = status.backup_last_error.lock() {
                         *e = None;
@@ -170,6 +174,12 @@ pub fn spawn_backups(
             }
         }
     })
+}
+
+fn unix_seconds(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// How soon a failed scheduled backup is tried again.
