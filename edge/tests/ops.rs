@@ -739,6 +739,25 @@ async fn a_restore_behind_the_central_is_diverged_until_reset_sequence() {
         applied,
         "a diverged node must not push"
     );
+    // The node notes the highest seq it had when it saw the central ahead (the recovery keeps
+    // events up to it); an operator takes longer than that to react.
+    let db = dir.path().join("data").join("wms-edge.db");
+    let stamped = || {
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM sync_state WHERE key = 'diverged_at_seq'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .unwrap_or(0)
+            == 1
+    };
+    assert!(
+        eventually(DEADLINE, || async { stamped() }).await,
+        "divergence not recorded"
+    );
     let mut edge = edge;
     sigterm(&edge);
     assert!(wait_exit(&mut edge, Duration::from_secs(30)).success());
@@ -759,10 +778,15 @@ async fn a_restore_behind_the_central_is_diverged_until_reset_sequence() {
     let edge = common::spawn(&cfg);
     let status = || async { ok(&http, &edge.base, Method::GET, "/v1/sync/status", None).await };
     assert!(
-        eventually(DEADLINE, || async { status().await["state"] == "online" }).await,
+        eventually(DEADLINE, || async {
+            let s = status().await;
+            s["state"] == "online" && s["queue_depth"] == 0
+        })
+        .await,
         "{}",
         status().await
     );
+    let now = sim.applied_count();
     ok(
         &http,
         &edge.base,
@@ -771,7 +795,6 @@ async fn a_restore_behind_the_central_is_diverged_until_reset_sequence() {
         Some(adjustment(1)),
     )
     .await;
-    let now = sim.applied_count();
     assert!(
         eventually(DEADLINE, || async { sim.applied_count() > now }).await,
         "no push after recovery"
