@@ -211,6 +211,54 @@ impl Spool {
 mod tests {
     use super::*;
 
+    struct Unmount(PathBuf);
+
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+
+    /// A full disk: the job is refused whole as `SpoolFull` (nothing stored, no partial file
+    /// left to take the room), and the same call goes through once a job fits. Needs a small
+    /// tmpfs, so root (CI runs as root); skipped otherwise.
+    #[test]
+    fn a_full_disk_refuses_the_job_whole_and_the_call_succeeds_once_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("spool");
+        fs::create_dir_all(&mnt).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(&mnt)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return;
+        }
+        let _unmount = Unmount(mnt.clone());
+        let s = Spool::open(&mnt).unwrap();
+        let e = s.enqueue_as("job-1", &vec![b'x'; 512 * 1024]).unwrap_err();
+        assert!(matches!(e, Error::SpoolFull(_)), "{e:?}");
+        assert_eq!(s.state("job-1"), JobState::Unknown);
+        let left: Vec<_> = fs::read_dir(&mnt)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(
+            left.iter()
+                .all(|p| p.extension().is_none_or(|x| x != "tmp")),
+            "{left:?}"
+        );
+        assert!(s.enqueue_as("job-1", b"^XA^XZ").unwrap());
+        assert_eq!(s.state("job-1"), JobState::Queued);
+    }
+
     #[test]
     fn lifecycle_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
