@@ -319,6 +319,7 @@ async fn a_backup_under_load_restores_to_a_prefix_of_the_acknowledged_writes() {
     const RATE_PER_WRITER: u64 = 1000 / WRITERS;
     let acked: Arc<Mutex<Vec<(i64, i64)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
+    let load_started = Instant::now();
     let mut writers = Vec::new();
     for w in 0..WRITERS {
         let (http, base, acked, stop) =
@@ -389,6 +390,12 @@ async fn a_backup_under_load_restores_to_a_prefix_of_the_acknowledged_writes() {
     for w in writers {
         w.await.expect("writer");
     }
+    let took = load_started.elapsed();
+    let total = count(&acked);
+    eprintln!(
+        "{total} adjustments acknowledged in {took:?} ({:.0}/s; paced at 1000/s)",
+        total as f64 / took.as_secs_f64()
+    );
     drop(edge);
 
     let mut acked = acked.lock().map(|v| v.clone()).unwrap_or_default();
