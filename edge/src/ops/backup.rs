@@ -217,6 +217,12 @@ pub fn restore(data_dir: &Path, db: &Path, backup: &Path) -> Result<RestoreRepor
         let _ = std::fs::remove_file(&incoming);
         return Err(e);
     }
+    // Restored by root, the database must still belong to the account the node runs as: the
+    // data dir's owner.
+    if let Ok(owner) = std::fs::metadata(data_dir) {
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::chown(&incoming, Some(owner.uid()), Some(owner.gid()));
+    }
     let previous = if db.exists() {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         let aside = with_suffix(db, &format!(".replaced-{stamp}"));
@@ -415,6 +421,32 @@ mod tests {
         assert_eq!(verify(&db).expect("restored").ledger_rows, 3);
         let previous = r.previous.expect("kept");
         assert_eq!(verify(&previous).expect("replaced").ledger_rows, 7);
+    }
+
+    /// Run by root, a restore leaves the database to the data dir's owner (the node's account).
+    #[test]
+    fn a_restored_database_belongs_to_the_data_dirs_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        let db = data.join("wms-edge.db");
+        database_with_rows(&db, 1);
+        let backup = dir.path().join("b.db");
+        backup_file(&db, &backup).expect("backup");
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(&data, Some(65534), Some(65534)).expect("chown");
+        }
+        restore(&data, &db, &backup).expect("restore");
+        let (dir_meta, db_meta) = (
+            std::fs::metadata(&data).expect("dir"),
+            std::fs::metadata(&db).expect("db"),
+        );
+        assert_eq!(
+            (db_meta.uid(), db_meta.gid()),
+            (dir_meta.uid(), dir_meta.gid())
+        );
     }
 
     #[test]

@@ -28,6 +28,9 @@ impl DataDirLock {
             .truncate(false)
             .write(true)
             .open(&path)
+            // flock needs no write access: a lock file another user created (root running
+            // `restore`) still serves.
+            .or_else(|_| std::fs::File::open(&path))
             .map_err(|e| Error::Config(format!("cannot open {}: {e}", path.display())))?;
         // SAFETY: flock on a descriptor this function owns; no memory is shared with the kernel.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
