@@ -27,7 +27,7 @@ use crate::events::EventBus;
 
 pub use crate::floor::Floor;
 pub use registry::{state_str, Entry};
-pub use routing::ScanOutcome;
+pub use routing::{ScanOutcome, STORAGE_FULL_PROMPT};
 pub use supervision::spool_dir;
 
 impl From<wms_hardware::Error> for Error {
