@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::error::FieldError;
 
 /// The largest JSON body accepted.
@@ -37,7 +37,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_error",
+            ErrorCode::ValidationError,
             format!("{field}: {msg}"),
         )
         .with_details(vec![FieldError::new(field, msg)])
@@ -58,27 +58,45 @@ where
             if !(mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")) {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "validation_error",
+                    ErrorCode::ValidationError,
                     format!("expected Content-Type application/json, got {mime}"),
                 ));
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            let status = e.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    status,
-                    "validation_error",
-                    format!("body larger than {MAX_BODY} bytes"),
-                )
-            } else {
-                ApiError::bad_request(format!("could not read the body: {e}"))
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_rejection(e.status(), &e))?;
         if bytes.is_empty() {
             return Err(ApiError::bad_request("malformed JSON: the body is empty"));
         }
         parse_json(&bytes).map(Body)
+    }
+}
+
+/// A body read as bytes, unparsed (a signed webhook), with the same error shape for one that is
+/// too large or cannot be read.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| body_rejection(e.status(), &e))
+    }
+}
+
+fn body_rejection(status: StatusCode, e: &dyn std::fmt::Display) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            ErrorCode::ValidationError,
+            format!("body larger than {MAX_BODY} bytes"),
+        )
+    } else {
+        ApiError::bad_request(format!("could not read the body: {e}"))
     }
 }
 
@@ -105,7 +123,7 @@ where
             };
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_error",
+                ErrorCode::ValidationError,
                 format!("{field}: {msg}"),
             )
             .with_details(vec![FieldError::new(field, msg)])
@@ -167,7 +185,7 @@ mod tests {
         fn any_body_is_parsed_or_refused_with_400_or_422(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             if let Err(e) = parse_json::<Sample>(&bytes) {
                 prop_assert!(e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::UNPROCESSABLE_ENTITY);
-                prop_assert_eq!(e.code, "validation_error");
+                prop_assert_eq!(e.code, ErrorCode::ValidationError);
             }
         }
 
