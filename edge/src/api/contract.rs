@@ -7,6 +7,7 @@
 //! - a JSON request body can be answered 400 (not JSON), 413 (too large), 415 (not JSON by its
 //!   `Content-Type`) and 422 (the wrong shape, or a rule it breaks, named in `details`);
 //! - query parameters can be answered 422, path parameters 400 (not valid percent-encoded UTF-8);
+//!   an operation that is not a GET can answer 503 when the data disk is full (nothing is saved);
 //!   every operation can answer 500;
 //! - every answer carries `X-Request-Id`, a 429 also `Retry-After`, and every error is the one
 //!   error object, with an example.
@@ -122,6 +123,13 @@ const PATH: Reason = Reason {
     code: "validation_error",
     text: "a path parameter that is not valid percent-encoded UTF-8",
     example: "bad path parameter: Invalid UTF-8 in `id`",
+};
+
+const STORAGE_FULL: Reason = Reason {
+    status: 503,
+    code: "server_error",
+    text: "the data disk is full: nothing was saved (it clears once space returns)",
+    example: "storage full: the node's disk has no room, nothing was saved; free space on the data disk and try again",
 };
 
 const INTERNAL: Reason = Reason {
@@ -276,13 +284,13 @@ pub fn apply(doc: &mut Value) {
         let Some(item) = item.as_object_mut() else {
             continue;
         };
-        for (_, op) in item.iter_mut() {
-            apply_operation(op);
+        for (method, op) in item.iter_mut() {
+            apply_operation(method, op);
         }
     }
 }
 
-fn apply_operation(op: &mut Value) {
+fn apply_operation(method: &str, op: &mut Value) {
     let Some(o) = op.as_object_mut() else { return };
     let secured = o
         .get("security")
@@ -326,6 +334,9 @@ fn apply_operation(op: &mut Value) {
     }
     if has("path") {
         add_reason(responses, &PATH);
+    }
+    if method != "get" {
+        add_reason(responses, &STORAGE_FULL);
     }
     add_reason(responses, &INTERNAL);
     for (status, resp) in responses.iter_mut() {
@@ -474,7 +485,7 @@ mod tests {
         let op = &d["paths"]["/v1/x/{id}"]["post"];
         assert!(op.get(RAW_BODY).is_none());
         let statuses: Vec<&String> = op["responses"].as_object().expect("r").keys().collect();
-        assert_eq!(statuses, ["204", "500"]);
+        assert_eq!(statuses, ["204", "500", "503"]);
         assert!(op.get("security").is_none());
     }
 }

@@ -143,6 +143,15 @@ impl From<Error> for ApiError {
                 ErrorCode::DeviceUnavailable,
                 m,
             ),
+            Error::StorageFull(m) => {
+                tracing::error!(error = %m, "write refused: storage full");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::ServerError,
+                    "storage full: the node's disk has no room, nothing was saved; free space on \
+                     the data disk and try again",
+                )
+            }
             Error::StoreClosed(m) => {
                 tracing::error!(error = %m, "store unavailable");
                 Self::new(
