@@ -420,6 +420,31 @@ mod tests {
     }
 
     #[test]
+    fn every_reference_of_the_served_document_resolves() {
+        let doc = super::super::openapi_document();
+        let mut refs = Vec::new();
+        fn walk(v: &Value, refs: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        refs.push(r.clone());
+                    }
+                    m.values().for_each(|v| walk(v, refs));
+                }
+                Value::Array(a) => a.iter().for_each(|v| walk(v, refs)),
+                _ => {}
+            }
+        }
+        walk(&doc, &mut refs);
+        assert!(refs.len() > 100, "{}", refs.len());
+        let dangling: Vec<&String> = refs
+            .iter()
+            .filter(|r| r.strip_prefix('#').and_then(|p| doc.pointer(p)).is_none())
+            .collect();
+        assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
+    }
+
+    #[test]
     fn the_codes_are_the_error_objects_codes() {
         use super::super::error::ErrorCode as C;
         let all = [

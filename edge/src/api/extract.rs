@@ -25,7 +25,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::bad_request(format!("malformed JSON: {e}")));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let first = serde_path_to_error::deserialize(de);
+    // JSON has one kind of number: `2.0` is the integer 2 to a JSON Schema (and to a client
+    // that wrote it so), while serde refuses it for an integer field. Only a refused body pays
+    // for the second reading.
+    let parsed = match first {
+        Ok(v) => Ok(v),
+        Err(e) => match whole_floats_as_integers(bytes) {
+            Some(value) => serde_path_to_error::deserialize(value).map_err(|_| e),
+            None => Err(e),
+        },
+    };
+    parsed.map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
             "body".to_string()
@@ -42,6 +53,30 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
         .with_details(vec![FieldError::new(field, msg)])
     })
+}
+
+/// The body with every whole-valued float (within the integers an `f64` holds exactly) written
+/// as an integer; `None` when it has none.
+fn whole_floats_as_integers(bytes: &[u8]) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    fn fix(v: &mut Value) -> bool {
+        match v {
+            Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => {
+                    // Exact: |f| <= 2^53 is a whole number an i64 holds.
+                    *v = Value::from(f as i64);
+                    true
+                }
+                _ => false,
+            },
+            Value::Array(a) => a.iter_mut().fold(false, |c, v| fix(v) || c),
+            Value::Object(m) => m.values_mut().fold(false, |c, v| fix(v) || c),
+            _ => false,
+        }
+    }
+    let mut value: Value = serde_json::from_slice(bytes).ok()?;
+    fix(&mut value).then_some(value)
 }
 
 impl<S, T> FromRequest<S> for Body<T>
@@ -176,6 +211,21 @@ mod tests {
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         let e = parse_json::<Sample>(br#"{"sku": "A", "delta": 1} {}"#).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_whole_float_is_an_integer_and_a_fraction_is_not() {
+        let s = parse_json::<Sample>(br#"{"sku": "A", "delta": -2300.0}"#).expect("whole");
+        assert_eq!(s.delta, -2300);
+        let e = parse_json::<Sample>(br#"{"sku": "A", "delta": 2.5}"#).unwrap_err();
+        assert_eq!(e.details[0].field, "delta");
+        let e = parse_json::<Sample>(br#"{"sku": "A", "delta": 1e300}"#).unwrap_err();
+        assert_eq!(e.details[0].field, "delta");
+        let e = parse_json::<Sample>(br#"{"sku": 1.0, "delta": 1.0}"#).unwrap_err();
+        assert_eq!(
+            e.details[0].field, "sku",
+            "the first reading's error is kept"
+        );
     }
 
     proptest! {

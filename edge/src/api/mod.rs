@@ -90,7 +90,18 @@ pub struct Shared {
         title = "wms-edge",
         description = "The per-site edge node of the fulfillment network."
     ),
-    components(schemas(error::ErrorBody))
+    // The rules that query and path parameters name (a parameter's schema is not registered by
+    // utoipa when it is a reference); every `$ref` resolving is tested in `contract`.
+    components(schemas(
+        error::ErrorBody,
+        page::Limit,
+        pos_balances::GiftCardCode,
+        crate::domain::rules::NotBlank,
+        crate::domain::rules::Search64,
+        crate::domain::rules::Search128,
+        crate::domain::rules::TimeoutMs,
+        crate::domain::rules::WaitSeconds,
+    ))
 )]
 struct ApiDoc;
 

@@ -1110,15 +1110,17 @@ pub async fn abort_payment(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PriceQuery {
-    #[param(value_type = rules::NotBlank)]
-    pub register: String,
+    #[param(value_type = rules::NotBlank, required = true)]
+    pub register: Option<String>,
     /// A scan or a SKU.
-    #[param(value_type = rules::NotBlank)]
-    pub code: String,
+    #[param(value_type = rules::NotBlank, required = true)]
+    pub code: Option<String>,
 }
 
-/// A required query value: not blank.
-fn required(v: String, field: &str) -> std::result::Result<String, ApiError> {
+/// A query value the document states as required: checked in the handler, after the caller's
+/// role, so a caller without the role hears 403 whatever the query holds.
+fn required(v: Option<String>, field: &str) -> std::result::Result<String, ApiError> {
+    let v = v.ok_or_else(|| ApiError::unprocessable(field, "is required"))?;
     rules::not_blank(usize::MAX).check_field(field, &v)?;
     Ok(v)
 }
@@ -1167,11 +1169,11 @@ pub async fn price_check(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProductSearch {
-    #[param(value_type = rules::NotBlank)]
-    pub register: String,
+    #[param(value_type = rules::NotBlank, required = true)]
+    pub register: Option<String>,
     /// Part of a name or SKU, or a whole barcode (white space around it is ignored).
-    #[param(value_type = rules::Search64)]
-    pub q: String,
+    #[param(value_type = rules::Search64, required = true)]
+    pub q: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1194,8 +1196,9 @@ pub async fn search_products(
     caller.require(Role::Cashier)?;
     let reg = register(&st, &required(q.register, "register")?)?;
     reader(&caller, &reg)?;
-    rules::not_blank(64).check_field("q", &q.q)?;
-    let needle = q.q.trim().to_string();
+    let needle = required(q.q, "q")?;
+    rules::not_blank(64).check_field("q", &needle)?;
+    let needle = needle.trim().to_string();
     let hits = st
         .store
         .read(move |c| prices::search(c, &reg.tenant_id, &needle, SEARCH_LIMIT + 1))
@@ -1220,8 +1223,8 @@ pub async fn search_products(
 #[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
     /// Phone, email, loyalty id or name (white space around it is ignored).
-    #[param(value_type = rules::Search128)]
-    pub q: String,
+    #[param(value_type = rules::Search128, required = true)]
+    pub q: Option<String>,
     pub tenant_id: Option<String>,
 }
 
@@ -1236,8 +1239,9 @@ pub async fn search_customers(
 ) -> ApiResult<Json<Page<Customer>>> {
     caller.require(Role::Cashier)?;
     let tenant = caller.tenant_filter(q.tenant_id)?;
-    rules::not_blank(128).check_field("q", &q.q)?;
-    let needle = q.q.trim().to_string();
+    let needle = required(q.q, "q")?;
+    rules::not_blank(128).check_field("q", &needle)?;
+    let needle = needle.trim().to_string();
     Ok(Json(page::first_matches(
         st.store
             .read(move |c| customers::search(c, tenant.as_deref(), &needle, SEARCH_LIMIT + 1))
