@@ -11,8 +11,11 @@ use wms_edge::store::base::{catalog, prices as price_rows};
 use wms_edge::store::orders;
 use wms_edge::store::stock::ledger;
 
+/// A fuzz target's name (its `[[bin]]` in `fuzz/Cargo.toml`) and its checks.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// Each target by the name of its `[[bin]]` in `fuzz/Cargo.toml`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("api_bodies", api_bodies)];
+pub const TARGETS: &[Target] = &[("api_bodies", api_bodies)];
 
 /// The request body types, in the order the first input byte picks them.
 const BODIES: &[fn(&[u8])] = &[

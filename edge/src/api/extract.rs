@@ -70,8 +70,21 @@ fn whole_floats_as_integers(bytes: &[u8]) -> Option<serde_json::Value> {
                 }
                 _ => false,
             },
-            Value::Array(a) => a.iter_mut().fold(false, |c, v| fix(v) || c),
-            Value::Object(m) => m.values_mut().fold(false, |c, v| fix(v) || c),
+            // Every element is visited, changed or not.
+            Value::Array(a) => {
+                let mut changed = false;
+                for v in a {
+                    changed |= fix(v);
+                }
+                changed
+            }
+            Value::Object(m) => {
+                let mut changed = false;
+                for v in m.values_mut() {
+                    changed |= fix(v);
+                }
+                changed
+            }
             _ => false,
         }
     }

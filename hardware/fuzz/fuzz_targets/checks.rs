@@ -12,8 +12,11 @@ use wms_hardware::protocol::scanner::{FrameEvent, FramerConfig, LineFramer};
 use wms_hardware::protocol::toledo::{self, ContinuousParser};
 use wms_hardware::protocol::{sics, DelimitedFramer, LineSplitter};
 
+/// A fuzz target's name (its `[[bin]]` in `fuzz/Cargo.toml`) and its checks.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// Each target by the name of its `[[bin]]` in `fuzz/Cargo.toml`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("scanner_framing", scanner_framing),
     ("scale_sics", scale_sics),
     ("scale_toledo_nci", scale_toledo_nci),

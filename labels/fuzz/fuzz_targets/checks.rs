@@ -6,8 +6,11 @@ use wms_labels::gs1::ElementString;
 use wms_labels::scan::{self, Kind, Status};
 use wms_labels::zpl::{code128_field, escape_field, plain_symbols, unescape_field};
 
+/// A fuzz target's name (its `[[bin]]` in `fuzz/Cargo.toml`) and its checks.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// Each target by the name of its `[[bin]]` in `fuzz/Cargo.toml`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("scan_parse", scan_parse),
     ("zpl_escape", zpl_escape),
     ("label_render", label_render),
