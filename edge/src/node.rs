@@ -83,7 +83,7 @@ pub fn app_state(cfg: &Config, store: Store) -> Shared {
         started: Instant::now(),
         metrics: Arc::new(Metrics::new()),
         central_configured: cfg.central.is_some(),
-        openapi_json: Arc::new(api::openapi_json()),
+        openapi: Arc::new(api::contract::Published::new()),
         events,
         devices: crate::devices::DeviceManager::default(),
         sync: None,

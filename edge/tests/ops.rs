@@ -555,7 +555,10 @@ async fn scan(http: &Client, base: &str, data: &str) -> Value {
 async fn a_full_disk_refuses_writes_with_503_degrades_health_and_recovers_by_itself() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: mounting a size-limited tmpfs needs root");
+        wms_test_support::outside::missing(
+            "root, to mount a size-limited tmpfs",
+            "running the tests as root (as CI does)",
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

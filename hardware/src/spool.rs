@@ -277,7 +277,7 @@ mod tests {
 
     /// A full disk: the job is refused whole as `SpoolFull` (nothing stored, no partial file
     /// left to take the room), and the same call goes through once a job fits. Needs a small
-    /// tmpfs, so root (CI runs as root); skipped otherwise.
+    /// tmpfs, so root (CI runs as root); without it the test fails unless `WMS_SKIP_MISSING_TOOLS` is set.
     #[test]
     fn a_full_disk_refuses_the_job_whole_and_the_call_succeeds_once_there_is_room() {
         let dir = tempfile::tempdir().unwrap();
@@ -290,7 +290,10 @@ mod tests {
             .status()
             .is_ok_and(|s| s.success());
         if !mounted {
-            eprintln!("skipped: mounting a tmpfs needs root");
+            wms_test_support::outside::missing(
+                "root, to mount a size-limited tmpfs",
+                "running the tests as root (as CI does)",
+            );
             return;
         }
         let _unmount = Unmount(mnt.clone());

@@ -309,11 +309,7 @@ fn start_mosquitto(bin: &str) -> (Mosquitto, u16) {
 #[tokio::test]
 async fn mosquitto_delivers_scans_published_while_node_is_down() {
     let Some(bin) = mosquitto_binary() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "mosquitto missing in CI: run .ci/setup-mosquitto"
-        );
-        eprintln!("mosquitto not installed; skipping interop test (run .ci/setup-mosquitto)");
+        wms_test_support::outside::missing("the Mosquitto broker", ".ci/setup-mosquitto");
         return;
     };
     let (_broker, port) = start_mosquitto(&bin);

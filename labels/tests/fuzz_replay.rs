@@ -1,9 +1,10 @@
-//! The `scan_parse` fuzz target's checks replayed without a fuzzer, so CI runs them: on the
-//! checked-in seeds (`fuzz/seeds/scan_parse/`, where inputs a fuzzer found are added), on every
-//! input of the GS1 corpus, and on each of those cut at every length.
+//! The fuzz targets of `labels/fuzz` replayed without a fuzzer, so CI runs their checks on
+//! stable Rust: every committed seed (crashes a fuzzer found included) cut at every length,
+//! whatever cargo-fuzz found on this machine, and the `scan_parse` checks on every input of the
+//! GS1 corpus cut at every length.
 
-#[path = "../fuzz/fuzz_targets/scan_check.rs"]
-mod scan_check;
+#[path = "../fuzz/fuzz_targets/checks.rs"]
+mod checks;
 
 use serde_json::Value;
 
@@ -21,18 +22,21 @@ fn corpus_inputs() -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn fuzz_target_checks_hold_on_the_seeds_and_the_corpus() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/scan_parse");
-    let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(dir)
-        .expect("seed directory")
-        .map(|e| std::fs::read(e.expect("entry").path()).expect("seed"))
-        .collect();
-    assert!(inputs.len() >= 10, "seeds missing");
-    inputs.extend(corpus_inputs());
+fn every_fuzz_target_holds_on_its_seeds_and_corpus() {
+    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let done = wms_test_support::fuzz::replay(&fuzz, checks::TARGETS);
+    assert!(done.inputs >= 20, "{done:?}");
+    assert!(done.runs > 2_000, "{done:?}");
+}
+
+#[test]
+fn scan_parse_checks_hold_on_the_gs1_corpus() {
+    let inputs = corpus_inputs();
+    assert!(inputs.len() > 100, "corpus missing");
     let mut runs = 0;
     for input in &inputs {
         for cut in 0..=input.len() {
-            scan_check::check(&input[..cut]);
+            checks::scan_parse(&input[..cut]);
             runs += 1;
         }
     }

@@ -22,8 +22,9 @@ use crate::store::base::catalog::{
 #[into_params(parameter_in = Query)]
 pub struct TenantPageQuery {
     pub tenant_id: Option<String>,
+    /// `pagination.next_cursor` of the page before; opaque.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    #[param(value_type = Option<super::page::Limit>)]
     pub limit: Option<usize>,
 }
 
@@ -31,8 +32,9 @@ pub struct TenantPageQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// `pagination.next_cursor` of the page before; opaque.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    #[param(value_type = Option<super::page::Limit>)]
     pub limit: Option<usize>,
 }
 
@@ -47,7 +49,7 @@ fn created_or_ok(created: bool) -> StatusCode {
 /// List products.
 #[utoipa::path(get, path = "/v1/products", tag = "catalog", params(TenantPageQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = Page<Product>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<Product>)))]
 pub async fn list_products(
     caller: Caller,
     State(st): State<AppState>,
@@ -69,7 +71,7 @@ pub async fn list_products(
 /// One product.
 #[utoipa::path(get, path = "/v1/products/{tenant_id}/{sku}", tag = "catalog",
     params(("tenant_id" = String, Path), ("sku" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Product), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Product), (status = 404, description = "no such product (or one of another tenant)", body = ErrorBody)))]
 pub async fn get_product(
     caller: Caller,
     State(st): State<AppState>,
@@ -90,7 +92,7 @@ pub async fn get_product(
 #[utoipa::path(put, path = "/v1/products/{tenant_id}/{sku}", tag = "catalog",
     params(("tenant_id" = String, Path), ("sku" = String, Path)), request_body = ProductInput,
     security(("bearer" = [])),
-    responses((status = 200, body = Product), (status = 201, body = Product), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "replaced", body = Product), (status = 201, description = "created", body = Product)))]
 pub async fn put_product(
     caller: Caller,
     State(st): State<AppState>,
@@ -109,7 +111,7 @@ pub async fn put_product(
 
 /// List locations.
 #[utoipa::path(get, path = "/v1/locations", tag = "catalog", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<Location>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page<Location>)))]
 pub async fn list_locations(
     caller: Caller,
     State(st): State<AppState>,
@@ -129,7 +131,7 @@ pub async fn list_locations(
 
 /// One location.
 #[utoipa::path(get, path = "/v1/locations/{code}", tag = "catalog", params(("code" = String, Path)),
-    security(("bearer" = [])), responses((status = 200, body = Location), (status = 404, body = ErrorBody)))]
+    security(("bearer" = [])), responses((status = 200, body = Location), (status = 404, description = "no location with this id", body = ErrorBody)))]
 pub async fn get_location(
     caller: Caller,
     State(st): State<AppState>,
@@ -146,7 +148,7 @@ pub async fn get_location(
 /// Create or replace a location.
 #[utoipa::path(put, path = "/v1/locations/{code}", tag = "catalog", params(("code" = String, Path)),
     request_body = LocationInput, security(("bearer" = [])),
-    responses((status = 200, body = Location), (status = 201, body = Location), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "replaced", body = Location), (status = 201, description = "created", body = Location)))]
 pub async fn put_location(
     caller: Caller,
     State(st): State<AppState>,
@@ -169,7 +171,7 @@ pub async fn put_location(
 
 /// List floor users (never their PINs).
 #[utoipa::path(get, path = "/v1/users", tag = "catalog", params(TenantPageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<User>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page<User>)))]
 pub async fn list_users(
     caller: Caller,
     State(st): State<AppState>,
@@ -190,7 +192,7 @@ pub async fn list_users(
 
 /// One floor user.
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "catalog", params(("id" = String, Path)),
-    security(("bearer" = [])), responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
+    security(("bearer" = [])), responses((status = 200, body = User), (status = 404, description = "no such user (or one of another tenant)", body = ErrorBody)))]
 pub async fn get_user(
     caller: Caller,
     State(st): State<AppState>,
@@ -213,7 +215,7 @@ pub async fn get_user(
 /// Create or replace a floor user; the PIN is hashed (Argon2id) on arrival and never returned.
 #[utoipa::path(put, path = "/v1/users/{id}", tag = "catalog", params(("id" = String, Path)),
     request_body = UserInput, security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 201, body = User), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "replaced", body = User), (status = 201, description = "created", body = User), (status = 409, description = "the badge belongs to another user", body = ErrorBody)))]
 pub async fn put_user(
     caller: Caller,
     State(st): State<AppState>,

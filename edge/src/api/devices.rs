@@ -20,6 +20,7 @@ use super::AppState;
 use crate::devices::{state_str, Entry};
 use crate::discovery::Candidate;
 use crate::domain::role::Role;
+use crate::domain::rules;
 use crate::error::Error;
 
 /// One configured device as operators see it.
@@ -87,7 +88,7 @@ fn whole<T>(data: Vec<T>) -> Page<T> {
 
 /// Every configured device with its live state.
 #[utoipa::path(get, path = "/v1/devices", tag = "devices", security(("bearer" = [])),
-    responses((status = 200, body = Page<DeviceView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<DeviceView>)))]
 pub async fn list_devices(
     caller: Caller,
     State(st): State<AppState>,
@@ -98,7 +99,7 @@ pub async fn list_devices(
 
 /// One device with its live state.
 #[utoipa::path(get, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path)),
-    security(("bearer" = [])), responses((status = 200, body = DeviceView), (status = 404, body = ErrorBody)))]
+    security(("bearer" = [])), responses((status = 200, body = DeviceView), (status = 404, description = "no device with this id", body = ErrorBody)))]
 pub async fn get_device(
     caller: Caller,
     State(st): State<AppState>,
@@ -118,7 +119,7 @@ pub struct PrintJob {
 /// Queue a test label (ZPL printers) or receipt (ESC/POS printers). A printer in error keeps
 /// the job spooled and prints it once when the error clears.
 #[utoipa::path(post, path = "/v1/devices/{id}/test-print", tag = "devices", params(("id" = String, Path)),
-    security(("bearer" = [])), responses((status = 202, body = PrintJob), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("bearer" = [])), responses((status = 202, body = PrintJob), (status = 404, description = "no device with this id", body = ErrorBody), (status = 409, description = "the printer refused the job or is busy", body = ErrorBody), (status = 422, description = "the device is not a printer", body = ErrorBody), (status = 503, description = "device_unavailable: the printer cannot be reached", body = ErrorBody)))]
 pub async fn test_print(
     caller: Caller,
     State(st): State<AppState>,
@@ -165,7 +166,8 @@ pub async fn test_print(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct WeightQuery {
-    /// How long to wait for a stable weight, 1–60000 ms (default 5000).
+    /// How long to wait for a stable weight (default 5000).
+    #[param(value_type = Option<rules::TimeoutMs>)]
     pub timeout_ms: Option<u64>,
 }
 
@@ -194,8 +196,7 @@ fn scale<'a>(
 /// Wait for a stable weight. Not settled in time, overload or underload: 409 naming the
 /// reason; scale offline: 503 `device_unavailable`.
 #[utoipa::path(get, path = "/v1/devices/{id}/weight", tag = "devices", params(("id" = String, Path), WeightQuery),
-    security(("bearer" = [])), responses((status = 200, body = WeightReading), (status = 404, body = ErrorBody),
-    (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    security(("bearer" = [])), responses((status = 200, body = WeightReading), (status = 404, description = "no device with this id", body = ErrorBody), (status = 409, description = "no stable weight in time, overload or underload (the message says which)", body = ErrorBody), (status = 422, description = "the device is not a scale", body = ErrorBody), (status = 503, description = "device_unavailable: the scale cannot be reached", body = ErrorBody)))]
 pub async fn weight(
     caller: Caller,
     State(st): State<AppState>,
@@ -204,12 +205,7 @@ pub async fn weight(
 ) -> ApiResult<Json<WeightReading>> {
     caller.require(Role::Packer)?;
     let timeout = q.timeout_ms.unwrap_or(5000);
-    if !(1..=60_000).contains(&timeout) {
-        return Err(ApiError::unprocessable(
-            "timeout_ms",
-            "must be between 1 and 60000",
-        ));
-    }
+    rules::TimeoutMs::check_field("timeout_ms", i64::try_from(timeout).unwrap_or(i64::MAX))?;
     let h = scale(&st, &id)?;
     let w = h
         .read_stable(Duration::from_millis(timeout))
@@ -231,8 +227,7 @@ pub struct ScaleAction {
 
 /// Tare the scale: the stable load on it becomes zero net.
 #[utoipa::path(post, path = "/v1/devices/{id}/tare", tag = "devices", params(("id" = String, Path)),
-    security(("bearer" = [])), responses((status = 200, body = ScaleAction), (status = 404, body = ErrorBody),
-    (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    security(("bearer" = [])), responses((status = 200, body = ScaleAction), (status = 404, description = "no device with this id", body = ErrorBody), (status = 409, description = "the scale is moving, overloaded or refused", body = ErrorBody), (status = 422, description = "the device is not a scale", body = ErrorBody), (status = 503, description = "device_unavailable: the scale cannot be reached", body = ErrorBody)))]
 pub async fn tare(
     caller: Caller,
     State(st): State<AppState>,
@@ -248,8 +243,7 @@ pub async fn tare(
 
 /// Zero the scale (within its zero range, when stable).
 #[utoipa::path(post, path = "/v1/devices/{id}/zero", tag = "devices", params(("id" = String, Path)),
-    security(("bearer" = [])), responses((status = 200, body = ScaleAction), (status = 404, body = ErrorBody),
-    (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    security(("bearer" = [])), responses((status = 200, body = ScaleAction), (status = 404, description = "no device with this id", body = ErrorBody), (status = 409, description = "the scale is moving, overloaded or out of its zero range", body = ErrorBody), (status = 422, description = "the device is not a scale", body = ErrorBody), (status = 503, description = "device_unavailable: the scale cannot be reached", body = ErrorBody)))]
 pub async fn zero(
     caller: Caller,
     State(st): State<AppState>,
@@ -269,6 +263,7 @@ pub struct ScanInput {
     /// A configured scanner (usually one with transport `{ http = {} }`).
     pub device_id: String,
     /// The scan as read, AIM prefix included when the scanner sends one.
+    #[schema(min_length = 1)]
     pub data: String,
 }
 
@@ -287,7 +282,7 @@ pub struct ScanAnswer {
 /// A scan from a handheld: the same path a serial or MQTT scan takes (interpreted, routed to
 /// the device's station, published as a `scan` event).
 #[utoipa::path(post, path = "/v1/scans", tag = "devices", request_body = ScanInput, security(("bearer" = [])),
-    responses((status = 200, body = ScanAnswer), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "the scan's answer, accepted or rejected", body = ScanAnswer), (status = 422, description = "an unknown device, one that is not a scanner, or empty data", body = ErrorBody)))]
 pub async fn post_scan(
     caller: Caller,
     State(st): State<AppState>,
@@ -309,7 +304,7 @@ pub async fn post_scan(
 /// Network printers announced over mDNS, as candidates for `[[devices]]`; the node never adds
 /// one by itself.
 #[utoipa::path(get, path = "/v1/devices/discovered", tag = "devices", security(("bearer" = [])),
-    responses((status = 200, body = Page<Candidate>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<Candidate>)))]
 pub async fn list_discovered(
     caller: Caller,
     State(st): State<AppState>,

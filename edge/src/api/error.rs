@@ -19,10 +19,24 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(|r| r.clone()).ok()
 }
 
+/// The error object's `code`: the kind of failure, one per status class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    AuthenticationError,
+    AuthorizationError,
+    ValidationError,
+    NotFound,
+    Conflict,
+    RateLimitExceeded,
+    DeviceUnavailable,
+    ServerError,
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub details: Vec<FieldError>,
     /// `Retry-After` seconds, for a 429.
@@ -37,16 +51,16 @@ pub struct ErrorBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorObject {
-    /// One of `authentication_error`, `authorization_error`, `validation_error`, `not_found`,
-    /// `conflict`, `rate_limit_exceeded`, `device_unavailable`, `server_error`.
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
+    /// The fields at fault, for a `validation_error` (empty otherwise).
     pub details: Vec<FieldError>,
+    /// The request's id, as in the `X-Request-Id` response header.
     pub request_id: Option<String>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -60,7 +74,7 @@ impl ApiError {
     pub fn rate_limited(message: impl Into<String>, retry_after_s: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_exceeded",
+            ErrorCode::RateLimitExceeded,
             message,
         );
         e.retry_after = Some(retry_after_s.max(1));
@@ -73,29 +87,37 @@ impl ApiError {
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::AuthenticationError,
+            message,
+        )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "authorization_error", message)
+        Self::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::AuthorizationError,
+            message,
+        )
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "validation_error", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::ValidationError, message)
     }
 
     pub fn unprocessable(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_error",
+            ErrorCode::ValidationError,
             format!("{field}: {message}"),
         )
         .with_details(vec![FieldError::new(field, message)])
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 }
 
@@ -104,7 +126,7 @@ impl From<Error> for ApiError {
         match e {
             Error::Validation { message, details } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_error",
+                ErrorCode::ValidationError,
                 message,
             )
             .with_details(details),
@@ -115,15 +137,17 @@ impl From<Error> for ApiError {
                 message,
                 retry_after_s,
             } => Self::rate_limited(message, retry_after_s),
-            Error::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
-            Error::DeviceUnavailable(m) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "device_unavailable", m)
-            }
+            Error::Conflict(m) => Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, m),
+            Error::DeviceUnavailable(m) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::DeviceUnavailable,
+                m,
+            ),
             Error::StorageFull(m) => {
                 tracing::error!(error = %m, "write refused: storage full");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
+                    ErrorCode::ServerError,
                     "storage full: the node's disk has no room, nothing was saved; free space on \
                      the data disk and try again",
                 )
@@ -132,7 +156,7 @@ impl From<Error> for ApiError {
                 tracing::error!(error = %m, "store unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
+                    ErrorCode::ServerError,
                     "the store is unavailable",
                 )
             }
@@ -140,7 +164,7 @@ impl From<Error> for ApiError {
                 tracing::error!(error = %other, "request failed");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
+                    ErrorCode::ServerError,
                     "internal error; see the node's log",
                 )
             }

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::error::FieldError;
 
 /// The largest JSON body accepted.
@@ -25,7 +25,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::bad_request(format!("malformed JSON: {e}")));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let first = serde_path_to_error::deserialize(de);
+    // JSON has one kind of number: `2.0` is the integer 2 to a JSON Schema (and to a client
+    // that wrote it so), while serde refuses it for an integer field. Only a refused body pays
+    // for the second reading.
+    let parsed = match first {
+        Ok(v) => Ok(v),
+        Err(e) => match whole_floats_as_integers(bytes) {
+            Some(value) => serde_path_to_error::deserialize(value).map_err(|_| e),
+            None => Err(e),
+        },
+    };
+    parsed.map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
             "body".to_string()
@@ -37,11 +48,48 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_error",
+            ErrorCode::ValidationError,
             format!("{field}: {msg}"),
         )
         .with_details(vec![FieldError::new(field, msg)])
     })
+}
+
+/// The body with every whole-valued float (within the integers an `f64` holds exactly) written
+/// as an integer; `None` when it has none.
+fn whole_floats_as_integers(bytes: &[u8]) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    fn fix(v: &mut Value) -> bool {
+        match v {
+            Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => {
+                    // Exact: |f| <= 2^53 is a whole number an i64 holds.
+                    *v = Value::from(f as i64);
+                    true
+                }
+                _ => false,
+            },
+            // Every element is visited, changed or not.
+            Value::Array(a) => {
+                let mut changed = false;
+                for v in a {
+                    changed |= fix(v);
+                }
+                changed
+            }
+            Value::Object(m) => {
+                let mut changed = false;
+                for v in m.values_mut() {
+                    changed |= fix(v);
+                }
+                changed
+            }
+            _ => false,
+        }
+    }
+    let mut value: Value = serde_json::from_slice(bytes).ok()?;
+    fix(&mut value).then_some(value)
 }
 
 impl<S, T> FromRequest<S> for Body<T>
@@ -58,27 +106,45 @@ where
             if !(mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")) {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "validation_error",
+                    ErrorCode::ValidationError,
                     format!("expected Content-Type application/json, got {mime}"),
                 ));
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            let status = e.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    status,
-                    "validation_error",
-                    format!("body larger than {MAX_BODY} bytes"),
-                )
-            } else {
-                ApiError::bad_request(format!("could not read the body: {e}"))
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_rejection(e.status(), &e))?;
         if bytes.is_empty() {
             return Err(ApiError::bad_request("malformed JSON: the body is empty"));
         }
         parse_json(&bytes).map(Body)
+    }
+}
+
+/// A body read as bytes, unparsed (a signed webhook), with the same error shape for one that is
+/// too large or cannot be read.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| body_rejection(e.status(), &e))
+    }
+}
+
+fn body_rejection(status: StatusCode, e: &dyn std::fmt::Display) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            ErrorCode::ValidationError,
+            format!("body larger than {MAX_BODY} bytes"),
+        )
+    } else {
+        ApiError::bad_request(format!("could not read the body: {e}"))
     }
 }
 
@@ -105,7 +171,7 @@ where
             };
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_error",
+                ErrorCode::ValidationError,
                 format!("{field}: {msg}"),
             )
             .with_details(vec![FieldError::new(field, msg)])
@@ -160,6 +226,21 @@ mod tests {
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
     }
 
+    #[test]
+    fn a_whole_float_is_an_integer_and_a_fraction_is_not() {
+        let s = parse_json::<Sample>(br#"{"sku": "A", "delta": -2300.0}"#).expect("whole");
+        assert_eq!(s.delta, -2300);
+        let e = parse_json::<Sample>(br#"{"sku": "A", "delta": 2.5}"#).unwrap_err();
+        assert_eq!(e.details[0].field, "delta");
+        let e = parse_json::<Sample>(br#"{"sku": "A", "delta": 1e300}"#).unwrap_err();
+        assert_eq!(e.details[0].field, "delta");
+        let e = parse_json::<Sample>(br#"{"sku": 1.0, "delta": 1.0}"#).unwrap_err();
+        assert_eq!(
+            e.details[0].field, "sku",
+            "the first reading's error is kept"
+        );
+    }
+
     proptest! {
         /// Whatever bytes arrive, the parser answers with a value or a 400/422 — never a panic,
         /// never another status.
@@ -167,7 +248,7 @@ mod tests {
         fn any_body_is_parsed_or_refused_with_400_or_422(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             if let Err(e) = parse_json::<Sample>(&bytes) {
                 prop_assert!(e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::UNPROCESSABLE_ENTITY);
-                prop_assert_eq!(e.code, "validation_error");
+                prop_assert_eq!(e.code, ErrorCode::ValidationError);
             }
         }
 

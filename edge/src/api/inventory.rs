@@ -26,14 +26,15 @@ pub struct InventoryQuery {
     pub tenant_id: Option<String>,
     pub sku: Option<String>,
     pub location: Option<String>,
+    /// `pagination.next_cursor` of the page before; opaque.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    #[param(value_type = Option<super::page::Limit>)]
     pub limit: Option<usize>,
 }
 
 /// Stock positions: on hand, reserved and available per sku, location and lot.
 #[utoipa::path(get, path = "/v1/inventory", tag = "inventory", params(InventoryQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<StockRow>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<StockRow>)))]
 pub async fn list_inventory(
     caller: Caller,
     State(st): State<AppState>,
@@ -57,7 +58,7 @@ pub async fn list_inventory(
 /// Book an adjustment; 409 when it would make available stock negative.
 #[utoipa::path(post, path = "/v1/inventory/adjustments", tag = "inventory", request_body = AdjustmentInput,
     security(("bearer" = [])),
-    responses((status = 201, body = LedgerEntry), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = LedgerEntry), (status = 409, description = "it would make available stock negative", body = ErrorBody)))]
 pub async fn create_adjustment(
     caller: Caller,
     State(st): State<AppState>,
@@ -77,7 +78,7 @@ pub async fn create_adjustment(
 /// Record a cycle count; books the difference (201), or nothing when it matches (200).
 #[utoipa::path(post, path = "/v1/inventory/counts", tag = "inventory", request_body = CountInput,
     security(("bearer" = [])),
-    responses((status = 201, body = LedgerEntry), (status = 200, body = LedgerEntry), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "the difference, booked", body = LedgerEntry), (status = 200, description = "the count matched: nothing booked", body = LedgerEntry), (status = 409, description = "the count cannot be booked in the current state", body = ErrorBody)))]
 pub async fn create_count(
     caller: Caller,
     State(st): State<AppState>,

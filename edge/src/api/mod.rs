@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod contract;
 pub mod devices;
 pub mod error;
 pub mod extract;
@@ -29,15 +30,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tracing::Instrument;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::metrics::Metrics;
 use crate::store::base::keys::KeyRecord;
 use crate::store::Store;
-use error::{ApiError, REQUEST_ID};
+use error::{ApiError, ErrorCode, REQUEST_ID};
 
 /// What every handler can reach. One `Arc`: axum clones the state for every extractor and
 /// middleware of every request, and one reference count is cheaper than one per field.
@@ -68,7 +68,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Whether a `[central]` section is configured (sync is `disabled` otherwise).
     pub central_configured: bool,
-    pub openapi_json: Arc<String>,
+    /// The OpenAPI document served at `/v1/openapi.json`, with the statuses it lists.
+    pub openapi: Arc<contract::Published>,
     /// Live events for `GET /v1/events`.
     pub events: crate::events::EventBus,
     /// Configured devices and discovered candidates.
@@ -85,23 +86,24 @@ pub struct Shared {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "wms-edge", description = "The per-site edge node of the fulfillment network."),
-    modifiers(&BearerAuth),
-    components(schemas(error::ErrorBody))
+    info(
+        title = "wms-edge",
+        description = "The per-site edge node of the fulfillment network."
+    ),
+    // The rules that query and path parameters name (a parameter's schema is not registered by
+    // utoipa when it is a reference); every `$ref` resolving is tested in `contract`.
+    components(schemas(
+        error::ErrorBody,
+        page::Limit,
+        pos_balances::GiftCardCode,
+        crate::domain::rules::NotBlank,
+        crate::domain::rules::Search64,
+        crate::domain::rules::Search128,
+        crate::domain::rules::TimeoutMs,
+        crate::domain::rules::WaitSeconds,
+    ))
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// All routes with their OpenAPI descriptions.
 fn api_router() -> OpenApiRouter<AppState> {
@@ -174,14 +176,18 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pos::get_customer))
 }
 
-/// The OpenAPI document as served (and as kept in the repo at `edge/openapi.json`).
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+/// The OpenAPI document as served (and as kept in the repo at `edge/openapi.json`): what the
+/// handlers' annotations say, completed by the conventions every operation follows
+/// ([`contract::apply`]).
+pub fn openapi_document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(api_router().split_for_parts().1)
+        .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}));
+    contract::apply(&mut doc);
+    doc
 }
 
 pub fn openapi_json() -> String {
-    openapi_document()
-        .to_pretty_json()
+    serde_json::to_string_pretty(&openapi_document())
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
@@ -209,7 +215,7 @@ async fn fallback() -> ApiError {
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "validation_error",
+        ErrorCode::ValidationError,
         "method not allowed on this endpoint",
     )
 }
@@ -218,7 +224,7 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
+        ErrorCode::ServerError,
         "internal error; see the node's log",
     )
     .into_response()
@@ -262,18 +268,34 @@ async fn request_context(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Per-route request counts and latencies for `/metrics`.
+/// Per-route request counts and latencies for `/metrics`. In debug builds (the tests) it also
+/// holds every answer to the OpenAPI document: a status the operation does not list becomes a
+/// 500 naming the omission, so a test that reaches an undocumented answer fails.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let start = Instant::now();
     let resp = next.run(req).await;
+    let status = resp.status().as_u16();
     state
         .metrics
-        .observe_http(&method, &route, resp.status().as_u16(), start.elapsed());
+        .observe_http(method.as_str(), &route, status, start.elapsed());
+    if cfg!(debug_assertions)
+        && state.openapi.documented.allows(&method, &route, status) == Some(false)
+    {
+        tracing::error!(%method, %route, status, "an answer the OpenAPI document does not list");
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServerError,
+            format!(
+                "{method} {route} answered {status}, which its OpenAPI operation does not list"
+            ),
+        )
+        .into_response();
+    }
     resp
 }

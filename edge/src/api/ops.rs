@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::error::{ApiResult, ErrorBody};
+use super::error::ApiResult;
 use super::extract::Q;
 use super::page::{self, Page, PageJson};
 use super::AppState;
@@ -165,7 +165,7 @@ fn sync_state(st: &AppState) -> String {
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])),
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(caller: Caller, State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
     caller.require(Role::Admin)?;
     let figures = st.store.read(outbox::figures).await?;
@@ -210,7 +210,7 @@ pub struct SyncStatus {
 
 /// The upstream queue: depth, age and state.
 #[utoipa::path(get, path = "/v1/sync/status", tag = "sync", security(("bearer" = [])),
-    responses((status = 200, body = SyncStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = SyncStatus)))]
 pub async fn sync_status(
     caller: Caller,
     State(st): State<AppState>,
@@ -249,18 +249,21 @@ pub struct AuditQuery {
     pub api_key: Option<String>,
     /// e.g. `order.hold`, `inventory.adjusted`, `product.create`.
     pub action: Option<String>,
-    /// RFC 3339; entries at or after.
+    /// Entries at or after.
+    #[param(format = DateTime)]
     pub since: Option<String>,
-    /// RFC 3339; entries before.
+    /// Entries before.
+    #[param(format = DateTime)]
     pub until: Option<String>,
+    /// `pagination.next_cursor` of the page before; opaque.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    #[param(value_type = Option<super::page::Limit>)]
     pub limit: Option<usize>,
 }
 
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "operations", params(AuditQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<AuditEntry>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<AuditEntry>)))]
 pub async fn audit(
     caller: Caller,
     State(st): State<AppState>,
@@ -302,7 +305,7 @@ pub async fn openapi(State(st): State<AppState>) -> impl IntoResponse {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        st.openapi_json.as_ref().clone(),
+        st.openapi.json.clone(),
     )
 }
 
@@ -317,7 +320,7 @@ pub struct EventsQuery {
 /// Server-sent events for live screens: each event has an `event:` line with its type and a JSON
 /// `data:` line that also carries `"type"`. A client too slow to keep up gets a `lagged` event.
 #[utoipa::path(get, path = "/v1/events", tag = "operations", params(EventsQuery), security(("bearer" = [])),
-    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream"), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "server-sent events", content_type = "text/event-stream")))]
 pub async fn events(
     caller: Caller,
     State(st): State<AppState>,

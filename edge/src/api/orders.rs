@@ -24,14 +24,15 @@ use crate::store::orders::{
 pub struct OrderQuery {
     pub tenant_id: Option<String>,
     pub status: Option<Status>,
+    /// `pagination.next_cursor` of the page before; opaque.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    #[param(value_type = Option<super::page::Limit>)]
     pub limit: Option<usize>,
 }
 
 /// List orders.
 #[utoipa::path(get, path = "/v1/orders", tag = "orders", params(OrderQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<OrderSummary>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<OrderSummary>)))]
 pub async fn list_orders(
     caller: Caller,
     State(st): State<AppState>,
@@ -56,7 +57,7 @@ pub async fn list_orders(
 
 /// One order with its lines, allocation, shipments and timeline.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path)),
-    security(("bearer" = [])), responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody)))]
+    security(("bearer" = [])), responses((status = 200, body = OrderDetail), (status = 404, description = "no such order (or one of another tenant)", body = ErrorBody)))]
 pub async fn get_order(
     caller: Caller,
     State(st): State<AppState>,
@@ -72,7 +73,7 @@ pub async fn get_order(
 
 /// Accept a fulfillment order locally; stock is reserved at once, or the order is backordered.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderInput, security(("bearer" = [])),
-    responses((status = 201, body = OrderDetail), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = OrderDetail), (status = 409, description = "the order exists and has moved on", body = ErrorBody)))]
 pub async fn create_order(
     caller: Caller,
     State(st): State<AppState>,
@@ -133,7 +134,7 @@ async fn act(
 /// Put an order on hold: no step takes it further until it is released.
 #[utoipa::path(post, path = "/v1/orders/{id}/hold", tag = "orders", params(("id" = String, Path)),
     request_body = ReasonInput, security(("bearer" = [])),
-    responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = OrderDetail), (status = 404, description = "no order with this id", body = ErrorBody), (status = 409, description = "the order cannot be held now (shipped, cancelled)", body = ErrorBody)))]
 pub async fn hold_order(
     caller: Caller,
     State(st): State<AppState>,
@@ -146,7 +147,7 @@ pub async fn hold_order(
 /// Release a held order back to where it was.
 #[utoipa::path(post, path = "/v1/orders/{id}/release", tag = "orders", params(("id" = String, Path)),
     request_body = ReasonInput, security(("bearer" = [])),
-    responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = OrderDetail), (status = 404, description = "no order with this id", body = ErrorBody), (status = 409, description = "the order is not on hold", body = ErrorBody)))]
 pub async fn release_order(
     caller: Caller,
     State(st): State<AppState>,
@@ -159,7 +160,7 @@ pub async fn release_order(
 /// Cancel an order and release its reservations; 409 once it has shipped.
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", params(("id" = String, Path)),
     request_body = ReasonInput, security(("bearer" = [])),
-    responses((status = 200, body = OrderDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = OrderDetail), (status = 404, description = "no order with this id", body = ErrorBody), (status = 409, description = "too late: the order has shipped", body = ErrorBody)))]
 pub async fn cancel_order(
     caller: Caller,
     State(st): State<AppState>,

@@ -19,6 +19,26 @@ use crate::store::Store;
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 
+/// `limit` in the document: what [`limit`] accepts.
+pub struct Limit;
+
+impl utoipa::PartialSchema for Limit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Integer))
+            .minimum(Some(1))
+            .maximum(Some(MAX_LIMIT as f64))
+            .default(Some(serde_json::json!(DEFAULT_LIMIT)))
+            .description(Some(format!(
+                "How many rows a page holds: 1 to {MAX_LIMIT}, {DEFAULT_LIMIT} when not given."
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for Limit {}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Pagination {
     pub next_cursor: Option<String>,

@@ -21,6 +21,7 @@ use crate::config::RegisterConfig;
 use crate::domain::pos::pricing::DiscountValue;
 use crate::domain::pos::Percent;
 use crate::domain::role::Role;
+use crate::domain::rules;
 use crate::domain::time;
 use crate::error::Result;
 use crate::store::base::catalog::Money;
@@ -48,13 +49,77 @@ pub(super) fn money(amount: i64, currency: &str) -> Money {
     }
 }
 
-/// An amount in a request: a bare integer of minor units, or `{"amount", "currency"}`.
+/// An amount in a request: a bare integer of minor units, or `{"amount", "currency"}` in the
+/// register's currency.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum MoneyIn {
     Minor(i64),
-    Money { amount: i64, currency: String },
+    Money {
+        amount: i64,
+        #[schema(value_type = rules::Currency)]
+        currency: String,
+    },
 }
+
+/// Declares how the document states an amount in a request that may not be below `$min`.
+macro_rules! amount_schema {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $description:literal) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                amount_in($min, $description)
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
+}
+
+fn amount_in(
+    min: Option<i64>,
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaType, Type};
+    let minor = || {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Integer))
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
+            .minimum(min.map(|m| m as f64))
+    };
+    OneOfBuilder::new()
+        .item(minor().description(Some("Minor units (cents).")))
+        .item(
+            ObjectBuilder::new()
+                .property("amount", minor())
+                .required("amount")
+                .property(
+                    "currency",
+                    <rules::Currency as utoipa::PartialSchema>::schema(),
+                )
+                .required("currency")
+                .description(Some("Minor units and the register's currency.")),
+        )
+        .description(Some(description))
+        .into()
+}
+
+amount_schema!(
+    /// An amount of cash counted or handed over, in the document.
+    AmountNotNegative,
+    Some(0),
+    "An amount not below zero, in the register's currency."
+);
+amount_schema!(
+    /// An amount that moves money, in the document.
+    AmountPositive,
+    Some(1),
+    "An amount above zero, in the register's currency."
+);
 
 impl MoneyIn {
     pub(super) fn minor(
@@ -451,7 +516,7 @@ async fn register_out(st: &AppState, reg: RegisterConfig) -> ApiResult<RegisterO
 
 /// The site's registers the caller may see.
 #[utoipa::path(get, path = "/v1/pos/registers", tag = "pos", security(("bearer" = [])),
-    responses((status = 200, body = Page<RegisterOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<RegisterOut>)))]
 pub async fn list_registers(
     caller: Caller,
     State(st): State<AppState>,
@@ -474,7 +539,7 @@ pub async fn list_registers(
 /// One register: its session, open sale and devices.
 #[utoipa::path(get, path = "/v1/pos/registers/{id}", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = RegisterOut), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RegisterOut), (status = 404, description = "no register with this id", body = ErrorBody)))]
 pub async fn get_register(
     caller: Caller,
     State(st): State<AppState>,
@@ -490,13 +555,14 @@ pub async fn get_register(
 #[serde(deny_unknown_fields)]
 pub struct OpenSessionIn {
     /// The cash put in the drawer.
+    #[schema(value_type = AmountNotNegative)]
     pub opening_float: MoneyIn,
 }
 
 /// Open a register session with a float; 409 when one is open.
 #[utoipa::path(post, path = "/v1/pos/registers/{id}/sessions", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = OpenSessionIn,
-    responses((status = 201, body = SessionOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = SessionOut), (status = 404, description = "no register with this id", body = ErrorBody), (status = 409, description = "a session is open at the register", body = ErrorBody)))]
 pub async fn open_session(
     caller: Caller,
     State(st): State<AppState>,
@@ -531,7 +597,7 @@ pub struct NewSaleIn {
 /// Open a sale; 409 without an open session or with a sale already open.
 #[utoipa::path(post, path = "/v1/pos/sales", tag = "pos", security(("bearer" = [])),
     request_body = NewSaleIn,
-    responses((status = 201, body = SaleOut), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = SaleOut), (status = 404, description = "no register with this id", body = ErrorBody), (status = 409, description = "no open session, or a sale is open already", body = ErrorBody)))]
 pub async fn create_sale(
     caller: Caller,
     State(st): State<AppState>,
@@ -556,18 +622,16 @@ pub struct SalesQuery {
     pub status: Option<String>,
     pub receipt_no: Option<String>,
     pub customer: Option<String>,
-    /// 1–200, default 50.
-    #[param(minimum = 1, maximum = 200)]
+    #[param(value_type = Option<super::page::Limit>)]
     pub limit: Option<usize>,
-    /// From `pagination.next_cursor` of the previous page.
+    /// `pagination.next_cursor` of the page before; opaque.
     pub cursor: Option<String>,
 }
 
 /// Sales, newest first.
 #[utoipa::path(get, path = "/v1/pos/sales", tag = "pos", security(("bearer" = [])),
     params(SalesQuery),
-    responses((status = 200, body = Page<SaleOut>), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<SaleOut>)))]
 pub async fn list_sales(
     caller: Caller,
     State(st): State<AppState>,
@@ -600,7 +664,7 @@ pub async fn list_sales(
 /// One sale.
 #[utoipa::path(get, path = "/v1/pos/sales/{id}", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = SaleOut), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SaleOut), (status = 404, description = "no sale with this id", body = ErrorBody)))]
 pub async fn get_sale(
     caller: Caller,
     State(st): State<AppState>,
@@ -646,17 +710,19 @@ async fn change(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddLineIn {
-    /// A scan: GTIN, GS1 string or SKU barcode.
+    /// A scan: GTIN, GS1 string or SKU barcode (taken before `sku` when both are given).
     pub code: Option<String>,
+    /// Used when there is no `code`; one of the two is needed.
     pub sku: Option<String>,
     /// Default 1.
+    #[schema(value_type = Option<rules::TillQty>)]
     pub qty: Option<i64>,
 }
 
 /// Add a product (one line per SKU: adding it again adds to its line).
 #[utoipa::path(post, path = "/v1/pos/sales/{id}/lines", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = AddLineIn,
-    responses((status = 201, body = SaleOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SaleOut), (status = 404, description = "no sale with this id", body = ErrorBody), (status = 409, description = "the sale is not open or has a tender", body = ErrorBody)))]
 pub async fn add_line(
     caller: Caller,
     State(st): State<AppState>,
@@ -677,13 +743,14 @@ pub async fn add_line(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetQtyIn {
+    #[schema(value_type = rules::TillQty)]
     pub qty: i64,
 }
 
 /// Change a line's quantity.
 #[utoipa::path(patch, path = "/v1/pos/sales/{id}/lines/{line_id}", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path), ("line_id" = String, Path)), request_body = SetQtyIn,
-    responses((status = 200, body = SaleOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = SaleOut), (status = 404, description = "no such sale or line", body = ErrorBody), (status = 409, description = "the sale is not open or has a tender", body = ErrorBody)))]
 pub async fn set_line_qty(
     caller: Caller,
     State(st): State<AppState>,
@@ -700,7 +767,7 @@ pub async fn set_line_qty(
 /// Remove a line.
 #[utoipa::path(delete, path = "/v1/pos/sales/{id}/lines/{line_id}", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path), ("line_id" = String, Path)),
-    responses((status = 200, body = SaleOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = SaleOut), (status = 404, description = "no such sale or line", body = ErrorBody), (status = 409, description = "the sale is not open or has a tender", body = ErrorBody), (status = 422, description = "the sale could not be priced without the line", body = ErrorBody)))]
 pub async fn remove_line(
     caller: Caller,
     State(st): State<AppState>,
@@ -715,9 +782,12 @@ pub async fn remove_line(
 pub struct DiscountIn {
     /// Null: the whole sale.
     pub line_id: Option<String>,
-    #[schema(value_type = Option<String>, example = "12.5")]
+    /// 0 to 100; give either `percent` or `amount`.
+    #[schema(value_type = Option<rules::Percent100>, example = "12.5")]
     pub percent: Option<Percent>,
+    #[schema(value_type = Option<AmountNotNegative>)]
     pub amount: Option<MoneyIn>,
+    #[schema(value_type = rules::NotBlank)]
     pub reason: String,
     pub approval: Option<Approval>,
 }
@@ -725,7 +795,7 @@ pub struct DiscountIn {
 /// A manual discount; above the register's limit it needs a supervisor.
 #[utoipa::path(post, path = "/v1/pos/sales/{id}/discounts", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = DiscountIn,
-    responses((status = 201, body = SaleOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SaleOut), (status = 404, description = "no sale with this id", body = ErrorBody), (status = 409, description = "the sale is not open or has a tender", body = ErrorBody), (status = 429, description = "the approving badge is locked after five wrong PINs", body = ErrorBody)))]
 pub async fn add_discount(
     caller: Caller,
     State(st): State<AppState>,
@@ -763,7 +833,7 @@ pub struct CouponIn {
 /// Apply a coupon (one per sale); 422 when unknown, expired or not applicable, with why.
 #[utoipa::path(post, path = "/v1/pos/sales/{id}/coupons", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = CouponIn,
-    responses((status = 201, body = SaleOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SaleOut), (status = 404, description = "no sale with this id", body = ErrorBody), (status = 409, description = "the sale is not open, has a tender or a coupon", body = ErrorBody)))]
 pub async fn add_coupon(
     caller: Caller,
     State(st): State<AppState>,
@@ -786,7 +856,7 @@ pub struct CustomerIn {
 /// Attach (or detach) the sale's customer; re-prices for the customer's group.
 #[utoipa::path(put, path = "/v1/pos/sales/{id}/customer", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = CustomerIn,
-    responses((status = 200, body = SaleOut), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SaleOut), (status = 404, description = "no sale with this id", body = ErrorBody), (status = 409, description = "the sale is not open or has a tender", body = ErrorBody)))]
 pub async fn set_customer(
     caller: Caller,
     State(st): State<AppState>,
@@ -804,14 +874,27 @@ pub async fn set_customer(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentIn {
-    /// `cash`, `card`, `gift_card` or `store_credit`.
+    #[schema(value_type = PaymentMethod)]
     pub method: String,
-    /// Default: what is due.
+    /// Default: what is due; a card or a balance pays more than zero and at most what is due.
+    #[schema(value_type = Option<AmountNotNegative>)]
     pub amount: Option<MoneyIn>,
-    /// Cash: what the customer handed over.
+    /// Cash only: what the customer handed over.
+    #[schema(value_type = Option<AmountNotNegative>)]
     pub tendered: Option<MoneyIn>,
-    /// Gift card code.
+    /// Gift card only: the card's code, 1 to 64 characters.
     pub code: Option<String>,
+}
+
+/// How a payment is made (the document's statement of `PaymentIn::method`).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PaymentMethod {
+    Cash,
+    Card,
+    GiftCard,
+    StoreCredit,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -824,13 +907,7 @@ pub struct PaymentResult {
 /// same payment and never charges twice; the same key with another body is 409.
 #[utoipa::path(post, path = "/v1/pos/sales/{id}/payments", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = String, Header)), request_body = PaymentIn,
-    responses((status = 201, description = "cash taken", body = PaymentResult),
-              (status = 202, description = "card payment sent to the terminal: pending", body = PaymentResult),
-              (status = 200, description = "a retry: the payment the first request made", body = PaymentResult),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 422, body = ErrorBody),
-              (status = 503, description = "the register's terminal is offline", body = ErrorBody)))]
+    responses((status = 201, description = "cash, gift card or store credit taken", body = PaymentResult), (status = 202, description = "card payment sent to the terminal: pending", body = PaymentResult), (status = 200, description = "a retry: the payment the first request made", body = PaymentResult), (status = 404, description = "no sale with this id", body = ErrorBody), (status = 409, description = "the same Idempotency-Key with another body, nothing due, the sale not open, or a balance refused", body = ErrorBody), (status = 422, description = "a missing or malformed Idempotency-Key header, an unknown method or an amount in another currency", body = ErrorBody), (status = 503, description = "device_unavailable: the register's terminal or the central cannot be reached", body = ErrorBody)))]
 pub async fn create_payment(
     caller: Caller,
     State(st): State<AppState>,
@@ -958,8 +1035,8 @@ pub async fn create_payment(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PaymentQuery {
-    /// Long poll: wait up to this many seconds (0-30) for a pending payment to become final.
-    #[param(minimum = 0, maximum = 30)]
+    /// Long poll: wait up to this many seconds for a pending payment to become final.
+    #[param(value_type = Option<rules::WaitSeconds>)]
     pub wait: Option<u64>,
 }
 
@@ -967,9 +1044,7 @@ pub struct PaymentQuery {
 /// 30 s). A payment that is already final is answered at once.
 #[utoipa::path(get, path = "/v1/pos/payments/{id}", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path), PaymentQuery),
-    responses((status = 200, body = PaymentOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PaymentOut), (status = 404, description = "no payment with this id", body = ErrorBody)))]
 pub async fn get_payment(
     caller: Caller,
     State(st): State<AppState>,
@@ -977,8 +1052,8 @@ pub async fn get_payment(
     Q(q): Q<PaymentQuery>,
 ) -> ApiResult<Json<PaymentOut>> {
     caller.require(Role::Cashier)?;
-    if q.wait.is_some_and(|w| w > 30) {
-        return Err(ApiError::unprocessable("wait", "must be 0 to 30 seconds"));
+    if let Some(w) = q.wait {
+        rules::WaitSeconds::check_field("wait", i64::try_from(w).unwrap_or(i64::MAX))?;
     }
     let (p, tenant, currency) = payment_with_sale(&st, &id).await?;
     caller.check_tenant(&tenant)?;
@@ -1015,9 +1090,7 @@ async fn payment_with_sale(
 /// decides; an approval that wins the race stays approved (void the sale to reverse it).
 #[utoipa::path(post, path = "/v1/pos/payments/{id}/abort", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 202, body = PaymentOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = PaymentOut), (status = 404, description = "no payment with this id", body = ErrorBody), (status = 409, description = "the payment is not pending", body = ErrorBody), (status = 503, description = "device_unavailable: the terminal cannot be reached", body = ErrorBody)))]
 pub async fn abort_payment(
     caller: Caller,
     State(st): State<AppState>,
@@ -1037,15 +1110,19 @@ pub async fn abort_payment(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PriceQuery {
-    /// Required.
+    #[param(value_type = rules::NotBlank, required = true)]
     pub register: Option<String>,
-    /// A scan or a SKU. Required.
+    /// A scan or a SKU.
+    #[param(value_type = rules::NotBlank, required = true)]
     pub code: Option<String>,
 }
 
+/// A query value the document states as required: checked in the handler, after the caller's
+/// role, so a caller without the role hears 403 whatever the query holds.
 fn required(v: Option<String>, field: &str) -> std::result::Result<String, ApiError> {
-    v.filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::unprocessable(field, "is required"))
+    let v = v.ok_or_else(|| ApiError::unprocessable(field, "is required"))?;
+    rules::not_blank(usize::MAX).check_field(field, &v)?;
+    Ok(v)
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1063,7 +1140,7 @@ pub struct PriceCheck {
 /// Price check without a sale.
 #[utoipa::path(get, path = "/v1/pos/price", tag = "pos", security(("bearer" = [])),
     params(PriceQuery),
-    responses((status = 200, body = PriceCheck), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PriceCheck), (status = 404, description = "no register with this id", body = ErrorBody), (status = 422, description = "an unknown code, or no price", body = ErrorBody)))]
 pub async fn price_check(
     caller: Caller,
     State(st): State<AppState>,
@@ -1092,9 +1169,10 @@ pub async fn price_check(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProductSearch {
-    /// Required.
+    #[param(value_type = rules::NotBlank, required = true)]
     pub register: Option<String>,
-    /// Part of a name or SKU, or a whole barcode. Required.
+    /// Part of a name or SKU, or a whole barcode (white space around it is ignored).
+    #[param(value_type = rules::Search64, required = true)]
     pub q: Option<String>,
 }
 
@@ -1109,9 +1187,7 @@ pub struct ProductHit {
 /// The register tenant's products whose name, SKU or barcode matches `q` (at most 50).
 #[utoipa::path(get, path = "/v1/pos/products", tag = "pos", security(("bearer" = [])),
     params(ProductSearch),
-    responses((status = 200, body = Page<ProductHit>), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<ProductHit>), (status = 404, description = "no register with this id", body = ErrorBody)))]
 pub async fn search_products(
     caller: Caller,
     State(st): State<AppState>,
@@ -1120,10 +1196,9 @@ pub async fn search_products(
     caller.require(Role::Cashier)?;
     let reg = register(&st, &required(q.register, "register")?)?;
     reader(&caller, &reg)?;
-    let needle = required(q.q, "q")?.trim().to_string();
-    if needle.is_empty() || needle.len() > 64 {
-        return Err(ApiError::unprocessable("q", "must be 1 to 64 characters"));
-    }
+    let needle = required(q.q, "q")?;
+    rules::not_blank(64).check_field("q", &needle)?;
+    let needle = needle.trim().to_string();
     let hits = st
         .store
         .read(move |c| prices::search(c, &reg.tenant_id, &needle, SEARCH_LIMIT + 1))
@@ -1147,7 +1222,8 @@ pub async fn search_products(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
-    /// Phone, email, loyalty id or name. Required.
+    /// Phone, email, loyalty id or name (white space around it is ignored).
+    #[param(value_type = rules::Search128, required = true)]
     pub q: Option<String>,
     pub tenant_id: Option<String>,
 }
@@ -1155,8 +1231,7 @@ pub struct CustomerQuery {
 /// Customers by phone, email, loyalty id or name (at most 50).
 #[utoipa::path(get, path = "/v1/pos/customers", tag = "pos", security(("bearer" = [])),
     params(CustomerQuery),
-    responses((status = 200, body = Page<Customer>), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<Customer>)))]
 pub async fn search_customers(
     caller: Caller,
     State(st): State<AppState>,
@@ -1164,13 +1239,9 @@ pub async fn search_customers(
 ) -> ApiResult<Json<Page<Customer>>> {
     caller.require(Role::Cashier)?;
     let tenant = caller.tenant_filter(q.tenant_id)?;
-    let needle = required(q.q, "q")?.trim().to_string();
-    if needle.len() > 128 {
-        return Err(ApiError::unprocessable(
-            "q",
-            "must be at most 128 characters",
-        ));
-    }
+    let needle = required(q.q, "q")?;
+    rules::not_blank(128).check_field("q", &needle)?;
+    let needle = needle.trim().to_string();
     Ok(Json(page::first_matches(
         st.store
             .read(move |c| customers::search(c, tenant.as_deref(), &needle, SEARCH_LIMIT + 1))
@@ -1190,7 +1261,7 @@ pub struct CustomerDetail {
 /// A customer with their sales at this site.
 #[utoipa::path(get, path = "/v1/pos/customers/{id}", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = CustomerDetail), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CustomerDetail), (status = 404, description = "no customer with this id", body = ErrorBody)))]
 pub async fn get_customer(
     caller: Caller,
     State(st): State<AppState>,
@@ -1224,8 +1295,11 @@ pub async fn get_customer(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomerIn {
+    #[schema(value_type = pos_customers::CustomerName)]
     pub name: String,
+    #[schema(value_type = Option<pos_customers::Email>)]
     pub email: Option<String>,
+    #[schema(value_type = Option<pos_customers::Phone>)]
     pub phone: Option<String>,
     /// Default: the caller's tenant, or the site's only register tenant.
     pub tenant_id: Option<String>,
@@ -1234,7 +1308,7 @@ pub struct NewCustomerIn {
 /// Register a customer at the till (works offline; `customer.created` goes upstream).
 #[utoipa::path(post, path = "/v1/pos/customers", tag = "pos", security(("bearer" = [])),
     request_body = NewCustomerIn,
-    responses((status = 201, body = Customer), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Customer)))]
 pub async fn create_customer(
     caller: Caller,
     State(st): State<AppState>,

@@ -12,9 +12,24 @@ use super::extract::P;
 use super::pos::money;
 use super::AppState;
 use crate::domain::role::Role;
+use crate::domain::rules;
 use crate::store::base::catalog::Money;
 use crate::store::base::customers;
 use crate::store::workflow::pos::balances::masked_code;
+
+/// A gift card's code as typed or scanned: 1 to 64 characters, not all white space.
+pub const GIFT_CARD_CODE: rules::Text = rules::not_blank(64);
+
+/// [`GIFT_CARD_CODE`] in the document.
+pub struct GiftCardCode;
+
+impl utoipa::PartialSchema for GiftCardCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        GIFT_CARD_CODE.schema("A gift card's code: 1 to 64 characters, not all white space.")
+    }
+}
+
+impl ToSchema for GiftCardCode {}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct GiftCardOut {
@@ -26,22 +41,15 @@ pub struct GiftCardOut {
 
 /// A gift card's balance at the central (unreachable central: 409).
 #[utoipa::path(get, path = "/v1/pos/gift-cards/{code}", tag = "pos", security(("bearer" = [])),
-    params(("code" = String, Path)),
-    responses((status = 200, body = GiftCardOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    params(("code" = GiftCardCode, Path, description = "the card's code (white space around it ignored)")),
+    responses((status = 200, body = GiftCardOut), (status = 404, description = "the central knows no such gift card", body = ErrorBody), (status = 409, description = "the central cannot be asked now", body = ErrorBody), (status = 422, description = "a code that is empty or longer than 64 characters", body = ErrorBody), (status = 503, description = "device_unavailable: the central could not be reached", body = ErrorBody)))]
 pub async fn gift_card(
     caller: Caller,
     State(st): State<AppState>,
     P(code): P<String>,
 ) -> ApiResult<Json<GiftCardOut>> {
     caller.require(Role::Cashier)?;
-    if code.trim().is_empty() || code.len() > 64 {
-        return Err(ApiError::unprocessable(
-            "code",
-            "must be 1 to 64 characters",
-        ));
-    }
+    GIFT_CARD_CODE.check_field("code", &code)?;
     let card = st.till.gift_card(code.trim()).await?;
     Ok(Json(GiftCardOut {
         code: masked_code(&card.code),
@@ -59,9 +67,7 @@ pub struct CreditOut {
 /// A customer's store credit at the central (unreachable central: 409).
 #[utoipa::path(get, path = "/v1/pos/customers/{id}/credit", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = CreditOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = CreditOut), (status = 404, description = "no customer with this id", body = ErrorBody), (status = 409, description = "the central cannot be asked now", body = ErrorBody), (status = 503, description = "device_unavailable: the central could not be reached", body = ErrorBody)))]
 pub async fn store_credit(
     caller: Caller,
     State(st): State<AppState>,

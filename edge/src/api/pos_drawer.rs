@@ -17,6 +17,7 @@ use super::sessions::{approver, Approval};
 use super::AppState;
 use crate::domain::pos::report::{PeriodReport, Report};
 use crate::domain::role::Role;
+use crate::domain::rules;
 use crate::store::base::catalog::Money;
 use crate::store::workflow::pos::cash::{self, MovementIn};
 use crate::store::workflow::pos::registers;
@@ -33,8 +34,7 @@ pub struct SessionDetail {
 /// A register session with its report; reading it changes nothing.
 #[utoipa::path(get, path = "/v1/pos/sessions/{id}", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = SessionDetail), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SessionDetail), (status = 404, description = "no session with this id", body = ErrorBody)))]
 pub async fn get_session(
     caller: Caller,
     State(st): State<AppState>,
@@ -65,8 +65,10 @@ pub async fn get_session(
 pub struct MovementBody {
     /// `pay_in`, `pay_out`, `safe_drop` or `no_sale`.
     pub kind: MovementKind,
-    /// 0 for a no-sale.
+    /// 0 for a no-sale, more than zero otherwise.
+    #[schema(value_type = super::pos::AmountNotNegative)]
     pub amount: MoneyIn,
+    /// Needed for a pay-in or pay-out; at most 200 characters (white space around it ignored).
     pub reason: Option<String>,
     pub approval: Option<Approval>,
 }
@@ -108,9 +110,7 @@ pub struct MovementOut {
 /// none happens while a sale is open; a pay-out or drop never exceeds what the drawer should hold.
 #[utoipa::path(post, path = "/v1/pos/sessions/{id}/cash-movements", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = MovementBody,
-    responses((status = 201, body = MovementOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = MovementOut), (status = 404, description = "no session with this id", body = ErrorBody), (status = 409, description = "the session is closed, a sale is open, or the drawer holds less", body = ErrorBody), (status = 429, description = "the approving badge is locked after five wrong PINs", body = ErrorBody)))]
 pub async fn cash_movement(
     caller: Caller,
     State(st): State<AppState>,
@@ -173,18 +173,39 @@ async fn register_of_session(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseBody {
+    #[schema(value_type = super::pos::AmountNotNegative)]
     pub counted_cash: MoneyIn,
+    #[schema(value_type = Option<CloseNote>)]
     pub note: Option<String>,
 }
+
+/// A closing note: at most 500 characters of anything.
+const CLOSE_NOTE: rules::Text = rules::Text {
+    min: 0,
+    max: 500,
+    forbidden: &[],
+    forbidden_are: "",
+    visible: false,
+    must_hold: None,
+};
+
+/// [`CLOSE_NOTE`] in the document.
+pub struct CloseNote;
+
+impl utoipa::PartialSchema for CloseNote {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        CLOSE_NOTE.schema("A note on the close: at most 500 characters.")
+    }
+}
+
+impl ToSchema for CloseNote {}
 
 /// Close the session with the counted cash: the Z report (numbered per register, never
 /// repeated), printed on the register's printer and sent upstream. 409 while a sale is open or a
 /// card payment, reversal or refund is unresolved, and for a session already closed.
 #[utoipa::path(post, path = "/v1/pos/sessions/{id}/close", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = CloseBody,
-    responses((status = 200, body = Report), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Report), (status = 404, description = "no session with this id", body = ErrorBody), (status = 409, description = "the session is closed, or a sale, card payment, reversal or refund is unresolved", body = ErrorBody)))]
 pub async fn close_session(
     caller: Caller,
     State(st): State<AppState>,
@@ -200,8 +221,8 @@ pub async fn close_session(
             "must not be negative",
         ));
     }
-    if input.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
-        return Err(ApiError::unprocessable("note", "at most 500 characters"));
+    if let Some(n) = &input.note {
+        CLOSE_NOTE.check_field("note", n)?;
     }
     let r = reg.clone();
     let note = input.note;
@@ -222,13 +243,16 @@ pub async fn close_session(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SalesReportQuery {
-    /// From this instant (RFC 3339), inclusive.
+    /// From this instant, inclusive.
+    #[param(format = DateTime)]
     pub from: Option<String>,
-    /// Up to this instant (RFC 3339), exclusive.
+    /// Up to this instant, exclusive.
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// One register (default: all).
     pub register: Option<String>,
-    /// ISO 4217 (default: the registers' currency).
+    /// Default: the registers' currency.
+    #[param(value_type = Option<rules::Currency>)]
     pub currency: Option<String>,
 }
 
@@ -244,9 +268,7 @@ fn instant(field: &str, v: &Option<String>) -> std::result::Result<Option<String
 /// The store's sales over a period: totals, by payment method, tax, cashier and register.
 #[utoipa::path(get, path = "/v1/pos/reports/sales", tag = "pos", security(("bearer" = [])),
     params(SalesReportQuery),
-    responses((status = 200, body = PeriodReport), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PeriodReport), (status = 404, description = "no register with this id", body = ErrorBody)))]
 pub async fn sales_report(
     caller: Caller,
     State(st): State<AppState>,
@@ -274,12 +296,7 @@ pub async fn sales_report(
             .map(|r| r.currency.clone())
             .unwrap_or_else(|| "USD".into()),
     };
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(ApiError::unprocessable(
-            "currency",
-            "must be an ISO 4217 code",
-        ));
-    }
+    rules::CURRENCY.check_field("currency", &currency)?;
     let register_id = q.register;
     let tenant = caller.tenant().map(str::to_string);
     Ok(Json(

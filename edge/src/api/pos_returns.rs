@@ -17,6 +17,7 @@ use super::sessions::{approver, Approval};
 use super::AppState;
 use crate::domain::pos::refund::RefundTo;
 use crate::domain::role::Role;
+use crate::domain::rules;
 use crate::store::base::audit;
 use crate::store::base::catalog::Money;
 use crate::store::workflow::pos::receipt::queue_reprint;
@@ -27,6 +28,7 @@ use crate::store::workflow::pos::{self as pos_store};
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoidBody {
+    #[schema(value_type = rules::NotBlank)]
     pub reason: String,
     pub approval: Option<Approval>,
 }
@@ -36,10 +38,7 @@ pub struct VoidBody {
 /// first. A reversal the terminal refuses leaves the sale as it was (409 with the reason).
 #[utoipa::path(post, path = "/v1/pos/sales/{id}/void", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = VoidBody,
-    responses((status = 200, body = SaleOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, description = "the terminal could not be reached", body = ErrorBody)))]
+    responses((status = 200, body = SaleOut), (status = 404, description = "no sale with this id", body = ErrorBody), (status = 409, description = "the sale cannot be voided, or the terminal refused a reversal", body = ErrorBody), (status = 429, description = "the approving badge is locked after five wrong PINs", body = ErrorBody), (status = 503, description = "device_unavailable: the terminal could not be reached", body = ErrorBody)))]
 pub async fn void_sale(
     caller: Caller,
     State(st): State<AppState>,
@@ -70,6 +69,7 @@ pub async fn void_sale(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundLineBody {
+    /// A line of the sale, named once per refund.
     pub line_id: String,
     #[schema(minimum = 1)]
     pub qty: i64,
@@ -106,7 +106,9 @@ impl From<TenderChoice> for RefundTo {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
+    #[schema(min_items = 1)]
     pub lines: Vec<RefundLineBody>,
+    #[schema(value_type = rules::NotBlank)]
     pub reason: String,
     pub approval: Option<Approval>,
     #[serde(default)]
@@ -208,10 +210,7 @@ fn publish_refund(st: &AppState, r: &Refund) {
 /// needs a supervisor.
 #[utoipa::path(post, path = "/v1/pos/sales/{id}/refunds", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = RefundBody,
-    responses((status = 201, body = RefundOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, description = "the terminal could not be reached", body = ErrorBody)))]
+    responses((status = 201, body = RefundOut), (status = 404, description = "no such sale or register", body = ErrorBody), (status = 409, description = "more than remains, or the sale is not completed", body = ErrorBody), (status = 429, description = "the approving badge is locked after five wrong PINs", body = ErrorBody), (status = 503, description = "device_unavailable: the terminal or the central could not be reached", body = ErrorBody)))]
 pub async fn refund_sale(
     caller: Caller,
     State(st): State<AppState>,
@@ -257,8 +256,7 @@ pub async fn refund_sale(
 /// One refund.
 #[utoipa::path(get, path = "/v1/pos/refunds/{id}", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = RefundOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RefundOut), (status = 404, description = "no refund with this id", body = ErrorBody)))]
 pub async fn get_refund(
     caller: Caller,
     State(st): State<AppState>,
@@ -279,9 +277,10 @@ pub async fn get_refund(
 #[serde(deny_unknown_fields)]
 pub struct ReturnLineBody {
     pub sku: String,
-    #[schema(minimum = 1, maximum = 9999)]
+    #[schema(value_type = rules::TillQty)]
     pub qty: i64,
     /// What the customer gets back per unit, tax included.
+    #[schema(value_type = super::pos::AmountNotNegative)]
     pub unit_price: super::pos::MoneyIn,
     #[serde(default = "yes")]
     pub restock: bool,
@@ -300,7 +299,9 @@ pub enum ReturnTender {
 #[serde(deny_unknown_fields)]
 pub struct ReturnBody {
     pub register_id: String,
+    #[schema(min_items = 1)]
     pub lines: Vec<ReturnLineBody>,
+    #[schema(value_type = rules::NotBlank)]
     pub reason: String,
     pub approval: Option<Approval>,
     #[serde(default)]
@@ -312,9 +313,7 @@ pub struct ReturnBody {
 /// A return without a receipt (always a supervisor's approval).
 #[utoipa::path(post, path = "/v1/pos/returns", tag = "pos", security(("bearer" = [])),
     request_body = ReturnBody,
-    responses((status = 201, body = RefundOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = RefundOut), (status = 404, description = "no such register", body = ErrorBody), (status = 409, description = "the session is not open", body = ErrorBody), (status = 429, description = "the approving badge is locked after five wrong PINs", body = ErrorBody), (status = 503, description = "device_unavailable: the central could not be reached for store credit", body = ErrorBody)))]
 pub async fn create_return(
     caller: Caller,
     State(st): State<AppState>,
@@ -389,9 +388,7 @@ pub struct ReprintOut {
 /// Reprint a completed sale's receipt (COPY) or print a gift receipt; the drawer stays shut.
 #[utoipa::path(post, path = "/v1/pos/sales/{id}/receipt", tag = "pos", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = ReprintBody,
-    responses((status = 202, body = ReprintOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 202, body = ReprintOut), (status = 404, description = "no sale with this id", body = ErrorBody), (status = 409, description = "the sale is not completed", body = ErrorBody)))]
 pub async fn reprint(
     caller: Caller,
     State(st): State<AppState>,

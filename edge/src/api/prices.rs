@@ -8,11 +8,12 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult};
 use super::extract::{Body, P, Q};
 use super::page::{self, Page};
 use super::AppState;
 use crate::domain::role::Role;
+use crate::domain::rules;
 use crate::domain::time;
 use crate::store::base::prices::{self, PromotionRow, TaxRateRow};
 
@@ -21,13 +22,14 @@ use crate::store::base::prices::{self, PromotionRow, TaxRateRow};
 pub struct TaxRateIn {
     pub name: Option<String>,
     /// Decimal percent, e.g. `"8.875"`.
+    #[schema(value_type = rules::Percent100Text)]
     pub rate: String,
     pub version: Option<i64>,
 }
 
 /// The tax rates in force at this site.
 #[utoipa::path(get, path = "/v1/tax-rates", tag = "catalog", security(("bearer" = [])),
-    responses((status = 200, body = Page<TaxRateRow>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<TaxRateRow>)))]
 pub async fn list_tax_rates(
     caller: Caller,
     State(st): State<AppState>,
@@ -37,9 +39,9 @@ pub async fn list_tax_rates(
 }
 
 /// Create or replace a tax rate.
-#[utoipa::path(put, path = "/v1/tax-rates/{code}", tag = "catalog", params(("code" = String, Path)),
+#[utoipa::path(put, path = "/v1/tax-rates/{code}", tag = "catalog", params(("code" = rules::Ident, Path)),
     request_body = TaxRateIn, security(("bearer" = [])),
-    responses((status = 200, body = TaxRateRow), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = TaxRateRow)))]
 pub async fn put_tax_rate(
     caller: Caller,
     State(st): State<AppState>,
@@ -70,15 +72,15 @@ pub async fn put_tax_rate(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PromotionQuery {
-    /// Required.
+    /// Checked in the handler, after the caller's role (a caller without it hears 403).
+    #[param(required = true)]
     pub tenant_id: Option<String>,
 }
 
 /// A tenant's promotions and coupons.
 #[utoipa::path(get, path = "/v1/promotions", tag = "catalog", params(PromotionQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = Page<PromotionRow>), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<PromotionRow>)))]
 pub async fn list_promotions(
     caller: Caller,
     State(st): State<AppState>,
@@ -99,7 +101,7 @@ pub async fn list_promotions(
 /// Create or replace a promotion (`code` null: automatic; else a coupon).
 #[utoipa::path(put, path = "/v1/promotions/{id}", tag = "catalog", params(("id" = String, Path)),
     request_body = PromotionRow, security(("bearer" = [])),
-    responses((status = 200, body = PromotionRow), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PromotionRow)))]
 pub async fn put_promotion(
     caller: Caller,
     State(st): State<AppState>,

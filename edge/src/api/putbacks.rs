@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::Caller;
-use super::error::{ApiResult, ErrorBody};
+use super::error::ApiResult;
 use super::extract::Q;
 use super::page::{self, Page, PageJson};
 use super::AppState;
@@ -19,15 +19,16 @@ use crate::store::workflow::putbacks::{self, PutbackTote};
 #[into_params(parameter_in = Query)]
 pub struct PutbackQuery {
     pub tenant_id: Option<String>,
+    /// `pagination.next_cursor` of the page before; opaque.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    #[param(value_type = Option<super::page::Limit>)]
     pub limit: Option<usize>,
 }
 
 /// Totes with units to put back, oldest first: per tote its age and, per order line and lot, the
 /// units and the shelf they came from.
 #[utoipa::path(get, path = "/v1/putbacks", tag = "orders", params(PutbackQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<PutbackTote>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<PutbackTote>)))]
 pub async fn list_putbacks(
     caller: Caller,
     State(st): State<AppState>,

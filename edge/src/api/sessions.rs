@@ -15,6 +15,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Body;
 use super::AppState;
 use crate::domain::role::Role;
+use crate::domain::rules;
 use crate::domain::time;
 use crate::store::base::{audit, sessions};
 use crate::store::workflow::people::{self, Person};
@@ -27,27 +28,48 @@ pub const SESSION_HOURS: i64 = 12;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    /// The badge as the scanner reads it (without `EMP:`).
+    /// The badge as the scanner reads it (without `EMP:`); surrounding white space is ignored.
+    #[schema(value_type = BadgeText)]
     pub badge: String,
-    /// 4–12 digits.
+    /// The PIN as typed; a wrong one is a 401.
+    #[schema(value_type = PinText)]
     pub pin: String,
 }
 
+/// What a typed or scanned badge may be: 1 to 64 printable characters, not all white space.
+pub const BADGE: rules::Text = rules::line(1, 64).visible();
+
+/// What a typed PIN may be: at most 64 printable characters (a wrong one is refused as wrong).
+pub const PIN_TYPED: rules::Text = rules::line(0, 64);
+
+/// [`BADGE`] in the document.
+pub struct BadgeText;
+
+impl utoipa::PartialSchema for BadgeText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        BADGE.schema(
+            "A badge as typed or scanned: 1 to 64 printable characters, not all white space.",
+        )
+    }
+}
+
+impl ToSchema for BadgeText {}
+
+/// [`PIN_TYPED`] in the document.
+pub struct PinText;
+
+impl utoipa::PartialSchema for PinText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        PIN_TYPED.schema("A PIN as typed: at most 64 printable characters.")
+    }
+}
+
+impl ToSchema for PinText {}
+
 impl Credentials {
     fn check(&self) -> Result<(), ApiError> {
-        let b = self.badge.trim();
-        if b.is_empty() || b.len() > 64 || b.chars().any(char::is_control) {
-            return Err(ApiError::unprocessable(
-                "badge",
-                "must be 1 to 64 printable characters",
-            ));
-        }
-        if self.pin.len() > 64 || self.pin.chars().any(char::is_control) {
-            return Err(ApiError::unprocessable(
-                "pin",
-                "must be at most 64 printable characters",
-            ));
-        }
+        BADGE.check_field("badge", &self.badge)?;
+        PIN_TYPED.check_field("pin", &self.pin)?;
         Ok(())
     }
 }
@@ -63,7 +85,7 @@ pub struct SessionUserOut {
 
 /// A new session: the token is shown once.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SessionOut {
+pub struct NewSession {
     pub token: String,
     pub user: SessionUserOut,
     pub expires_at: String,
@@ -74,12 +96,11 @@ pub struct SessionOut {
 /// Five wrong PINs for one badge within 15 minutes lock it for 15 minutes: the fifth is still
 /// 401, every attempt during the lock is 429 with `Retry-After`, even with the right PIN.
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = Credentials,
-    responses((status = 201, body = SessionOut), (status = 401, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = NewSession), (status = 401, description = "authentication_error: an unknown badge or a wrong PIN", body = ErrorBody), (status = 429, description = "the badge is locked after five wrong PINs", body = ErrorBody), (status = 503, description = "server_error: the store is unavailable", body = ErrorBody)))]
 pub async fn login(
     State(st): State<AppState>,
     Body(input): Body<Credentials>,
-) -> ApiResult<(StatusCode, Json<SessionOut>)> {
+) -> ApiResult<(StatusCode, Json<NewSession>)> {
     input.check()?;
     let origin = Origin {
         request_id: super::error::current_request_id(),
@@ -125,7 +146,7 @@ pub async fn login(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(SessionOut {
+        Json(NewSession {
             token,
             user: SessionUserOut {
                 id: person.user_id,
@@ -140,7 +161,7 @@ pub async fn login(
 
 /// Log out: the caller's session token stops working.
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 204, description = "the session ended"), (status = 403, description = "an API key has no session to end", body = ErrorBody)))]
 pub async fn logout(caller: Caller, State(st): State<AppState>) -> ApiResult<StatusCode> {
     let Principal::User(user) = &caller.principal else {
         return Err(ApiError::forbidden(

@@ -2,7 +2,6 @@
 //! dead-letter list with retry and discard (each audited, and reported upstream as
 //! `audit.recorded`).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -11,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{P, Q};
+use super::extract::{RawBody, P, Q};
 use super::page::{self, Page, PageJson};
 use super::AppState;
 use crate::domain::role::Role;
@@ -23,13 +22,17 @@ use crate::store::sync::{self as sync_store, DeadLetter, Resolution};
 /// applied, the pull loop fetches the changes by cursor.
 #[utoipa::path(post, path = "/v1/sync/webhook", tag = "sync",
     params(("X-Webhook-Signature" = String, Header, description = "hex HMAC-SHA256 of the raw body")),
-    request_body(content = Object, description = "`{\"type\": \"changes.available\", \"site_id\"}`"),
+    request_body(content = Object, description = "`{\"type\": \"changes.available\", \"site_id\"}`, verified as bytes and never parsed"),
+    extensions(("x-raw-body" = json!(true))),
     responses((status = 204, description = "accepted; the edge pulls at once"),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+              (status = 401, description = "a missing or wrong X-Webhook-Signature", body = ErrorBody),
+              (status = 404, description = "sync is disabled, or no webhook_secret is configured (the node polls)", body = ErrorBody),
+              (status = 413, description = "a body larger than 1 MiB", body = ErrorBody),
+              (status = 400, description = "a body that could not be read", body = ErrorBody)))]
 pub async fn webhook(
     State(st): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<StatusCode> {
     let Some(link) = st.sync.as_ref() else {
         return Err(ApiError::not_found("sync is disabled on this node"));
@@ -52,8 +55,9 @@ pub async fn webhook(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
+    /// `pagination.next_cursor` of the page before; opaque.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    #[param(value_type = Option<super::page::Limit>)]
     pub limit: Option<usize>,
 }
 
@@ -71,7 +75,7 @@ fn require_site_supervisor(caller: &Caller) -> Result<(), ApiError> {
 /// until it is retried or discarded.
 #[utoipa::path(get, path = "/v1/sync/dead-letters", tag = "sync", params(DeadLetterQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = Page<DeadLetter>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<DeadLetter>)))]
 pub async fn list_dead_letters(
     caller: Caller,
     State(st): State<AppState>,
@@ -135,7 +139,7 @@ async fn resolve(
 /// Send a dead-lettered event again (same id and body; the central evaluates it afresh).
 #[utoipa::path(post, path = "/v1/sync/dead-letters/{id}/retry", tag = "sync",
     params(("id" = String, Path, description = "event id")), security(("bearer" = [])),
-    responses((status = 200, body = Resolved), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Resolved), (status = 404, description = "no open dead letter with this event id", body = ErrorBody)))]
 pub async fn retry_dead_letter(
     caller: Caller,
     State(st): State<AppState>,
@@ -147,7 +151,7 @@ pub async fn retry_dead_letter(
 /// Give up on a dead-lettered event: it is never sent; its aggregate is released.
 #[utoipa::path(post, path = "/v1/sync/dead-letters/{id}/discard", tag = "sync",
     params(("id" = String, Path, description = "event id")), security(("bearer" = [])),
-    responses((status = 200, body = Resolved), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Resolved), (status = 404, description = "no open dead letter with this event id", body = ErrorBody)))]
 pub async fn discard_dead_letter(
     caller: Caller,
     State(st): State<AppState>,

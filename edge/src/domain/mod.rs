@@ -4,6 +4,7 @@
 pub mod order;
 pub mod pos;
 pub mod role;
+pub mod rules;
 pub mod station;
 pub mod stock;
 pub mod time;

@@ -15,6 +15,19 @@ pub enum Role {
     Central,
 }
 
+/// The roles a person can hold: every role but `central`, which only an API key has (the
+/// document's statement of it; requests carry [`Role`]).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PersonRole {
+    Picker,
+    Packer,
+    Cashier,
+    Supervisor,
+    Admin,
+}
+
 impl Role {
     pub const ALL: [Role; 6] = [
         Role::Picker,
@@ -61,6 +74,18 @@ impl Role {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_person_holds_any_role_but_central() {
+        let schema =
+            serde_json::to_value(<PersonRole as utoipa::PartialSchema>::schema()).expect("schema");
+        let want: Vec<&str> = Role::ALL
+            .iter()
+            .filter(|r| **r != Role::Central)
+            .map(|r| r.as_str())
+            .collect();
+        assert_eq!(schema["enum"], serde_json::json!(want));
+    }
 
     #[test]
     fn roles_nest_as_documented() {

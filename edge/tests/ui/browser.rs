@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
+use wms_test_support::outside::find_program;
 
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -36,25 +37,14 @@ impl Drop for Browser {
     }
 }
 
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-/// A browser with a `width`×`height` window, or `None` (loudly) when Chromium is not installed
-/// here. In CI (`CI=true`) a missing browser fails the test instead.
+/// A browser with a `width`×`height` window. A missing Chromium fails the test, or gives `None`
+/// (reported as a skip) when `WMS_SKIP_MISSING_TOOLS` is set.
 pub async fn open(width: u32, height: u32) -> Option<Browser> {
-    let (Some(chromium), Some(driver)) = (which("chromium"), which("chromedriver")) else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "chromium and chromedriver are missing in CI: run .ci/setup-chromium"
-        );
-        eprintln!(
-            "\n!!!!!!!! SKIPPING browser test: chromium or chromedriver not installed (run .ci/setup-chromium) !!!!!!!!\n"
-        );
+    let (Some(chromium), Some(driver)) = (
+        find_program("chromium", &[]),
+        find_program("chromedriver", &[]),
+    ) else {
+        wms_test_support::outside::missing("Chromium and chromedriver", ".ci/setup-chromium");
         return None;
     };
     let turn = ONE_AT_A_TIME.lock().await;

@@ -1,14 +1,10 @@
-//! MT-SICS reply parsing never panics on any bytes.
+//! MT-SICS reply parsing never panics on any bytes (the checks live in `checks.rs`, shared with `hardware/tests/fuzz_replay.rs`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wms_hardware::protocol::{sics, LineSplitter};
 
-fuzz_target!(|data: &[u8]| {
-    let mut s = LineSplitter::new(256);
-    let mut lines = Vec::new();
-    s.push(data, &mut lines);
-    for l in lines {
-        let _ = sics::parse_line(&l);
-    }
-});
+#[path = "checks.rs"]
+#[allow(dead_code)]
+mod checks;
+
+fuzz_target!(|data: &[u8]| checks::scale_sics(data));

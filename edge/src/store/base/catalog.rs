@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::query::Where;
 use super::{audit, Origin};
 use crate::domain::role::Role;
+use crate::domain::rules;
 use crate::domain::{LocationKind, Tracking};
 use crate::error::{Error, Result};
 
@@ -25,7 +26,7 @@ pub enum WeightUnit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Weight {
-    #[schema(example = "2.500")]
+    #[schema(value_type = rules::Decimal, example = "2.500")]
     pub value: String,
     pub unit: WeightUnit,
 }
@@ -40,8 +41,11 @@ pub enum LengthUnit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dimensions {
+    #[schema(value_type = rules::Decimal)]
     pub length: String,
+    #[schema(value_type = rules::Decimal)]
     pub width: String,
+    #[schema(value_type = rules::Decimal)]
     pub height: String,
     pub unit: LengthUnit,
 }
@@ -57,7 +61,9 @@ pub struct Money {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceTier {
+    #[schema(minimum = 1)]
     pub min_qty: i64,
+    #[schema(minimum = 0)]
     pub amount: i64,
 }
 
@@ -65,25 +71,63 @@ pub struct PriceTier {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupPrice {
+    #[schema(value_type = GroupName)]
     pub group: String,
+    #[schema(minimum = 0)]
     pub amount: i64,
 }
+
+/// A price in a request: minor units, not below zero, and its currency.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Price {
+    #[schema(minimum = 0)]
+    amount: i64,
+    #[schema(value_type = rules::Currency)]
+    currency: String,
+}
+
+/// A customer group's name: anything with a character that is not white space.
+pub const GROUP: rules::Text = rules::Text {
+    min: 1,
+    max: usize::MAX,
+    forbidden: &[],
+    forbidden_are: "",
+    visible: true,
+    must_hold: None,
+};
+
+/// [`GROUP`] in the document.
+pub struct GroupName;
+
+impl utoipa::PartialSchema for GroupName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        GROUP.schema("A customer group: any text with a character that is not white space.")
+    }
+}
+
+impl ToSchema for GroupName {}
 
 /// Body of `PUT /v1/products/{tenant_id}/{sku}` (the fields of `product.upsert`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductInput {
     /// Optional; must equal the path when present.
+    #[schema(value_type = Option<rules::Ident>)]
     pub tenant_id: Option<String>,
     /// Optional; must equal the path when present.
+    #[schema(value_type = Option<rules::Ident>)]
     pub sku: Option<String>,
+    #[schema(value_type = rules::Name200)]
     pub name: String,
     #[serde(default)]
+    #[schema(value_type = Vec<rules::Barcode>)]
     pub barcodes: Vec<String>,
     pub weight: Option<Weight>,
     pub dimensions: Option<Dimensions>,
     #[serde(default)]
     pub tracking: Tracking,
+    #[schema(value_type = Option<Price>)]
     pub price: Option<Money>,
     #[serde(default)]
     pub price_tiers: Vec<PriceTier>,
@@ -110,51 +154,14 @@ pub struct Product {
     pub updated_at: String,
 }
 
-fn is_decimal(s: &str) -> bool {
-    let mut parts = s.splitn(2, '.');
-    let int = parts.next().unwrap_or("");
-    let frac = parts.next();
-    !int.is_empty()
-        && int.len() <= 12
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac
-            .is_none_or(|f| !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// Identifiers end up in aggregate ids (`tenant/sku/location/lot`), barcodes and URLs: keep them
-/// printable, slash-free and short.
+/// printable, slash-free and short ([`rules::IDENT`]).
 pub fn check_ident(field: &str, v: &str) -> Result<()> {
-    if v.is_empty() {
-        return Err(Error::validation(field, "must not be empty"));
-    }
-    if v.len() > 128 {
-        return Err(Error::validation(field, "must be at most 128 characters"));
-    }
-    if v.chars()
-        .any(|c| c == '/' || c.is_control() || c.is_whitespace())
-    {
-        return Err(Error::validation(
-            field,
-            "must not contain '/', spaces or control characters",
-        ));
-    }
-    Ok(())
+    rules::IDENT.check_field(field, v)
 }
 
 fn check_text(field: &str, v: &str, max: usize) -> Result<()> {
-    if v.chars().count() > max {
-        return Err(Error::validation(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    if v.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Error::validation(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
+    rules::text(max).check_field(field, v)
 }
 
 impl ProductInput {
@@ -167,25 +174,12 @@ impl ProductInput {
         if self.sku.as_deref().is_some_and(|s| s != sku) {
             return Err(Error::validation("sku", "must match the path"));
         }
-        if self.name.trim().is_empty() {
-            return Err(Error::validation("name", "must not be empty"));
-        }
-        check_text("name", &self.name, 200)?;
+        rules::name(200).check_field("name", &self.name)?;
         for (i, b) in self.barcodes.iter().enumerate() {
-            if b.is_empty() || b.len() > 128 || b.chars().any(char::is_control) {
-                return Err(Error::validation(
-                    &format!("barcodes[{i}]"),
-                    "must be 1 to 128 printable characters",
-                ));
-            }
+            rules::line(1, 128).check_field(&format!("barcodes[{i}]"), b)?;
         }
         if let Some(w) = &self.weight {
-            if !is_decimal(&w.value) {
-                return Err(Error::validation(
-                    "weight.value",
-                    "must be a decimal string like \"2.500\"",
-                ));
-            }
+            rules::DECIMAL.check_field("weight.value", &w.value)?;
         }
         if let Some(d) = &self.dimensions {
             for (f, v) in [
@@ -193,12 +187,7 @@ impl ProductInput {
                 ("width", &d.width),
                 ("height", &d.height),
             ] {
-                if !is_decimal(v) {
-                    return Err(Error::validation(
-                        &format!("dimensions.{f}"),
-                        "must be a decimal string",
-                    ));
-                }
+                rules::DECIMAL.check_field(&format!("dimensions.{f}"), v)?;
             }
         }
         for (i, t) in self.price_tiers.iter().enumerate() {
@@ -210,23 +199,19 @@ impl ProductInput {
             }
         }
         for (i, g) in self.group_prices.iter().enumerate() {
-            if g.amount < 0 || g.group.trim().is_empty() {
+            if g.amount < 0 {
                 return Err(Error::validation(
-                    &format!("group_prices[{i}]"),
-                    "needs a group and an amount not below zero",
+                    &format!("group_prices[{i}].amount"),
+                    "must not be negative",
                 ));
             }
+            GROUP.check_field(&format!("group_prices[{i}].group"), &g.group)?;
         }
         if let Some(p) = &self.price {
             if p.amount < 0 {
                 return Err(Error::validation("price.amount", "must not be negative"));
             }
-            if p.currency.len() != 3 || !p.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(Error::validation(
-                    "price.currency",
-                    "must be an ISO 4217 code like USD",
-                ));
-            }
+            rules::CURRENCY.check_field("price.currency", &p.currency)?;
         }
         Ok(())
     }
@@ -422,7 +407,9 @@ pub fn tenant_exists(conn: &Connection, tenant_id: &str) -> Result<bool> {
 #[serde(deny_unknown_fields)]
 pub struct LocationInput {
     /// Optional; must equal the path when present.
+    #[schema(value_type = Option<rules::Ident>)]
     pub code: Option<String>,
+    #[schema(value_type = Option<rules::Text64>)]
     pub zone: Option<String>,
     #[serde(default)]
     pub pick_sequence: i64,
@@ -540,12 +527,19 @@ pub fn put_location(
 #[serde(deny_unknown_fields)]
 pub struct UserInput {
     /// Optional; must equal the path when present.
+    #[schema(value_type = Option<rules::Ident>)]
     pub id: Option<String>,
+    #[schema(value_type = rules::Name200)]
     pub name: String,
+    #[schema(value_type = Option<rules::Ident>)]
     pub badge: Option<String>,
+    #[schema(value_type = Option<rules::Pin>)]
     pub pin: Option<String>,
+    /// At least one; `central` is a key's role, not a person's.
+    #[schema(value_type = Vec<crate::domain::role::PersonRole>, min_items = 1)]
     pub roles: Vec<Role>,
     /// `null` = every tenant of the site.
+    #[schema(value_type = Option<rules::Ident>)]
     pub tenant_id: Option<String>,
     #[serde(default = "yes")]
     pub active: bool,
@@ -576,10 +570,7 @@ impl UserInput {
         if self.id.as_deref().is_some_and(|i| i != id) {
             return Err(Error::validation("id", "must match the path"));
         }
-        if self.name.trim().is_empty() {
-            return Err(Error::validation("name", "must not be empty"));
-        }
-        check_text("name", &self.name, 200)?;
+        rules::name(200).check_field("name", &self.name)?;
         if let Some(b) = &self.badge {
             check_ident("badge", b)?;
         }
@@ -587,9 +578,7 @@ impl UserInput {
             check_ident("tenant_id", t)?;
         }
         if let Some(p) = &self.pin {
-            if !(4..=12).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(Error::validation("pin", "must be 4 to 12 digits"));
-            }
+            rules::PIN.check_field("pin", p)?;
         }
         if self.roles.is_empty() {
             return Err(Error::validation("roles", "must name at least one role"));

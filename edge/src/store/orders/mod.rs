@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use crate::domain::order::Status;
 use crate::domain::station::{OrderLineView, OrderView};
 use crate::domain::weight::kg_json;
-use crate::domain::{time, Actor};
+use crate::domain::{rules, time, Actor};
 use crate::error::{Error, Result};
 use crate::store::base::catalog::check_ident;
 use crate::store::base::query::Where;
@@ -47,14 +47,23 @@ pub struct Shipping {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
+    #[schema(value_type = Option<rules::Text200>)]
     pub name: Option<String>,
+    #[schema(value_type = Option<rules::Text200>)]
     pub company: Option<String>,
+    #[schema(value_type = Option<rules::Text200>)]
     pub street1: Option<String>,
+    #[schema(value_type = Option<rules::Text200>)]
     pub street2: Option<String>,
+    #[schema(value_type = Option<rules::Text200>)]
     pub city: Option<String>,
+    #[schema(value_type = Option<rules::Text200>)]
     pub region: Option<String>,
+    #[schema(value_type = Option<rules::Text200>)]
     pub postal_code: Option<String>,
+    #[schema(value_type = Option<rules::Text200>)]
     pub country: Option<String>,
+    #[schema(value_type = Option<rules::Text200>)]
     pub phone: Option<String>,
 }
 
@@ -68,8 +77,12 @@ pub struct Branding {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineInput {
+    /// Unique within the order.
+    #[schema(value_type = rules::Ident)]
     pub line_id: String,
+    #[schema(value_type = rules::Ident)]
     pub sku: String,
+    #[schema(value_type = rules::OrderQty)]
     pub qty: i64,
 }
 
@@ -77,11 +90,16 @@ pub struct LineInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderInput {
+    #[schema(value_type = rules::Ident)]
     pub id: String,
+    #[schema(value_type = rules::Ident)]
     pub tenant_id: String,
+    #[schema(value_type = Option<rules::Text64>)]
     pub channel: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: Option<String>,
     /// RFC 3339: the carrier cut-off for this order.
+    #[schema(format = DateTime)]
     pub ship_by: Option<String>,
     #[serde(default)]
     pub priority: Priority,
@@ -89,8 +107,11 @@ pub struct OrderInput {
     pub shipping: Shipping,
     #[serde(default)]
     pub ship_to: Address,
+    #[schema(min_items = 1, max_items = 1000)]
     pub lines: Vec<LineInput>,
+    #[schema(value_type = Option<rules::Text2000>)]
     pub notes: Option<String>,
+    #[schema(value_type = Option<rules::Text2000>)]
     pub gift_message: Option<String>,
     #[serde(default)]
     pub branding: Branding,
@@ -101,6 +122,7 @@ pub struct OrderInput {
 #[derive(Debug, Clone, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonInput {
+    #[schema(value_type = Option<rules::Text500>)]
     pub reason: Option<String>,
 }
 
@@ -175,22 +197,11 @@ pub struct OrderDetail {
     pub timeline: Vec<TimelineEntry>,
 }
 
-fn check_opt_text(field: &str, v: &Option<String>, max: usize) -> Result<()> {
-    if let Some(s) = v {
-        if s.chars().count() > max {
-            return Err(Error::validation(
-                field,
-                format!("must be at most {max} characters"),
-            ));
-        }
-        if s.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(Error::validation(
-                field,
-                "must not contain control characters",
-            ));
-        }
+pub(crate) fn check_opt_text(field: &str, v: &Option<String>, max: usize) -> Result<()> {
+    match v {
+        Some(s) => rules::text(max).check_field(field, s),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 impl OrderInput {
@@ -210,12 +221,7 @@ impl OrderInput {
         for (i, l) in self.lines.iter().enumerate() {
             check_ident(&format!("lines[{i}].line_id"), &l.line_id)?;
             check_ident(&format!("lines[{i}].sku"), &l.sku)?;
-            if l.qty <= 0 || l.qty > 1_000_000 {
-                return Err(Error::validation(
-                    &format!("lines[{i}].qty"),
-                    "must be between 1 and 1000000",
-                ));
-            }
+            rules::OrderQty::check_field(&format!("lines[{i}].qty"), l.qty)?;
             if !seen.insert(&l.line_id) {
                 return Err(Error::validation(
                     &format!("lines[{i}].line_id"),

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::domain::stock::{self, Position, StockRefusal};
-use crate::domain::{stock_aggregate_id, Actor, Reason};
+use crate::domain::{rules, stock_aggregate_id, Actor, Reason};
 use crate::error::{Error, Result};
 use crate::store::base::catalog::{self, check_ident};
 use crate::store::base::outbox::{self, NewEvent};
@@ -31,14 +31,21 @@ pub struct StockRow {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentInput {
+    #[schema(value_type = rules::Ident)]
     pub tenant_id: String,
+    #[schema(value_type = rules::Ident)]
     pub sku: String,
+    #[schema(value_type = rules::Ident)]
     pub location: String,
+    /// Required for a lot-tracked product.
+    #[schema(value_type = Option<rules::Ident>)]
     pub lot: Option<String>,
     /// Non-zero change of on-hand units.
+    #[schema(value_type = rules::NonZero)]
     pub delta: i64,
     /// Defaults to `adjusted`.
     pub reason: Option<Reason>,
+    #[schema(value_type = Option<rules::Text500>)]
     pub note: Option<String>,
 }
 
@@ -46,11 +53,17 @@ pub struct AdjustmentInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CountInput {
+    #[schema(value_type = rules::Ident)]
     pub tenant_id: String,
+    #[schema(value_type = rules::Ident)]
     pub sku: String,
+    #[schema(value_type = rules::Ident)]
     pub location: String,
+    /// Required for a lot-tracked product.
+    #[schema(value_type = Option<rules::Ident>)]
     pub lot: Option<String>,
     /// Units physically found.
+    #[schema(minimum = 0)]
     pub counted: i64,
 }
 
@@ -337,9 +350,7 @@ pub fn adjust(
         return Err(Error::validation("delta", "must not be zero"));
     }
     if let Some(n) = &input.note {
-        if n.chars().count() > 500 {
-            return Err(Error::validation("note", "must be at most 500 characters"));
-        }
+        rules::text(500).check_field("note", n)?;
     }
     book(
         conn,

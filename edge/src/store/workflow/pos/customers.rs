@@ -4,6 +4,7 @@
 use rusqlite::params;
 use serde_json::json;
 
+use crate::domain::rules;
 use crate::error::{Error, Result};
 use crate::store::base::customers::{get_customer, Customer};
 use crate::store::base::outbox::{self, NewEvent};
@@ -18,26 +19,48 @@ pub struct NewCustomer {
     pub phone: Option<String>,
 }
 
-fn check(field: &str, v: &str, max: usize) -> Result<()> {
-    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(Error::validation(
-            field,
-            format!("must be 1 to {max} printable characters"),
-        ));
+/// A customer's name: 1 to 128 printable characters, not all white space.
+pub const NAME: rules::Text = rules::line(1, 128).visible();
+/// An email address, as far as the till checks one: printable, with an `@`.
+pub const EMAIL: rules::Text = rules::line(1, 254).holding('@');
+/// A phone number as typed.
+pub const PHONE: rules::Text = rules::line(1, 32).visible();
+
+/// [`NAME`] in the document.
+pub struct CustomerName;
+/// [`EMAIL`] in the document.
+pub struct Email;
+/// [`PHONE`] in the document.
+pub struct Phone;
+
+impl utoipa::PartialSchema for CustomerName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        NAME.schema("A customer's name: 1 to 128 printable characters, not all white space.")
     }
-    Ok(())
 }
+impl utoipa::ToSchema for CustomerName {}
+
+impl utoipa::PartialSchema for Email {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        EMAIL.schema("An email address: up to 254 printable characters with an '@'.")
+    }
+}
+impl utoipa::ToSchema for Email {}
+
+impl utoipa::PartialSchema for Phone {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        PHONE.schema("A phone number: 1 to 32 printable characters, not all white space.")
+    }
+}
+impl utoipa::ToSchema for Phone {}
 
 pub fn register_customer(cx: &Ctx<'_>, c: NewCustomer) -> Result<Customer> {
-    check("name", &c.name, 128)?;
+    NAME.check_field("name", &c.name)?;
     if let Some(e) = &c.email {
-        check("email", e, 254)?;
-        if !e.contains('@') {
-            return Err(Error::validation("email", "is not an email address"));
-        }
+        EMAIL.check_field("email", e)?;
     }
     if let Some(p) = &c.phone {
-        check("phone", p, 32)?;
+        PHONE.check_field("phone", p)?;
     }
     let id = uuid::Uuid::now_v7().to_string();
     cx.conn
