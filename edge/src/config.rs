@@ -36,6 +36,8 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub discovery: DiscoveryConfig,
+    /// Scheduled backups; none without the section.
+    pub backup: Option<BackupConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,7 +305,40 @@ pub struct StoreConfig {
     pub readers: Option<usize>,
     /// Most writes folded into one commit (default 512).
     pub max_group: Option<usize>,
+    /// `/health` turns `degraded` when the data dir's filesystem has less than this many MiB
+    /// free (default 32): the warning comes before writes start failing.
+    pub min_free_mb: Option<u64>,
 }
+
+impl StoreConfig {
+    /// `min_free_mb` in bytes, or its default.
+    pub fn min_free_bytes(&self) -> u64 {
+        self.min_free_mb
+            .unwrap_or(DEFAULT_MIN_FREE_MB)
+            .saturating_mul(1024 * 1024)
+    }
+}
+
+/// Default of `[store] min_free_mb`.
+pub const DEFAULT_MIN_FREE_MB: u64 = 32;
+
+/// `[backup]`: the node copies its database on a schedule (SQLite online backup, verified), and
+/// keeps the newest few.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Where the copies go (default `<data_dir>/backups`); another disk is better, as long as
+    /// the service may write there (`ReadWritePaths=` in a unit drop-in).
+    pub dir: Option<Spanned<PathBuf>>,
+    /// Minutes between backups (default 1440, a day).
+    pub interval_min: Option<Spanned<u64>>,
+    /// How many backups to keep (default 7); older ones are deleted after each new one.
+    pub keep: Option<Spanned<u64>>,
+}
+
+/// Defaults of `[backup]`.
+pub const DEFAULT_BACKUP_INTERVAL_MIN: u64 = 1440;
+pub const DEFAULT_BACKUP_KEEP: u64 = 7;
 
 /// Parse and check a config text. `file` is used only in messages.
 pub fn parse(file: &str, text: &str) -> Result<Config, Problems> {
@@ -373,6 +408,30 @@ impl Config {
 
     pub fn listen(&self) -> &str {
         self.http.listen.get_ref()
+    }
+
+    /// The scheduled backups' directory, interval and count, when `[backup]` is configured.
+    pub fn backup_schedule(&self) -> Option<crate::ops::backup::Schedule> {
+        let b = self.backup.as_ref()?;
+        Some(crate::ops::backup::Schedule {
+            dir: b
+                .dir
+                .as_ref()
+                .map(|d| d.get_ref().clone())
+                .unwrap_or_else(|| self.data_dir().join("backups")),
+            interval: std::time::Duration::from_secs(
+                b.interval_min
+                    .as_ref()
+                    .map(|m| *m.get_ref())
+                    .unwrap_or(DEFAULT_BACKUP_INTERVAL_MIN)
+                    .saturating_mul(60),
+            ),
+            keep: b
+                .keep
+                .as_ref()
+                .map(|k| *k.get_ref())
+                .unwrap_or(DEFAULT_BACKUP_KEEP) as usize,
+        })
     }
 }
 
@@ -557,6 +616,27 @@ transport = { serial = { path = "/dev/ttyUSB0", baud = 9600 } }
                 "edge.toml:30: unknown key \"outbox_retention\" in [central] (did you mean \"outbox_retention_days\"?)"
             ),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn backup_schedule_has_defaults_and_checked_values() {
+        let cfg = parse("edge.toml", &format!("{GOOD}\n[backup]\n")).expect("valid");
+        let s = cfg.backup_schedule().expect("scheduled");
+        assert_eq!(s.dir, std::path::Path::new("/tmp/x/backups"));
+        assert_eq!(s.interval, std::time::Duration::from_secs(86_400));
+        assert_eq!(s.keep, 7);
+        assert!(parse("edge.toml", GOOD)
+            .expect("valid")
+            .backup_schedule()
+            .is_none());
+        let bad = format!("{GOOD}\n[backup]\ndir = \"backups\"\ninterval_min = 0\nkeep = 0\n");
+        let err = parse("edge.toml", &bad).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "edge.toml:27: backup dir \"backups\" must be an absolute path\n\
+             edge.toml:28: interval_min = 0 must be 1..43200\n\
+             edge.toml:29: keep = 0 must be 1..1000"
         );
     }
 

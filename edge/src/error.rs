@@ -38,6 +38,10 @@ pub enum Error {
     /// The writer could not commit: nothing of the batch is applied.
     #[error("commit failed: {0}")]
     Commit(String),
+    /// The disk under the data dir is full: nothing of the write was applied. It clears by itself
+    /// once space returns.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// The database file was written by a newer binary.
     #[error("{0}")]
     SchemaTooNew(String),

@@ -18,6 +18,7 @@ pub mod events;
 pub mod floor;
 pub mod metrics;
 pub mod node;
+pub mod ops;
 pub mod pin;
 pub mod store;
 pub mod sync_glue;

@@ -76,6 +76,22 @@ enum Command {
     /// Run the reference central simulator on its own (to try an edge without a central);
     /// prints its URL and the `[central]` section for edge.toml. Ctrl-C or SIGTERM stops it.
     CentralSim(Box<wms_edge::central_sim::Args>),
+    /// A consistent copy of the database while the node runs (SQLite online backup), verified
+    /// by `PRAGMA integrity_check` before it gets its name.
+    Backup {
+        #[arg(long, default_value = "/etc/wms-edge/edge.toml")]
+        config: PathBuf,
+        /// The backup file to write (must not exist).
+        file: PathBuf,
+    },
+    /// Put a backup in place of the database, with the node stopped. The replaced database is
+    /// kept beside it; the next start checks the central's high-water mark (`diverged`).
+    Restore {
+        #[arg(long, default_value = "/etc/wms-edge/edge.toml")]
+        config: PathBuf,
+        /// The backup file to restore.
+        file: PathBuf,
+    },
     /// Sync with the central platform: recovery tools.
     Sync {
         #[command(subcommand)]
@@ -225,6 +241,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     keep_through,
                 },
         } => reset_sequence(&config, central_acked_through, keep_through),
+        Command::Backup { config, file } => {
+            let cfg = load_config(&config)?;
+            let report = wms_edge::ops::backup::backup_file(&cfg.db_path(), &file)
+                .map_err(refusal_is_usage)?;
+            println!("backup written: {report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { config, file } => {
+            let cfg = load_config(&config)?;
+            let r = wms_edge::ops::backup::restore(cfg.data_dir(), &cfg.db_path(), &file)
+                .map_err(refusal_is_usage)?;
+            println!("restored: {}", r.restored);
+            if let Some(p) = r.previous {
+                println!("the database it replaced is kept as {}", p.display());
+            }
+            println!(
+                "start the node; if the central has seen later events it reports sync state \
+                 \"diverged\": then stop it and run `wms-edge sync reset-sequence`"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
@@ -271,9 +308,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// A refusal the operator can fix is a usage error (exit 2); anything else is the node's (exit 1).
 fn refusal_is_usage(e: wms_edge::Error) -> anyhow::Error {
     match e {
-        wms_edge::Error::Conflict(m) | wms_edge::Error::Validation { message: m, .. } => {
-            Usage(m).into()
-        }
+        wms_edge::Error::Conflict(m)
+        | wms_edge::Error::Validation { message: m, .. }
+        | wms_edge::Error::Config(m)
+        | wms_edge::Error::SchemaTooNew(m) => Usage(m).into(),
         other => other.into(),
     }
 }
@@ -287,9 +325,15 @@ fn print_flushed(text: impl std::fmt::Display) {
 fn run_node(config: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
     cli::init_logging(&cfg.log, verbose);
-    runtime()?.block_on(node::serve(cfg, node::termination(), |addr| {
-        println!("wms-edge listening on http://{addr}");
-    }))?;
+    runtime()?
+        .block_on(node::serve(cfg, node::termination(), |addr| {
+            println!("wms-edge listening on http://{addr}");
+        }))
+        .map_err(|e| match e {
+            // A database from a newer release: restarting cannot help; the operator must act.
+            wms_edge::Error::SchemaTooNew(_) => refusal_is_usage(e),
+            other => other.into(),
+        })?;
     Ok(ExitCode::SUCCESS)
 }
 

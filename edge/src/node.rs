@@ -11,6 +11,8 @@ use crate::config::Config;
 use crate::domain::role::Role;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::ops::data_dir::DataDirLock;
+use crate::ops::service::{self, Notifier, StatusLine};
 use crate::store::base::keys::{self, KeyRecord};
 use crate::store::{Store, StoreOptions};
 
@@ -86,7 +88,44 @@ pub fn app_state(cfg: &Config, store: Store) -> Shared {
         devices: crate::devices::DeviceManager::default(),
         sync: None,
         registers,
+        ops: Arc::new(crate::ops::OpsStatus {
+            data_dir: Some(cfg.data_dir().to_path_buf()),
+            min_free_bytes: cfg.store.min_free_bytes(),
+            backups_scheduled: cfg.backup.is_some(),
+            ..Default::default()
+        }),
     }
+}
+
+/// Creates the data dir and takes its lock (one node per data dir; `restore` checks it).
+pub async fn lock_data_dir(cfg: &Config) -> Result<DataDirLock> {
+    let dir = cfg.data_dir().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Config(format!("cannot create data_dir {}: {e}", dir.display())))?;
+        DataDirLock::acquire(&dir)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("data dir lock task: {e}")))?
+}
+
+/// The one line the service manager shows (`systemctl status`): sync state and storage.
+fn service_status(sync: Option<Arc<crate::sync_glue::SyncLink>>, store: Store) -> StatusLine {
+    Box::new(move || {
+        let sync = match &sync {
+            None => "disabled".to_string(),
+            Some(l) => serde_json::to_value(l.handle.status().state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "offline".into()),
+        };
+        let storage = if store.stats.storage_full() {
+            "FULL"
+        } else {
+            "ok"
+        };
+        format!("serving; sync {sync}; storage {storage}")
+    })
 }
 
 /// Serve the node until `shutdown` resolves. `on_listening` is told the bound address (the config
@@ -97,6 +136,8 @@ pub async fn serve(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     let started = Instant::now();
+    let notifier = Notifier::from_env();
+    let _lock = lock_data_dir(&cfg).await?;
     let store = open_store(&cfg).await?;
     let mut state = app_state(&cfg, store);
     let listener = tokio::net::TcpListener::bind(cfg.listen())
@@ -141,13 +182,36 @@ pub async fn serve(
     let till = state.till.clone();
     tracing::info!(site = cfg.site_id(), %addr, startup_ms = started.elapsed().as_millis() as u64, "wms-edge listening");
     on_listening(addr);
+    let status = service_status(state.sync.clone(), state.store.clone());
+    if let Some(n) = &notifier {
+        n.send(&format!("READY=1\nSTATUS={}", status()));
+    }
+    let ops_stop = wms_hardware::CancellationToken::new();
+    let supervisor = service::spawn_supervisor(
+        notifier.clone(),
+        state.store.clone(),
+        status,
+        ops_stop.clone(),
+    );
+    let backups = cfg.backup_schedule().map(|schedule| {
+        crate::ops::spawn_backups(
+            state.store.clone(),
+            schedule,
+            state.ops.clone(),
+            ops_stop.clone(),
+        )
+    });
     let discovery_stop = wms_hardware::CancellationToken::new();
     let discovery =
         crate::discovery::Discovery::start(&cfg, addr, candidates, discovery_stop.clone());
     // Open event streams never end by themselves: close them when shutdown starts.
     let bus = state.events.clone();
+    let stopping = notifier.clone();
     let shutdown = async move {
         shutdown.await;
+        if let Some(n) = &stopping {
+            n.send("STOPPING=1\nSTATUS=stopping");
+        }
         bus.close();
     };
     let served = axum::serve(listener, api::router(AppState::new(state)))
@@ -155,6 +219,11 @@ pub async fn serve(
         .await
         .map_err(|e| Error::Internal(format!("http server: {e}")));
     discovery_stop.cancel();
+    ops_stop.cancel();
+    let _ = supervisor.await;
+    if let Some(b) = backups {
+        let _ = b.await;
+    }
     if let Some(d) = discovery {
         d.shutdown().await;
     }

@@ -56,6 +56,10 @@ pub enum Error {
     /// The durable print spool could not be read or written.
     #[error("spool: {0}")]
     Spool(String),
+    /// The spool's disk is full (`ENOSPC`): the job was not stored; the same call succeeds once
+    /// space returns.
+    #[error("spool: disk full: {0}")]
+    SpoolFull(String),
     /// The device task has stopped (shutdown or crash).
     #[error("device task stopped")]
     Stopped,

@@ -49,7 +49,12 @@ pub struct Spool {
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn spool_err(what: &str, p: &Path, e: std::io::Error) -> Error {
-    Error::Spool(format!("{what} {}: {e}", p.display()))
+    let message = format!("{what} {}: {e}", p.display());
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        Error::SpoolFull(message)
+    } else {
+        Error::Spool(message)
+    }
 }
 
 fn valid_id(id: &str) -> bool {
@@ -118,10 +123,17 @@ impl Spool {
         }
         let tmp = self.dir.join(format!("{id}.tmp"));
         let dst = self.dir.join(format!("{id}.queued"));
-        let mut f = fs::File::create(&tmp).map_err(|e| spool_err("create", &tmp, e))?;
-        f.write_all(data).map_err(|e| spool_err("write", &tmp, e))?;
-        f.sync_all().map_err(|e| spool_err("fsync", &tmp, e))?;
-        drop(f);
+        let written = fs::File::create(&tmp)
+            .map_err(|e| spool_err("create", &tmp, e))
+            .and_then(|mut f| {
+                f.write_all(data).map_err(|e| spool_err("write", &tmp, e))?;
+                f.sync_all().map_err(|e| spool_err("fsync", &tmp, e))
+            });
+        if let Err(e) = written {
+            // A half-written job on a full disk only takes the room the next try needs.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         fs::rename(&tmp, &dst).map_err(|e| spool_err("rename", &tmp, e))?;
         self.sync_dir()?;
         Ok(true)
@@ -251,6 +263,54 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Unmount(PathBuf);
+
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+
+    /// A full disk: the job is refused whole as `SpoolFull` (nothing stored, no partial file
+    /// left to take the room), and the same call goes through once a job fits. Needs a small
+    /// tmpfs, so root (CI runs as root); skipped otherwise.
+    #[test]
+    fn a_full_disk_refuses_the_job_whole_and_the_call_succeeds_once_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("spool");
+        fs::create_dir_all(&mnt).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(&mnt)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return;
+        }
+        let _unmount = Unmount(mnt.clone());
+        let s = Spool::open(&mnt).unwrap();
+        let e = s.enqueue_as("job-1", &vec![b'x'; 512 * 1024]).unwrap_err();
+        assert!(matches!(e, Error::SpoolFull(_)), "{e:?}");
+        assert_eq!(s.state("job-1"), JobState::Unknown);
+        let left: Vec<_> = fs::read_dir(&mnt)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(
+            left.iter()
+                .all(|p| p.extension().is_none_or(|x| x != "tmp")),
+            "{left:?}"
+        );
+        assert!(s.enqueue_as("job-1", b"^XA^XZ").unwrap());
+        assert_eq!(s.state("job-1"), JobState::Queued);
+    }
 
     #[test]
     fn lifecycle_and_reopen() {

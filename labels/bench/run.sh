@@ -15,6 +15,7 @@ if [ ! -x "$here/.venv/bin/python" ] || ! "$here/.venv/bin/python" -c "import bi
 fi
 
 cd "$root"
+export LOAD_AT_START="$(cut -d" " -f1 /proc/loadavg)"
 ours="$(BENCH_SECONDS="$secs" cargo bench --quiet -p wms-labels --bench throughput 2>/dev/null | tail -1)"
 peer="$("$here/.venv/bin/python" "$here/peer.py" "$secs")"
 
@@ -39,7 +40,7 @@ def f(n): return f"{n:,.0f}"
 section = f"""<!-- labels:begin -->
 ## labels: GS1 parsing and ZPL rendering
 
-Date {today}; machine: {cpu}, {cores} cores (shared), Linux {platform.release()}; {rustc}; Python {py}.
+Date {today}; machine: {cpu}, {cores} cores (shared), load average {os.environ['LOAD_AT_START']} at the start, Linux {platform.release()}; {rustc}; Python {py}.
 Command: `labels/bench/run.sh` (runs `cargo bench -p wms-labels --bench throughput` and
 `labels/bench/peer.py`, {os.environ['SECS']} s per measurement, one thread each).
 

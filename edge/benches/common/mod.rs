@@ -28,7 +28,15 @@ pub fn machine() -> String {
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .unwrap_or(0);
-    format!("{cpu}, {cores} cores, {} GiB RAM", mem_kb / 1024 / 1024)
+    // Other work on a shared machine moves the figures: say how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "{cpu}, {cores} cores, {} GiB RAM, load average {load} at the start",
+        mem_kb / 1024 / 1024
+    )
 }
 
 pub fn today() -> String {

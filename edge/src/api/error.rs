@@ -119,6 +119,15 @@ impl From<Error> for ApiError {
             Error::DeviceUnavailable(m) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "device_unavailable", m)
             }
+            Error::StorageFull(m) => {
+                tracing::error!(error = %m, "write refused: storage full");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "storage full: the node's disk has no room, nothing was saved; free space on \
+                     the data disk and try again",
+                )
+            }
             Error::StoreClosed(m) => {
                 tracing::error!(error = %m, "store unavailable");
                 Self::new(

@@ -79,6 +79,8 @@ pub struct Shared {
     pub registers: Arc<HashMap<String, crate::config::RegisterConfig>>,
     /// Card payments at the registers' terminals.
     pub till: crate::till::Till,
+    /// Disk space, storage trouble and scheduled backups, for `/health` and `/metrics`.
+    pub ops: Arc<crate::ops::OpsStatus>,
 }
 
 #[derive(OpenApi)]

@@ -25,7 +25,7 @@ pub struct DeviceCounts {
 
 #[derive(Serialize, ToSchema)]
 pub struct Services {
-    /// `ok` or `down`.
+    /// `ok`, `full` (writes refused for lack of disk space) or `down`.
     pub database: String,
     /// The sync state (see `/v1/sync/status`).
     pub sync: String,
@@ -79,6 +79,7 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
     if offline > 0 {
         reasons.push(format!("{offline} device(s) offline"));
     }
+    reasons.extend(st.ops.storage_reasons(&st.store, st.devices.spool_full()));
     if super::sync::is_down(&st) {
         reasons.push(format!("sync {sync}"));
     }
@@ -109,7 +110,12 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
         site_id: st.site_id.to_string(),
         uptime_s: st.started.elapsed().as_secs(),
         services: Services {
-            database: if db_ok { "ok" } else { "down" }.into(),
+            database: match (db_ok, st.store.stats.storage_full()) {
+                (false, _) => "down",
+                (true, true) => "full",
+                (true, false) => "ok",
+            }
+            .into(),
             sync,
             devices: DeviceCounts { online, offline },
         },
@@ -171,6 +177,8 @@ pub async fn metrics(caller: Caller, State(st): State<AppState>) -> ApiResult<im
     };
     super::sync::append_metrics(&st, &ids, &mut text);
     st.devices.append_metrics(&mut text);
+    st.ops
+        .append_metrics(&st.store, st.devices.spool_full(), &mut text);
     if !st.registers.is_empty() {
         let (count, total, _) = st.till.offline_exposure(None).await?;
         let overdue = st.till.offline_overdue().await?;

@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use super::problems::{did_you_mean, line_of, Problem};
 use super::{
-    parse_weight, pos, ApiKeyConfig, CentralConfig, Config, DeviceConfig, DeviceKind, HttpConfig,
-    MqttConfig, SiteConfig, StationConfig, Transport,
+    parse_weight, pos, ApiKeyConfig, BackupConfig, CentralConfig, Config, DeviceConfig, DeviceKind,
+    HttpConfig, MqttConfig, SiteConfig, StationConfig, Transport,
 };
 use crate::domain::role::Role;
 
@@ -31,11 +31,42 @@ pub(super) fn check(text: &str, cfg: &Config) -> Vec<Problem> {
     if let Some(m) = &cfg.mqtt {
         mqtt(&mut found, m);
     }
+    if let Some(b) = &cfg.backup {
+        backup(&mut found, b);
+    }
     let station_ids = stations(&mut found, &cfg.stations);
     devices(&mut found, &cfg.devices, &station_ids, cfg.mqtt.is_some());
     let mut problems = found.problems;
     problems.sort_by_key(|p| p.line);
     problems
+}
+
+/// `[backup]`: an absolute directory, an interval from a minute to a month, at least one kept.
+fn backup(found: &mut Findings, b: &BackupConfig) {
+    if let Some(d) = &b.dir {
+        if !d.get_ref().is_absolute() {
+            found.at(
+                d.span(),
+                format!(
+                    "backup dir \"{}\" must be an absolute path",
+                    d.get_ref().display()
+                ),
+            );
+        }
+    }
+    if let Some(m) = &b.interval_min {
+        if !(1..=43_200).contains(m.get_ref()) {
+            found.at(
+                m.span(),
+                format!("interval_min = {} must be 1..43200", m.get_ref()),
+            );
+        }
+    }
+    if let Some(k) = &b.keep {
+        if !(1..=1000).contains(k.get_ref()) {
+            found.at(k.span(), format!("keep = {} must be 1..1000", k.get_ref()));
+        }
+    }
 }
 
 /// The problems found so far, each placed on the line of its value.

@@ -27,7 +27,7 @@ use crate::events::EventBus;
 
 pub use crate::floor::Floor;
 pub use registry::{state_str, Entry};
-pub use routing::ScanOutcome;
+pub use routing::{ScanOutcome, STORAGE_FULL_PROMPT};
 pub use supervision::spool_dir;
 
 impl From<wms_hardware::Error> for Error {
@@ -41,6 +41,7 @@ impl From<wms_hardware::Error> for Error {
             H::Unsupported(m) => Error::validation("id", m),
             H::Config(m) => Error::Config(m),
             H::UnknownProfile(_) | H::Profile { .. } => Error::Config(e.to_string()),
+            H::SpoolFull(m) => Error::StorageFull(m),
             other => Error::Internal(other.to_string()),
         }
     }
@@ -61,6 +62,8 @@ struct Inner {
     print_wake: Arc<tokio::sync::Notify>,
     /// Stations whose scale is being read now (one reading at a time per station).
     weighing: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The last print hand-over failed because the spool's disk is full.
+    spool_full: std::sync::atomic::AtomicBool,
 }
 
 /// Cheap to clone; shared by the HTTP handlers.
@@ -90,6 +93,22 @@ impl DeviceManager {
     }
 }
 
+impl DeviceManager {
+    /// Print jobs wait because the spool's disk is full (they are kept in the database and handed
+    /// over once space returns).
+    pub fn spool_full(&self) -> bool {
+        self.inner
+            .spool_full
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn set_spool_full(&self, full: bool) {
+        self.inner
+            .spool_full
+            .store(full, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl Inner {
     /// The one place the manager's state is put together, for an empty manager and a started one.
     fn new(
@@ -110,6 +129,7 @@ impl Inner {
             till: std::sync::OnceLock::new(),
             print_wake: Arc::default(),
             weighing: Default::default(),
+            spool_full: Default::default(),
         }
     }
 }

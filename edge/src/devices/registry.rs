@@ -65,7 +65,7 @@ impl DeviceManager {
 
     /// Adds per-device gauges to a Prometheus/OpenMetrics text, keeping `# EOF` last:
     /// `wms_edge_device_up` (1 reachable, 0 offline) and `wms_edge_device_error` (1 while
-    /// the device reports a fault).
+    /// the device reports a fault), and `wms_edge_device_paper_out` for printers that can tell.
     pub fn append_metrics(&self, out: &mut String) {
         use std::fmt::Write;
         if self.inner.entries.is_empty() {
@@ -96,6 +96,25 @@ impl DeviceManager {
                     e.config.id,
                     e.config.kind.as_str()
                 );
+            }
+        }
+        // Printers only, and only those that can tell: out of paper is what site staff must fix.
+        let _ = writeln!(
+            out,
+            "# HELP wms_edge_device_paper_out Printer reports it is out of paper or media (1).\n\
+             # TYPE wms_edge_device_paper_out gauge"
+        );
+        for e in self.entries() {
+            if let wms_hardware::status::KindStatus::Printer(p) = &e.status().status {
+                if let Some(out_of_paper) = p.paper_out {
+                    let _ = writeln!(
+                        out,
+                        "wms_edge_device_paper_out{{device=\"{}\",kind=\"{}\"}} {}",
+                        e.config.id,
+                        e.config.kind.as_str(),
+                        u8::from(out_of_paper)
+                    );
+                }
             }
         }
         if had_eof {

@@ -19,6 +19,10 @@ use super::{DeviceManager, Floor};
 /// Scans waiting at one station's lane.
 const LANE_QUEUE: usize = 64;
 
+/// The scanner's answer when a step could not be saved because the disk is full: the operator
+/// must know the scan did not count.
+pub const STORAGE_FULL_PROMPT: &str = "Storage full — scan not saved; tell a supervisor";
+
 /// How long the router waits for a scanner to take its feedback before giving up on it:
 /// a stuck scanner must not stall every other station.
 const FEEDBACK_TIMEOUT: Duration = Duration::from_millis(500);
@@ -117,10 +121,15 @@ impl DeviceManager {
             Err(e) => {
                 tracing::error!(device = %device_id, station = %config.station_id,
                     error = %e, "station step failed");
+                let prompt = if matches!(e, Error::StorageFull(_)) {
+                    STORAGE_FULL_PROMPT
+                } else {
+                    "Station error — scan again or see supervisor"
+                };
                 ScanOutcome {
                     result: "rejected",
                     feedback: "bad",
-                    prompt: "Station error — scan again or see supervisor".into(),
+                    prompt: prompt.into(),
                     context: json!({"station": config.station_id, "kind": config.kind.as_str()}),
                 }
             }
@@ -365,10 +374,12 @@ impl DeviceManager {
                     for job in jobs {
                         if let Err(e) = self.dispatch_one(&floor, job).await {
                             tracing::warn!(error = %e, "print dispatch failed; will retry");
+                            self.set_spool_full(matches!(e, Error::StorageFull(_)));
                             failures = failures.saturating_add(1);
                             more = false;
                             break;
                         }
+                        self.set_spool_full(false);
                         failures = 0;
                     }
                 }

@@ -29,7 +29,7 @@ pub use base::{Ctx, Origin};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -38,8 +38,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 
+/// Why a group did not commit, as every job of the group is told.
+#[derive(Debug, Clone)]
+struct CommitFailure {
+    message: String,
+    /// SQLite said the disk is full (`SQLITE_FULL`).
+    storage_full: bool,
+}
+
 /// What the writer tells a job after the group's commit: `Ok` or the commit error.
-type Deliver = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Deliver = Box<dyn FnOnce(std::result::Result<(), CommitFailure>) + Send>;
 type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 type CommitHook = Box<dyn Fn(&Committed) + Send + Sync>;
@@ -79,6 +87,29 @@ pub struct StoreStats {
     pub jobs: AtomicU64,
     pub failed_jobs: AtomicU64,
     pub failed_commits: AtomicU64,
+    /// Writes refused because the disk was full (`SQLITE_FULL`) since start.
+    pub storage_full_errors: AtomicU64,
+    /// Set when a write failed for lack of disk space; cleared by the next commit that wrote
+    /// something, so `/health` and the metrics recover by themselves once space returns.
+    pub storage_full: AtomicBool,
+}
+
+impl StoreStats {
+    /// The last write failed for lack of space and none has succeeded since.
+    pub fn storage_full(&self) -> bool {
+        self.storage_full.load(Ordering::SeqCst)
+    }
+
+    fn saw_full(&self) {
+        self.storage_full_errors.fetch_add(1, Ordering::Relaxed);
+        self.storage_full.store(true, Ordering::SeqCst);
+    }
+}
+
+/// SQLite's "database or disk is full" (`SQLITE_FULL`), which is also what a failed write of the
+/// WAL or a temporary file with `ENOSPC` comes back as.
+pub fn is_storage_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 /// A handle to the store; cheap to clone.
@@ -241,9 +272,17 @@ impl Store {
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<(R, Committed)>>();
+        let stats = self.stats.clone();
         let job: WriteJob = Box::new(move |conn| {
             let res = catch_unwind(AssertUnwindSafe(|| f(conn)))
-                .unwrap_or_else(|_| Err(Error::Internal("write job panicked".into())));
+                .unwrap_or_else(|_| Err(Error::Internal("write job panicked".into())))
+                .map_err(|e| match e {
+                    Error::Sql(e) if is_storage_full(&e) => {
+                        stats.saw_full();
+                        Error::StorageFull(e.to_string())
+                    }
+                    other => other,
+                });
             // Read on the writer thread, where the job just ran.
             let committed = Committed {
                 new_id_kind: base::ids::take_new_id_kind(),
@@ -252,7 +291,8 @@ impl Store {
             let deliver: Deliver = Box::new(move |commit| {
                 let out = match (res, commit) {
                     (Ok(v), Ok(())) => Ok((v, committed)),
-                    (Ok(_), Err(e)) => Err(Error::Commit(e)),
+                    (Ok(_), Err(f)) if f.storage_full => Err(Error::StorageFull(f.message)),
+                    (Ok(_), Err(f)) => Err(Error::Commit(f.message)),
                     (Err(e), _) => Err(e),
                 };
                 let _ = tx.send(out);
@@ -263,9 +303,14 @@ impl Store {
             .send(job)
             .await
             .map_err(|_| Error::StoreClosed("writer stopped".into()))?;
-        let out = rx
-            .await
-            .map_err(|_| Error::Commit("the write transaction could not start".into()))?;
+        let out = rx.await.map_err(|_| {
+            let why = "the write transaction could not start".to_string();
+            if self.stats.storage_full() {
+                Error::StorageFull(why)
+            } else {
+                Error::Commit(why)
+            }
+        })?;
         let (value, committed) = out?;
         if let Some(hook) = self.on_commit.get() {
             hook(&committed);
@@ -301,6 +346,41 @@ impl Store {
         }
         rx.await
             .map_err(|_| Error::StoreClosed("reader dropped the job".into()))?
+    }
+
+    /// Resolves once the writer thread has run an empty job and finished its group's commit: the
+    /// proof the service watchdog asks for that the writer makes progress. A writer stuck in a job,
+    /// or unable to begin a transaction (a lock held elsewhere), never answers or answers an error.
+    /// A commit that failed still counts: the writer is alive and answering, and a node that
+    /// refuses writes on a full disk must keep answering rather than be restarted. Runs no hook.
+    pub async fn ping_writer(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel::<Result<()>>();
+        let job: WriteJob = Box::new(move |_conn| {
+            let deliver: Deliver = Box::new(move |_commit| {
+                let _ = tx.send(Ok(()));
+            });
+            (true, deliver)
+        });
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| Error::StoreClosed("writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Commit("the write transaction could not start".into()))?
+    }
+
+    /// A one-row write that tells whether there is room on the disk again after a write failed
+    /// for lack of it; success clears [`StoreStats::storage_full`].
+    pub async fn probe_storage(&self) -> Result<()> {
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO counters(name, value) VALUES ('storage_probe', 1)
+                 ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            )?
+            .execute([])?;
+            Ok(())
+        })
+        .await
     }
 
     /// Make every following commit fail (tests of the acknowledgement rule).
@@ -340,17 +420,23 @@ fn run_group(conn: &Connection, group: &mut Vec<WriteJob>, stats: &StoreStats) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Dropping a job drops its reply channel: the caller gets an error, never an ack.
         tracing::error!(error = %e, jobs = group.len(), "could not begin a write transaction");
+        if is_storage_full(&e) {
+            stats.saw_full();
+        }
         stats.failed_commits.fetch_add(1, Ordering::Relaxed);
         group.clear();
         return;
     }
+    let mut wrote = false;
     let mut deliveries = Vec::with_capacity(group.len());
     for job in group.drain(..) {
         if let Err(e) = run_cached(conn, "SAVEPOINT job") {
             tracing::error!(error = %e, "could not open a savepoint; job refused");
             continue;
         }
+        let changes_before = conn.total_changes();
         let (ok, deliver) = job(conn);
+        wrote |= ok && conn.total_changes() != changes_before;
         let closed = if ok {
             run_cached(conn, "RELEASE job")
         } else {
@@ -362,13 +448,23 @@ fn run_group(conn: &Connection, group: &mut Vec<WriteJob>, stats: &StoreStats) {
         }
         deliveries.push(deliver);
     }
-    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    let commit = conn.execute_batch("COMMIT").map_err(|e| CommitFailure {
+        message: e.to_string(),
+        storage_full: is_storage_full(&e),
+    });
     match &commit {
         Ok(()) => {
             stats.commits.fetch_add(1, Ordering::Relaxed);
+            // Only a commit that wrote pages proves there is room again; an empty one needs none.
+            if wrote {
+                stats.storage_full.store(false, Ordering::SeqCst);
+            }
         }
         Err(e) => {
-            tracing::error!(error = %e, "group commit failed; nothing of it is applied");
+            if e.storage_full {
+                stats.saw_full();
+            }
+            tracing::error!(error = %e.message, "group commit failed; nothing of it is applied");
             stats.failed_commits.fetch_add(1, Ordering::Relaxed);
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");

@@ -828,3 +828,32 @@ async fn the_tills_reference_data_arrives_by_down_sync_and_prices_a_cart() {
     let p = pricing::price(&register, &cart, &catalog).expect("priced");
     assert_eq!(p.lines[0].unit_price, 1500, "the staff price");
 }
+
+/// The watchdog's probe: the writer answers an empty job even while commits fail (the node on a
+/// full disk must keep answering), and never while another connection holds the write lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_ping_answers_while_commits_fail_but_not_while_the_write_lock_is_held() {
+    let (_dir, store) = temp_store();
+    store.ping_writer().await.expect("an idle writer answers");
+    store.fail_commits(true);
+    store
+        .ping_writer()
+        .await
+        .expect("a failing commit is still progress");
+    store.fail_commits(false);
+    let holder = rusqlite::Connection::open(store.path()).expect("open");
+    holder.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+    let wedged =
+        tokio::time::timeout(std::time::Duration::from_millis(500), store.ping_writer()).await;
+    assert!(
+        !matches!(wedged, Ok(Ok(()))),
+        "answered with the lock held elsewhere"
+    );
+    holder.execute_batch("ROLLBACK").expect("release");
+    // The writer gets through once the lock is gone (its busy timeout is 5 s).
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while store.ping_writer().await.is_err() {}
+    })
+    .await
+    .expect("the writer makes progress again");
+}

@@ -78,6 +78,7 @@ fn refused(e: &Error) -> String {
         Error::DeviceUnavailable(m) => m.clone(),
         Error::RateLimited { message, .. } => message.clone(),
         Error::Unauthenticated(_) => "Wrong badge or PIN".into(),
+        Error::StorageFull(_) => crate::devices::STORAGE_FULL_PROMPT.into(),
         _ => "Register error: scan again or see a supervisor".into(),
     }
 }

@@ -48,18 +48,32 @@ pub fn spawn_with_log(config: &Path, log: impl Into<Stdio>) -> Edge {
 
 /// [`spawn`] with extra environment variables (crash-test hooks).
 pub fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> Edge {
-    spawn_child(config, Stdio::inherit(), env)
+    let env: Vec<(&str, &std::ffi::OsStr)> = env
+        .iter()
+        .map(|(k, v)| (*k, std::ffi::OsStr::new(*v)))
+        .collect();
+    spawn_child(config, Stdio::inherit(), &env)
 }
 
-fn spawn_child(config: &Path, log: impl Into<Stdio>, env: &[(&str, &str)]) -> Edge {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wms-edge"))
-        .args(["run", "--config"])
+/// [`spawn_with_log`] with extra environment variables (the service manager's, say).
+pub fn spawn_with_log_env(
+    config: &Path,
+    log: impl Into<Stdio>,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Edge {
+    spawn_child(config, log, env)
+}
+
+fn spawn_child(config: &Path, log: impl Into<Stdio>, env: &[(&str, &std::ffi::OsStr)]) -> Edge {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wms-edge"));
+    cmd.args(["run", "--config"])
         .arg(config)
-        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("spawn wms-edge");
+        .stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn wms-edge");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

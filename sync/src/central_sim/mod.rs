@@ -116,7 +116,7 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Events whose `data.sku` is listed are rejected (`validation_error`, "unknown sku").
     pub reject_skus: HashSet<String>,
-    /// Added to the central's clock in `server_time`.
+    /// Added to the central's clock: in `server_time` and when it judges `X-Timestamp`.
     pub clock_offset_s: i64,
     /// RNG seed for faults (reproducible runs).
     pub seed: u64,
@@ -774,13 +774,14 @@ fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), Box<Response>> {
-    let (key, secret, window, site_id) = {
+    let (key, secret, window, site_id, offset) = {
         let g = state.lock();
         (
             g.cfg.api_key.clone(),
             g.cfg.signing_secret.clone(),
             g.cfg.timestamp_window_s,
             g.cfg.site_id.clone(),
+            g.cfg.clock_offset_s,
         )
     };
     let text = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
@@ -810,7 +811,8 @@ fn authenticate(
             "X-Timestamp is not an integer",
         ));
     };
-    if (Utc::now().timestamp() - ts).abs() > window {
+    // The window is judged by the central's own clock, offset like the `server_time` it reports.
+    if (Utc::now().timestamp() + offset - ts).abs() > window {
         return Err(fail(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
