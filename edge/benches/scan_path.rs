@@ -194,6 +194,9 @@ fn open_pty() -> Scanner {
 struct Samples {
     /// Frame's last byte written → first byte of the beep, µs.
     latency_us: Vec<f64>,
+    /// The same, split by station kind (pack steps also weigh, print and ship).
+    pick_latency_us: Vec<f64>,
+    pack_latency_us: Vec<f64>,
     good: usize,
     bad: usize,
     /// Scans whose beep never came (5 s).
@@ -205,6 +208,8 @@ struct Samples {
 impl Samples {
     fn merge(&mut self, o: Samples) {
         self.latency_us.extend(o.latency_us);
+        self.pick_latency_us.extend(o.pick_latency_us);
+        self.pack_latency_us.extend(o.pack_latency_us);
         self.good += o.good;
         self.bad += o.bad;
         self.lost += o.lost;
@@ -270,8 +275,13 @@ async fn read_at(
         s.frame_bytes += step.frame.len();
         match hear(&mut scanner.master, step.beeps).await {
             Some((at, good, bad)) => {
-                s.latency_us
-                    .push(at.saturating_duration_since(sent).as_secs_f64() * 1e6);
+                let us = at.saturating_duration_since(sent).as_secs_f64() * 1e6;
+                s.latency_us.push(us);
+                if script.station < PICK_STATIONS {
+                    s.pick_latency_us.push(us);
+                } else {
+                    s.pack_latency_us.push(us);
+                }
                 s.good += good;
                 s.bad += bad;
             }
@@ -692,6 +702,8 @@ struct Row {
 impl Row {
     fn new(what: impl Into<String>, offered: f64, secs: f64, mut s: Samples) -> Row {
         s.latency_us.sort_by(f64::total_cmp);
+        s.pick_latency_us.sort_by(f64::total_cmp);
+        s.pack_latency_us.sort_by(f64::total_cmp);
         Row {
             what: what.into(),
             offered,
@@ -702,6 +714,19 @@ impl Row {
     fn p(&self, p: f64) -> f64 {
         pct(&self.s.latency_us, p)
     }
+    /// The row's latencies at one kind of station, under it in the table.
+    fn kind_line(what: &str, sorted: &[f64]) -> String {
+        let ms = |p: f64| format!("{:.2}", pct(sorted, p) / 1000.0);
+        format!(
+            "| {what} | | | {} | {} | {} | {} | {} | |\n",
+            sorted.len(),
+            ms(0.5),
+            ms(0.99),
+            ms(0.999),
+            ms(1.0)
+        )
+    }
+
     fn line(&self) -> String {
         let ms = |us: f64| format!("{:.2}", us / 1000.0);
         format!(
@@ -905,6 +930,14 @@ fn main() {
     };
     let mut rows = String::new();
     rows.push_str(&main_row.line());
+    rows.push_str(&Row::kind_line(
+        "… of which scans at the pick stations",
+        &main_row.s.pick_latency_us,
+    ));
+    rows.push_str(&Row::kind_line(
+        "… of which scans at the pack stations",
+        &main_row.s.pack_latency_us,
+    ));
     for r in &sweep_rows {
         rows.push_str(&r.line());
     }
