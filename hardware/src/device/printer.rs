@@ -317,7 +317,7 @@ async fn run(
 /// Runs spool file work (directory listings, renames, fsyncs) on the blocking pool, in the
 /// printer's span. On a runtime thread, the several fsyncs of every label's life stalled each
 /// task queued on that thread — other devices' scans and their answers, HTTP requests — for as
-/// long as the disk took: the worst tail of the scan path (`BENCHMARKS.md`).
+/// long as the disk took.
 async fn on_disk<T: Send + 'static>(
     spool: &Spool,
     work: impl FnOnce(&Spool) -> Result<T> + Send + 'static,
