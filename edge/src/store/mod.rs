@@ -394,10 +394,6 @@ impl Store {
 /// automatic threshold (about 4 MB of 4 KiB pages).
 const CHECKPOINT_FRAMES: i32 = 1000;
 
-/// WAL frames after which the writer checkpoints by itself (about 16 MB): the checkpointer has
-/// fallen behind (a busy disk), and the log must not grow without bound.
-const WRITER_CHECKPOINT_FRAMES: i32 = 4 * CHECKPOINT_FRAMES;
-
 /// Moves WAL checkpoints off the commit path. SQLite's automatic checkpoint runs inside the
 /// `COMMIT` that crosses its threshold, on the writer thread: copying the log into the database
 /// and syncing it held up that group's answers and every group queued behind it, the worst
@@ -424,16 +420,10 @@ fn start_checkpointer(path: &Path, writer: &mut Connection) -> Result<()> {
             }
         })
         .map_err(|e| Error::Internal(format!("spawn checkpointer: {e}")))?;
-    writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames: i32| {
+    writer.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames: i32| {
         if frames >= CHECKPOINT_FRAMES {
             // A checkpoint already asked for covers this commit too.
             let _ = tx.try_send(());
-        }
-        if frames >= WRITER_CHECKPOINT_FRAMES {
-            // The commit is durable already: a failed checkpoint must not make it look failed.
-            if let Err(e) = wal.checkpoint() {
-                tracing::warn!(error = %e, frames, "WAL checkpoint on the writer failed");
-            }
         }
         Ok(())
     }))?;

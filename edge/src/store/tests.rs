@@ -140,10 +140,9 @@ async fn nothing_committed_is_lost_group_commit_acks_only_after_commit() {
     );
 }
 
-/// The writer does not run SQLite's automatic checkpoint inside its commits (its WAL hook
-/// replaces it), and the log stays bounded all the same — by the checkpointer thread, or by the
-/// writer itself when the checkpointer falls far behind: 40 MB written in 160 commits reach the
-/// database file while the WAL stays well under half of that.
+/// The writer never checkpoints inside a commit (its WAL hook replaces SQLite's automatic
+/// checkpoint), and the checkpointer thread keeps the log bounded all the same: 40 MB written in
+/// 160 commits reach the database file while the WAL stays a fraction of that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_checkpoints_run_off_the_writer_and_keep_the_log_bounded() {
     let (dir, store) = temp_store();
