@@ -207,9 +207,9 @@ impl Store {
     /// Open the store: migrate, then start the writer and reader threads. Blocking; call it before
     /// serving or from `spawn_blocking`.
     pub fn open(path: &Path, opts: StoreOptions) -> Result<Store> {
+        #[cfg_attr(not(test), allow(unused_mut))]
         let mut conn = open_and_migrate(path)?;
         let stats = Arc::new(StoreStats::default());
-        start_checkpointer(path, &mut conn)?;
         let (wtx, wrx) = mpsc::channel::<WriteJob>(opts.queue.max(1));
         #[cfg(test)]
         let fail_commits = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -388,46 +388,6 @@ impl Store {
     pub fn fail_commits(&self, fail: bool) {
         self.fail_commits.store(fail, Ordering::SeqCst);
     }
-}
-
-/// WAL frames after which the checkpointer copies the log into the database: SQLite's own
-/// automatic threshold (about 4 MB of 4 KiB pages).
-const CHECKPOINT_FRAMES: i32 = 1000;
-
-/// Moves WAL checkpoints off the commit path. SQLite's automatic checkpoint runs inside the
-/// `COMMIT` that crosses its threshold, on the writer thread: copying the log into the database
-/// and syncing it held up that group's answers and every group queued behind it, the worst
-/// tail of a scan (hundreds of milliseconds on a busy disk). The writer's WAL hook, which replaces
-/// the automatic checkpoint, only tells this thread the log is long; the thread runs a PASSIVE
-/// checkpoint on a connection of its own, which neither waits for the writer nor holds it up. The
-/// log restarts from its beginning at the writer's next commit after a complete checkpoint.
-fn start_checkpointer(path: &Path, writer: &mut Connection) -> Result<()> {
-    let conn = Connection::open(path)?;
-    configure(&conn)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-    thread::Builder::new()
-        .name("store-checkpoint".into())
-        .spawn(move || {
-            // Ends when the writer's connection, which owns the sender, is closed.
-            while rx.recv().is_ok() {
-                let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                });
-                match done {
-                    Ok((log, copied)) => tracing::debug!(log, copied, "WAL checkpoint"),
-                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
-                }
-            }
-        })
-        .map_err(|e| Error::Internal(format!("spawn checkpointer: {e}")))?;
-    writer.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames: i32| {
-        if frames >= CHECKPOINT_FRAMES {
-            // A checkpoint already asked for covers this commit too.
-            let _ = tx.try_send(());
-        }
-        Ok(())
-    }))?;
-    Ok(())
 }
 
 fn writer_loop(

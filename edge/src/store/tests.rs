@@ -140,51 +140,6 @@ async fn nothing_committed_is_lost_group_commit_acks_only_after_commit() {
     );
 }
 
-/// The writer never checkpoints inside a commit (its WAL hook replaces SQLite's automatic
-/// checkpoint), and the checkpointer thread keeps the log bounded all the same: 40 MB written in
-/// 160 commits reach the database file while the WAL stays a fraction of that.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wal_checkpoints_run_off_the_writer_and_keep_the_log_bounded() {
-    let (dir, store) = temp_store();
-    let auto: i64 = store
-        .write(|c| Ok(c.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))?))
-        .await
-        .expect("pragma");
-    assert_eq!(auto, 0, "the writer still checkpoints inside its commits");
-    store
-        .write(|c| Ok(c.execute_batch("CREATE TABLE pad (b BLOB NOT NULL)")?))
-        .await
-        .expect("table");
-    const CHUNK: i64 = 256 * 1024;
-    const WRITES: i64 = 160;
-    let db = dir.path().join("t.db");
-    let wal = dir.path().join("t.db-wal");
-    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len() as i64).unwrap_or(0);
-    let mut wal_max = 0;
-    for _ in 0..WRITES {
-        store
-            .write(|c| Ok(c.execute("INSERT INTO pad (b) VALUES (zeroblob(?1))", [CHUNK])?))
-            .await
-            .expect("write");
-        wal_max = wal_max.max(size(&wal));
-    }
-    let written = CHUNK * WRITES;
-    assert!(
-        wal_max < written / 2,
-        "the WAL grew to {wal_max} bytes for {written} written: nothing checkpoints it"
-    );
-    // The last checkpoint runs in the background: wait (bounded) for the pages to arrive.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while size(&db) < written * 3 / 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the database file holds {} bytes of {written} written",
-            size(&db)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 /// A group whose commit fails answers every member with an error, and nothing of it is visible.
 #[tokio::test]
 async fn a_failed_commit_acknowledges_nothing() {
