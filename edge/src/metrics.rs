@@ -41,6 +41,7 @@ pub struct Metrics {
     store_jobs: Gauge,
     store_failed_jobs: Gauge,
     store_failed_commits: Gauge,
+    runtime_tasks: Gauge,
 }
 
 impl Default for Metrics {
@@ -99,6 +100,12 @@ impl Metrics {
             "Write jobs rolled back (refused or failed)",
         );
         let store_failed_commits = g(&mut registry, "store_failed_commits", "Commits that failed");
+        // A task leak shows here long before memory does (the soak test watches it).
+        let runtime_tasks = g(
+            &mut registry,
+            "runtime_alive_tasks",
+            "Tasks alive on the node's async runtime",
+        );
         Self {
             registry: Mutex::new(registry),
             http_requests,
@@ -111,6 +118,7 @@ impl Metrics {
             store_jobs,
             store_failed_jobs,
             store_failed_commits,
+            runtime_tasks,
         }
     }
 
@@ -148,6 +156,9 @@ impl Metrics {
             .set(s.failed_jobs.load(Ordering::Relaxed) as i64);
         self.store_failed_commits
             .set(s.failed_commits.load(Ordering::Relaxed) as i64);
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            self.runtime_tasks.set(h.metrics().num_alive_tasks() as i64);
+        }
         let mut out = String::new();
         if let Ok(reg) = self.registry.lock() {
             let _ = encode(&mut out, &reg);

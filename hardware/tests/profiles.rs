@@ -47,6 +47,11 @@ const EXPECTED: &[(&str, DeviceKind, ProtocolKind)] = &[
         ProtocolKind::SerialLine,
     ),
     (
+        "honeywell-xenon-1900-host-ack",
+        DeviceKind::Scanner,
+        ProtocolKind::SerialLine,
+    ),
+    (
         "honeywell-xenon-1900-serial",
         DeviceKind::Scanner,
         ProtocolKind::SerialLine,

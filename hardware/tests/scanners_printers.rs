@@ -82,6 +82,59 @@ async fn scanner_burst_with_noise_and_partial_frame_yields_exactly_the_scans() {
     dev.join().await;
 }
 
+/// A scanner that keeps every byte the host sends it.
+struct Listening(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl wms_hardware::sim::Behavior for Listening {
+    fn on_input(&mut self, input: &[u8], _: &mut Vec<u8>) -> wms_hardware::sim::Action {
+        if let Ok(mut heard) = self.0.lock() {
+            heard.extend_from_slice(input);
+        }
+        wms_hardware::sim::Action::Continue
+    }
+}
+
+#[tokio::test]
+async fn a_host_ack_scanner_hears_its_escape_commands_for_good_and_bad() {
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sim = PtySim::start("scanner", Listening(heard.clone())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, mut scans) = ctx(dir.path());
+    let cfg = serial(
+        "scan-1",
+        DeviceKind::Scanner,
+        "honeywell-xenon-1900-host-ack",
+        &sim.path_str(),
+    );
+    let dev = wms_hardware::spawn(&cfg, &ctx).unwrap();
+    let mut st = dev.status();
+    wait_state(&mut st, DeviceState::Online).await;
+    sim.write(b"]C0LOC:A-01\r").await.unwrap();
+    let s = tokio::time::timeout(DEADLINE, scans.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.data, "LOC:A-01");
+    let Device::Scanner(h) = &dev else {
+        panic!("not a scanner")
+    };
+    for good in [true, false] {
+        let fb = wms_hardware::device::Feedback {
+            feedback: good,
+            prompt: String::new(),
+        };
+        h.feedback(fb).await.unwrap();
+    }
+    // ESC 7 , for the good read; ESC 8 , twice for the refusal.
+    let want: &[u8] = b"\x1b7,\x1b8,\x1b8,";
+    eventually("both escape commands", || {
+        heard.lock().map(|b| b.as_slice() == want).unwrap_or(false)
+    })
+    .await;
+    ctx.shutdown.cancel();
+    dev.join().await;
+}
+
 fn printer(d: &Device) -> &wms_hardware::device::PrinterHandle {
     match d {
         Device::LabelPrinter(p) | Device::ReceiptPrinter(p) => p,

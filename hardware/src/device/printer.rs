@@ -225,19 +225,20 @@ async fn run(
                     break;
                 }
                 // Clean status: everything sent before is printed.
-                match spool.sent() {
-                    Ok(ids) => {
-                        for id in ids {
-                            if let Err(e) = spool.mark_printed(&id) {
-                                warn!(error = %e, "spool");
-                            } else {
-                                info!(job = %id, "job printed");
-                            }
+                let printed = on_disk(&spool, |spool| {
+                    for id in spool.sent()? {
+                        if let Err(e) = spool.mark_printed(&id) {
+                            warn!(error = %e, "spool");
+                        } else {
+                            info!(job = %id, "job printed");
                         }
                     }
-                    Err(e) => warn!(error = %e, "spool"),
+                    Ok(())
+                });
+                if let Err(e) = printed.await {
+                    warn!(error = %e, "spool");
                 }
-                let job = match spool.next_queued() {
+                let job = match on_disk(&spool, |spool| spool.next_queued()).await {
                     Ok(Some(j)) => j,
                     Ok(None) => break,
                     Err(e) => {
@@ -246,13 +247,27 @@ async fn run(
                     }
                 };
                 // The printer is clean and idle: settle a job left in doubt by a crash first.
-                if let Some(before) = spool.in_doubt(&job.id) {
+                let id = job.id.clone();
+                let doubt = match on_disk(&spool, move |spool| Ok(spool.in_doubt(&id))).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        warn!(error = %e, "spool");
+                        break;
+                    }
+                };
+                if let Some(before) = doubt {
                     let now = match odometer(zpl, &mut rd, &mut wr, t.status_timeout).await {
                         Ok(n) => n,
                         Err(e) => break 'session End::Lost(e.to_string()),
                     };
-                    if settle(&spool, &job.id, before, now) {
-                        continue;
+                    let id = job.id.clone();
+                    match on_disk(&spool, move |spool| Ok(settle(spool, &id, before, now))).await {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => {
+                            warn!(error = %e, "spool");
+                            break;
+                        }
                     }
                 }
                 let reading = match odometer(has_odometer, &mut rd, &mut wr, t.status_timeout).await
@@ -264,7 +279,9 @@ async fn run(
                     warn!("the printer does not answer ~HQOD: a crash while sending may print a label twice");
                     has_odometer = false;
                 }
-                if let Err(e) = spool.mark_sending(&job.id, reading) {
+                let id = job.id.clone();
+                if let Err(e) = on_disk(&spool, move |spool| spool.mark_sending(&id, reading)).await
+                {
                     // Without the durable reading a crash could not be settled: do not send.
                     warn!(error = %e, "spool");
                     break;
@@ -279,11 +296,12 @@ async fn run(
                     ctx.shutdown.cancelled().await;
                     break 'session End::Shutdown;
                 }
-                if let Err(e) = spool.mark_sent(&job.id) {
+                let id = job.id.clone();
+                if let Err(e) = on_disk(&spool, move |spool| spool.mark_sent(&id)).await {
                     warn!(error = %e, "spool");
                 }
             }
-            let pending = spool.pending().unwrap_or(0) > 0;
+            let pending = on_disk(&spool, |spool| spool.pending()).await.unwrap_or(0) > 0;
             next_poll = Instant::now() + if pending { fast } else { t.poll_interval };
         };
         match end {
@@ -294,6 +312,21 @@ async fn run(
             }
         }
     }
+}
+
+/// Runs spool file work (directory listings, renames, fsyncs) on the blocking pool, in the
+/// printer's span. On a runtime thread, the several fsyncs of every label's life stalled each
+/// task queued on that thread — other devices' scans and their answers, HTTP requests — for as
+/// long as the disk took.
+async fn on_disk<T: Send + 'static>(
+    spool: &Spool,
+    work: impl FnOnce(&Spool) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let spool = spool.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| work(&spool)))
+        .await
+        .map_err(|e| Error::Spool(e.to_string()))?
 }
 
 /// Settles a job in doubt: `before` is the odometer reading taken before its bytes went out,
