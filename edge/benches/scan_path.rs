@@ -773,10 +773,12 @@ fn main() {
         .expect("sim runtime");
     let dir = tempfile::tempdir().expect("tempdir");
 
-    // The node logs at info to a file, as `wms-edge run` does to the journal.
+    // The node logs at info to a file, as `wms-edge run` does to the journal
+    // (`WMS_BENCH_LOG` sets another filter, to see what the logging itself costs).
     let log = File::create(dir.path().join("node.log")).expect("log");
+    let filter = std::env::var("WMS_BENCH_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(log))
         .init();
