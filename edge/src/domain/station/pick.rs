@@ -267,7 +267,7 @@ fn next_task(
     exclude: &str,
 ) -> (Option<PickTask>, Vec<PickTask>) {
     let offered: Vec<PickTask> = view
-        .pick_tasks(&ctx.user.user_id, &tote.tote)
+        .pick_tasks(&ctx.user.user_id, tote.only_order.as_deref())
         .into_iter()
         .filter(|t| {
             t.task_id != exclude
@@ -586,7 +586,7 @@ fn choose_order(ctx: &Ctx, work: &PickWork, id: &str, view: &impl FloorView) -> 
         return Step::reject(work, blocked_prompt(id, block));
     }
     let has_tasks = view
-        .pick_tasks(&ctx.user.user_id, "")
+        .pick_tasks(&ctx.user.user_id, Some(id))
         .iter()
         .any(|t| t.order_id == id && t.qty > 0);
     if !has_tasks {

@@ -779,7 +779,8 @@ impl FloorView for Floor {
         ids
     }
 
-    fn pick_tasks(&self, user_id: &str, _tote: &str) -> Vec<PickTask> {
+    fn pick_tasks(&self, user_id: &str, order: Option<&str>) -> Vec<PickTask> {
+        let of_order = |t: &&TaskRow| order.is_none_or(|o| t.task.order_id == o);
         let mine = self
             .tasks
             .iter()
@@ -788,7 +789,10 @@ impl FloorView for Floor {
             .tasks
             .iter()
             .filter(|t| t.open && t.claimed_by.is_none());
-        mine.chain(free).map(|t| t.task.clone()).collect()
+        mine.chain(free)
+            .filter(of_order)
+            .map(|t| t.task.clone())
+            .collect()
     }
 
     fn pick_task(&self, task_id: &str) -> Option<PickTask> {

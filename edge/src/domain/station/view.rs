@@ -38,8 +38,10 @@ pub trait FloorView {
     /// The pick tasks `user_id` may take into `tote`: tasks already claimed by this user first,
     /// then unclaimed ones; within each, the most urgent orders first (overnight, two-day,
     /// standard, then the earlier cut-off) and walk order among equally urgent ones. Tasks
-    /// claimed by someone else are not offered.
-    fn pick_tasks(&self, user_id: &str, tote: &str) -> Vec<PickTask>;
+    /// claimed by someone else are not offered. `order` narrows them to one order's tasks (a tote
+    /// opened for one order): the store then reads that order's few rows, not every open task
+    /// of the site.
+    fn pick_tasks(&self, user_id: &str, order: Option<&str>) -> Vec<PickTask>;
 
     /// One pick task as it stands now; `None` once it is done or withdrawn (a hold or cancel
     /// released its allocation, a short pick re-allocated it). `qty` is what is left to pick.
