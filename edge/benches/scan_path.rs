@@ -773,14 +773,15 @@ fn main() {
         .expect("sim runtime");
     let dir = tempfile::tempdir().expect("tempdir");
 
-    // The node logs at info to a file, as `wms-edge run` does to the journal
-    // (`WMS_BENCH_LOG` sets another filter, to see what the logging itself costs).
+    // The node logs at info to a file through its log writer thread, as `wms-edge run` does to
+    // the journal (`WMS_BENCH_LOG` sets another filter, to see what the logging itself costs).
     let log = File::create(dir.path().join("node.log")).expect("log");
+    let (log, _log_guard) = wms_edge::cli::log_writer(log);
     let filter = std::env::var("WMS_BENCH_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(log))
+        .with_writer(log)
         .init();
 
     let mut scanners: Vec<Scanner> =
@@ -964,7 +965,7 @@ fn main() {
     let body = format!(
         "## Scan path end to end: 50 serial scanners into the node and their beeps back\n\n\
 `cargo bench -p wms-edge --bench scan_path` — {date}, {machine}. Release build; the node\n\
-(`node::serve`, a tokio runtime with one worker per core, logging at info to a file) in one\n\
+(`node::serve`, a tokio runtime with one worker per core, logging at info to a file through its log writer thread) in one\n\
 process with the device simulators (a runtime of their own, one thread) and the central simulator\n\
 (another). Load average (1 min)\n\
 at the start / the 10 scans/s run / the end: {load_start} / {load_main} / {load_end} — the machine\n\

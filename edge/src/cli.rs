@@ -11,8 +11,44 @@ use crate::domain::role::Role;
 use crate::store::{self, base::keys, Origin};
 use crate::{Error, Result};
 
+/// Lines the log writer thread keeps waiting before it drops new ones.
+const LOG_BUFFER_LINES: usize = 65_536;
+
+/// Lines dropped because the log's reader (the journal) fell that far behind; read by
+/// `/metrics`. Unset until [`log_writer`] ran.
+static LOG_DROPPED: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
+    std::sync::OnceLock::new();
+
+/// Log lines dropped since start because the log's reader did not keep up.
+pub fn log_lines_dropped() -> u64 {
+    LOG_DROPPED.get().map_or(0, |c| c.dropped_lines() as u64)
+}
+
+/// The node's log sink: lines are written by a thread of their own, never by the thread that
+/// logs. A write to the journal's pipe or a file can block for tens of milliseconds (journald
+/// behind, an ext4 journal commit holding the append), and a runtime thread blocked there stalls
+/// every scanner it serves; with a scan logged at info, that was the 5-second stall of the
+/// scan-path benchmark. A reader so far behind that [`LOG_BUFFER_LINES`] wait loses lines
+/// (counted in `wms_edge_log_lines_dropped_total`) rather than stopping the floor. Keep the guard
+/// until exit: dropping it flushes what is left.
+pub fn log_writer<W: std::io::Write + Send + 'static>(
+    out: W,
+) -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .lossy(true)
+        .thread_name("log-writer")
+        .finish(out);
+    let _ = LOG_DROPPED.set(writer.error_counter());
+    (writer, guard)
+}
+
 /// Logging for `wms-edge run`: the config's filter and format, unless `RUST_LOG` says otherwise.
-pub fn init_logging(log: &LogConfig, verbose: bool) {
+/// Returns the log writer's guard, to keep until exit.
+pub fn init_logging(log: &LogConfig, verbose: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| {
         if verbose {
             "debug".into()
@@ -20,15 +56,17 @@ pub fn init_logging(log: &LogConfig, verbose: bool) {
             log.level.clone()
         }
     });
+    let (writer, guard) = log_writer(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(env_filter(&filter, "info"))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if log.format == "json" {
         builder.json().init();
     } else {
         builder.init();
     }
+    guard
 }
 
 /// Logging for the interactive commands (`demo`, `central-sim`): warnings only, so their banner

@@ -324,7 +324,7 @@ fn print_flushed(text: impl std::fmt::Display) {
 
 fn run_node(config: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
-    cli::init_logging(&cfg.log, verbose);
+    let _log = cli::init_logging(&cfg.log, verbose);
     runtime()?
         .block_on(node::serve(cfg, node::termination(), |addr| {
             println!("wms-edge listening on http://{addr}");

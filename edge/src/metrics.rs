@@ -41,7 +41,10 @@ pub struct Metrics {
     store_jobs: Gauge,
     store_failed_jobs: Gauge,
     store_failed_commits: Gauge,
+    store_wal_frames: Gauge,
+    store_writer_checkpoints: Gauge,
     runtime_tasks: Gauge,
+    log_lines_dropped: Gauge,
 }
 
 impl Default for Metrics {
@@ -100,6 +103,22 @@ impl Metrics {
             "Write jobs rolled back (refused or failed)",
         );
         let store_failed_commits = g(&mut registry, "store_failed_commits", "Commits that failed");
+        let store_wal_frames = g(
+            &mut registry,
+            "store_wal_frames",
+            "Pages in the SQLite write-ahead log after the last commit",
+        );
+        // Above zero and climbing: the checkpoint thread cannot keep up and commits wait for it.
+        let store_writer_checkpoints = g(
+            &mut registry,
+            "store_writer_checkpoints",
+            "Checkpoints the writer ran itself because the WAL passed its limit",
+        );
+        let log_lines_dropped = g(
+            &mut registry,
+            "log_lines_dropped",
+            "Log lines dropped because the log's reader fell behind",
+        );
         // A task leak shows here long before memory does (the soak test watches it).
         let runtime_tasks = g(
             &mut registry,
@@ -118,7 +137,10 @@ impl Metrics {
             store_jobs,
             store_failed_jobs,
             store_failed_commits,
+            store_wal_frames,
+            store_writer_checkpoints,
             runtime_tasks,
+            log_lines_dropped,
         }
     }
 
@@ -156,6 +178,12 @@ impl Metrics {
             .set(s.failed_jobs.load(Ordering::Relaxed) as i64);
         self.store_failed_commits
             .set(s.failed_commits.load(Ordering::Relaxed) as i64);
+        self.store_wal_frames
+            .set(s.wal_frames.load(Ordering::Relaxed) as i64);
+        self.store_writer_checkpoints
+            .set(s.writer_checkpoints.load(Ordering::Relaxed) as i64);
+        self.log_lines_dropped
+            .set(i64::try_from(crate::cli::log_lines_dropped()).unwrap_or(i64::MAX));
         if let Ok(h) = tokio::runtime::Handle::try_current() {
             self.runtime_tasks.set(h.metrics().num_alive_tasks() as i64);
         }
