@@ -99,6 +99,8 @@ pub struct StoreStats {
     pub wal_frames: AtomicU64,
     /// Checkpoint passes run by the checkpoint thread.
     pub checkpoints: AtomicU64,
+    /// Short passes the writer ran to copy the last few frames, so that the log can start over.
+    pub finishing_checkpoints: AtomicU64,
     /// Checkpoints the writer had to run itself because the WAL passed [`WAL_FRAMES_LIMIT`]: each
     /// one held up the writes queued behind it.
     pub writer_checkpoints: AtomicU64,
@@ -118,17 +120,46 @@ impl StoreStats {
 
 /// WAL frames after which the checkpoint thread copies the log back: SQLite's own automatic
 /// checkpoint threshold (about 4 MB of 4 KiB pages).
-const CHECKPOINT_FRAMES: i32 = 1000;
+const CHECKPOINT_FRAMES: u64 = 1000;
 
-/// WAL frames past which the writer checkpoints by itself between groups. The checkpoint thread
-/// copies the log without stopping the writer, but SQLite starts the log over only once a pass
-/// ended with every frame copied; under commits without pause that may never happen, and this
-/// bounds the file (about 32 MB).
-const WAL_FRAMES_LIMIT: u64 = 8 * CHECKPOINT_FRAMES as u64;
+/// Frames not yet copied back that the writer copies itself, between two groups. SQLite starts
+/// the log over only at a transaction that begins with every frame copied, and the checkpoint
+/// thread's passes always end with a few frames committed meanwhile; the writer's short pass,
+/// with no commit running, finishes the job. More frames than this left, and the checkpoint
+/// thread is woken for another pass instead.
+const FINISH_FRAMES: u64 = 256;
 
-/// Passes the checkpoint thread runs back to back for one wake-up: the first copies the bulk, the
-/// next ones only what was committed meanwhile, until one ends with nothing left.
-const CHECKPOINT_PASSES: usize = 8;
+/// WAL frames past which the writer checkpoints by itself whatever is left: the bound on the file
+/// (about 32 MB) if the checkpoint thread cannot keep up.
+const WAL_FRAMES_LIMIT: u64 = 8 * CHECKPOINT_FRAMES;
+
+/// What the writer and the checkpoint thread know of the log's progress.
+#[derive(Default)]
+struct WalProgress {
+    /// Bumped by the writer each time the log starts over: a count of copied frames from an
+    /// earlier log means nothing for this one.
+    generation: AtomicU64,
+    /// `generation << 32 | frames copied back`, as the last pass left it.
+    copied: AtomicU64,
+}
+
+impl WalProgress {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire) & 0xffff_ffff
+    }
+
+    fn publish(&self, generation: u64, pass: &CheckpointPass) {
+        let copied = u64::try_from(pass.copied).unwrap_or(0).min(0xffff_ffff);
+        self.copied
+            .store(generation << 32 | copied, Ordering::Release);
+    }
+
+    /// Frames of the current log not yet copied back, if a pass over this log said.
+    fn left(&self, frames: u64) -> Option<u64> {
+        let v = self.copied.load(Ordering::Acquire);
+        (v >> 32 == self.generation()).then(|| frames.saturating_sub(v & 0xffff_ffff))
+    }
+}
 
 /// SQLite's "database or disk is full" (`SQLITE_FULL`), which is also what a failed write of the
 /// WAL or a temporary file with `ENOSPC` comes back as.
@@ -234,6 +265,7 @@ impl Store {
         let mut conn = open_and_migrate(path)?;
         let stats = Arc::new(StoreStats::default());
         let (wtx, wrx) = mpsc::channel::<WriteJob>(opts.queue.max(1));
+        let wal = Arc::new(WalProgress::default());
         #[cfg(test)]
         let fail_commits = Arc::new(std::sync::atomic::AtomicBool::new(false));
         #[cfg(test)]
@@ -248,20 +280,29 @@ impl Store {
             configure(&checkpointer)?;
             let (wake_tx, wake_rx) = std::sync::mpsc::sync_channel::<()>(1);
             let frames = stats.clone();
+            let progress = wal.clone();
+            let (mut last, mut next_wake) = (0u64, CHECKPOINT_FRAMES);
             conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
-                frames
-                    .wal_frames
-                    .store(u64::try_from(pages).unwrap_or(0), Ordering::Relaxed);
-                if pages >= CHECKPOINT_FRAMES {
+                let pages = u64::try_from(pages).unwrap_or(0);
+                frames.wal_frames.store(pages, Ordering::Relaxed);
+                if pages < last {
+                    // The log started over.
+                    progress.generation.fetch_add(1, Ordering::AcqRel);
+                    next_wake = CHECKPOINT_FRAMES;
+                }
+                last = pages;
+                if pages >= next_wake {
                     // Full means a wake-up is already pending.
                     let _ = wake_tx.try_send(());
+                    next_wake = pages + FINISH_FRAMES;
                 }
                 Ok(())
             }))?;
             let stats = stats.clone();
+            let progress = wal.clone();
             thread::Builder::new()
                 .name("store-checkpoint".into())
-                .spawn(move || checkpoint_loop(checkpointer, wake_rx, stats))
+                .spawn(move || checkpoint_loop(checkpointer, wake_rx, progress, stats))
                 .map_err(|e| Error::Internal(format!("spawn checkpointer: {e}")))?;
         }
         {
@@ -269,7 +310,7 @@ impl Store {
             let max_group = opts.max_group.max(1);
             thread::Builder::new()
                 .name("store-writer".into())
-                .spawn(move || writer_loop(conn, wrx, max_group, stats))
+                .spawn(move || writer_loop(conn, wrx, max_group, wal, stats))
                 .map_err(|e| Error::Internal(format!("spawn writer: {e}")))?;
         }
         // Readers share one multi-consumer queue; crossbeam's receivers spin briefly before they
@@ -440,6 +481,7 @@ fn writer_loop(
     conn: Connection,
     mut rx: mpsc::Receiver<WriteJob>,
     max_group: usize,
+    wal: Arc<WalProgress>,
     stats: Arc<StoreStats>,
 ) {
     let mut group: Vec<WriteJob> = Vec::with_capacity(max_group);
@@ -452,23 +494,41 @@ fn writer_loop(
             }
         }
         run_group(&conn, &mut group, &stats);
-        if stats.wal_frames.load(Ordering::Relaxed) >= WAL_FRAMES_LIMIT {
-            // The checkpoint thread has copied most of the log; this pass copies the rest while no
-            // commit can add to it, so the next transaction starts the log over.
-            stats.writer_checkpoints.fetch_add(1, Ordering::Relaxed);
-            match checkpoint_pass(&conn) {
-                Ok(p) => tracing::info!(
+        finish_checkpoint(&conn, &wal, &stats);
+    }
+    tracing::debug!("store writer stopped");
+}
+
+/// Between two groups, with no transaction open: copies the last frames the checkpoint thread
+/// left, so the next transaction starts the log over; or, past [`WAL_FRAMES_LIMIT`], whatever is
+/// left.
+fn finish_checkpoint(conn: &Connection, wal: &WalProgress, stats: &StoreStats) {
+    let frames = stats.wal_frames.load(Ordering::Relaxed);
+    let over_limit = frames >= WAL_FRAMES_LIMIT;
+    let few_left =
+        frames >= CHECKPOINT_FRAMES && wal.left(frames).is_some_and(|n| n <= FINISH_FRAMES);
+    if !over_limit && !few_left {
+        return;
+    }
+    let generation = wal.generation();
+    match checkpoint_pass(conn) {
+        Ok(p) => {
+            wal.publish(generation, &p);
+            if few_left {
+                stats.finishing_checkpoints.fetch_add(1, Ordering::Relaxed);
+            } else {
+                stats.writer_checkpoints.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
                     frames = p.log,
                     copied = p.copied,
                     "the WAL passed its limit; the writer checkpointed it"
-                ),
-                Err(e) => tracing::warn!(error = %e, "writer checkpoint failed"),
+                );
             }
-            // Counted again at the next commit; until then, do not try on every group.
-            stats.wal_frames.store(0, Ordering::Relaxed);
         }
+        Err(e) => tracing::warn!(error = %e, "writer checkpoint failed"),
     }
-    tracing::debug!("store writer stopped");
+    // Counted again by the next commit; until then, no second pass.
+    stats.wal_frames.store(0, Ordering::Relaxed);
 }
 
 /// What one `wal_checkpoint(PASSIVE)` reported.
@@ -492,23 +552,24 @@ fn checkpoint_pass(conn: &Connection) -> rusqlite::Result<CheckpointPass> {
 }
 
 /// The checkpoint thread: woken by the writer's WAL hook once the log holds
-/// [`CHECKPOINT_FRAMES`], it copies the log back into the database on its own connection while
-/// the writer goes on committing. SQLite's automatic checkpoint would run inside the COMMIT that
+/// [`CHECKPOINT_FRAMES`] (and again for every [`FINISH_FRAMES`] more until the log starts over),
+/// it copies the log back into the database on its own connection while the writer goes on
+/// committing; the writer copies the last few frames (see [`finish_checkpoint`]). SQLite's automatic checkpoint would run inside the COMMIT that
 /// crossed the threshold, and every scan queued behind that commit waited for the copy and the
 /// database's fsync (70–90 ms on the reference box). Ends when the writer's connection closes.
-fn checkpoint_loop(conn: Connection, wake: std::sync::mpsc::Receiver<()>, stats: Arc<StoreStats>) {
+fn checkpoint_loop(
+    conn: Connection,
+    wake: std::sync::mpsc::Receiver<()>,
+    wal: Arc<WalProgress>,
+    stats: Arc<StoreStats>,
+) {
     while wake.recv().is_ok() {
-        for _ in 0..CHECKPOINT_PASSES {
-            stats.checkpoints.fetch_add(1, Ordering::Relaxed);
-            match checkpoint_pass(&conn) {
-                // Everything copied: the writer's next transaction starts the log over.
-                Ok(p) if p.copied >= p.log => break,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "checkpoint failed; the next commit retries");
-                    break;
-                }
-            }
+        stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        // Read before the pass: a log that starts over during it makes the count stale.
+        let generation = wal.generation();
+        match checkpoint_pass(&conn) {
+            Ok(p) => wal.publish(generation, &p),
+            Err(e) => tracing::warn!(error = %e, "checkpoint failed; the next commit retries"),
         }
     }
     tracing::debug!("store checkpointer stopped");
