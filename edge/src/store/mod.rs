@@ -647,5 +647,6 @@ fn reader_loop(conn: Connection, rx: crossbeam_channel::Receiver<ReadJob>) {
     }
 }
 
+/// The store's tests, and the fixtures other modules' tests build on.
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

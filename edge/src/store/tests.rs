@@ -13,13 +13,13 @@ use super::*;
 use crate::domain::order::Status;
 use crate::domain::{Actor, Tracking};
 
-fn temp_store() -> (tempfile::TempDir, Store) {
+pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).expect("open");
     (dir, store)
 }
 
-fn origin() -> Origin {
+pub(crate) fn origin() -> Origin {
     Origin {
         actor: Actor {
             user: Some("u1".into()),
@@ -30,7 +30,7 @@ fn origin() -> Origin {
     }
 }
 
-async fn seed(store: &Store) {
+pub(crate) async fn seed(store: &Store) {
     store
         .write(|c| {
             let o = origin();
@@ -76,7 +76,7 @@ async fn seed(store: &Store) {
         .expect("seed");
 }
 
-fn adj(loc: &str, delta: i64) -> AdjustmentInput {
+pub(crate) fn adj(loc: &str, delta: i64) -> AdjustmentInput {
     AdjustmentInput {
         tenant_id: "acme".into(),
         sku: "SKU-1".into(),
@@ -322,7 +322,7 @@ async fn inventory_never_goes_negative_by_accident_in_the_store() {
     );
 }
 
-fn order_input(id: &str, qty: i64) -> OrderInput {
+pub(crate) fn order_input(id: &str, qty: i64) -> OrderInput {
     serde_json::from_value(json!({
         "id": id, "tenant_id": "acme", "lines": [{"line_id": "1", "sku": "SKU-1", "qty": qty}],
         "ship_to": {"name": "Ann", "city": "Boston"}

@@ -275,113 +275,55 @@ impl FloorView for TxView<'_> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-    use crate::domain::Actor;
-    use crate::store::base::catalog::{LocationInput, ProductInput};
-    use crate::store::stock::ledger::{self, AdjustmentInput};
-    use crate::store::Origin;
-
-    const AT: &str = "2026-01-01T00:00:00.000Z";
-
-    fn origin() -> Origin {
-        Origin {
-            actor: Actor {
-                user: Some("u1".into()),
-                device: None,
-                api_key: None,
-            },
-            request_id: None,
-        }
-    }
-
-    fn site_with_orders(conn: &Connection, orders: &[(&str, i64)]) {
-        let o = origin();
-        catalog::put_product(
-            conn,
-            &o,
-            AT,
-            "acme",
-            "SKU-1",
-            ProductInput {
-                tenant_id: None,
-                sku: None,
-                name: "Shirt".into(),
-                barcodes: vec!["00012345600012".into()],
-                weight: None,
-                dimensions: None,
-                tracking: crate::domain::Tracking::None,
-                price: None,
-                price_tiers: vec![],
-                group_prices: vec![],
-                tax_code: None,
-                version: None,
-            },
-        )
-        .expect("product");
-        catalog::put_location(
-            conn,
-            &o,
-            AT,
-            "A-01",
-            LocationInput {
-                code: None,
-                zone: None,
-                pick_sequence: 1,
-                kind: Default::default(),
-                version: None,
-            },
-        )
-        .expect("location");
-        let adjustment = AdjustmentInput {
-            tenant_id: "acme".into(),
-            sku: "SKU-1".into(),
-            location: "A-01".into(),
-            lot: None,
-            delta: 100,
-            reason: None,
-            note: None,
-        };
-        ledger::adjust(conn, "s", &o, AT, adjustment).expect("stock");
-        for (id, qty) in orders {
-            let input = serde_json::from_value(json!({
-                "id": id, "tenant_id": "acme",
-                "lines": [{"line_id": "1", "sku": "SKU-1", "qty": qty}],
-                "ship_to": {"name": "Ann", "city": "Boston"}
-            }))
-            .expect("order");
-            orders::accept(conn, "s", &o, AT, input).expect("accept");
-        }
-    }
+    use crate::store::stock::ledger;
+    use crate::store::tests::{adj, order_input, origin, seed, temp_store};
 
     /// A tote opened for one order reads that order's tasks alone, through the order index:
     /// every scan at such a tote once sorted all the site's open tasks, and 45 stations ending
     /// their orders together queued a tenth of a second of that in front of every scanner.
-    #[test]
-    fn pick_tasks_of_one_order_are_read_through_the_order_index() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let conn = crate::store::open_and_migrate(&dir.path().join("t.db")).expect("open");
-        site_with_orders(&conn, &[("O-1", 2), ("O-2", 3), ("O-3", 1)]);
-        let view = TxView::new(&conn, None);
-        let all = view.pick_tasks("u1", None);
+    #[tokio::test]
+    async fn pick_tasks_of_one_order_are_read_through_the_order_index() {
+        let (_dir, store) = temp_store();
+        seed(&store).await;
+        store
+            .write(|c| ledger::adjust(c, "s", &origin(), "t", adj("A-01", 100)))
+            .await
+            .expect("stock");
+        for (id, qty) in [("O-1", 2), ("O-2", 3), ("O-3", 1)] {
+            store
+                .write(move |c| orders::accept(c, "s", &origin(), "t", order_input(id, qty)))
+                .await
+                .expect("accept");
+        }
+        let (all, one, unknown, plan) = store
+            .write(|conn| {
+                let view = TxView::new(conn, None);
+                let all = view.pick_tasks("u1", None);
+                let one = view.pick_tasks("u1", Some("O-2"));
+                let unknown = view.pick_tasks("u1", Some("O-9"));
+                if let Some(e) = view.take_error() {
+                    return Err(e);
+                }
+                let plan: Vec<String> = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {}", pick_tasks_sql(true)))?
+                    .query_map(rusqlite::params!["u1", "O-2"], |r| r.get::<_, String>(3))?
+                    .collect::<std::result::Result<_, _>>()?;
+                Ok((all, one, unknown, plan))
+            })
+            .await
+            .expect("view");
         let mut orders: Vec<&str> = all.iter().map(|t| t.order_id.as_str()).collect();
         orders.dedup();
         assert_eq!(orders, ["O-1", "O-2", "O-3"], "{all:?}");
-        let one = view.pick_tasks("u1", Some("O-2"));
-        let expected: Vec<PickTask> = all.into_iter().filter(|t| t.order_id == "O-2").collect();
+        let expected: Vec<PickTask> = all
+            .iter()
+            .filter(|t| t.order_id == "O-2")
+            .cloned()
+            .collect();
         assert!(!expected.is_empty());
         assert_eq!(one, expected);
-        assert!(view.pick_tasks("u1", Some("O-9")).is_empty());
-        assert!(view.take_error().is_none());
-
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", pick_tasks_sql(true)))
-            .expect("explain")
-            .query_map(rusqlite::params!["u1", "O-2"], |r| r.get::<_, String>(3))
-            .expect("plan")
-            .collect::<std::result::Result<_, _>>()
-            .expect("rows");
+        assert!(unknown.is_empty());
         assert!(
             plan.iter()
                 .any(|step| step.contains("reservations_by_order")),
