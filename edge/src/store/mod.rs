@@ -504,13 +504,9 @@ fn writer_loop(
 /// left.
 fn finish_checkpoint(conn: &Connection, wal: &WalProgress, stats: &StoreStats) {
     let frames = stats.wal_frames.load(Ordering::Relaxed);
-    let left = wal.left(frames);
-    if left == Some(0) {
-        // All copied: the next commit starts the log over.
-        return;
-    }
     let over_limit = frames >= WAL_FRAMES_LIMIT;
-    let few_left = frames >= CHECKPOINT_FRAMES && left.is_some_and(|n| n <= FINISH_FRAMES);
+    let few_left =
+        frames >= CHECKPOINT_FRAMES && wal.left(frames).is_some_and(|n| n <= FINISH_FRAMES);
     if !over_limit && !few_left {
         return;
     }
@@ -531,6 +527,8 @@ fn finish_checkpoint(conn: &Connection, wal: &WalProgress, stats: &StoreStats) {
         }
         Err(e) => tracing::warn!(error = %e, "writer checkpoint failed"),
     }
+    // Counted again by the next commit; until then, no second pass.
+    stats.wal_frames.store(0, Ordering::Relaxed);
 }
 
 /// What one `wal_checkpoint(PASSIVE)` reported.
